@@ -1,0 +1,72 @@
+#include "base/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+double ttc_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int ttc_read_file(const char *path, char **out, size_t *len, ttc_err *e) {
+    *out = NULL;
+    if (len) *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return ttc_err_set(e, errno == ENOENT ? TTC_ENOTFOUND : TTC_EIO,
+                               "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (n < cap - 1) break;
+        char *nb = realloc(buf, cap * 2);
+        if (!nb) { free(buf); buf = NULL; break; }
+        buf = nb; cap *= 2;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf) return ttc_err_set(e, TTC_ENOMEM, "%s: out of memory reading file", path);
+    if (bad) { free(buf); return ttc_err_set(e, TTC_EIO, "%s: read error", path); }
+    buf[n] = 0;
+    *out = buf;
+    if (len) *len = n;
+    return TTC_OK;
+}
+
+int ttc_write_file(const char *path, const void *data, size_t len, ttc_err *e) {
+    size_t pl = strlen(path);
+    char *tmp = malloc(pl + 16);
+    if (!tmp) return ttc_err_set(e, TTC_ENOMEM, "%s: out of memory", path);
+    snprintf(tmp, pl + 16, "%s.tmp%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        int rc = ttc_err_set(e, TTC_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+        free(tmp);
+        return rc;
+    }
+    size_t w = fwrite(data, 1, len, f);
+    int bad = (w != len) | (fflush(f) != 0) | (fsync(fileno(f)) != 0);
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        int rc = ttc_err_set(e, TTC_EIO, "%s: write failed: %s", path, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return rc;
+    }
+    free(tmp);
+    return TTC_OK;
+}
+
+size_t ttc_rss_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    long pages = 0, rss = 0;
+    int n = fscanf(f, "%ld %ld", &pages, &rss);
+    fclose(f);
+    return n == 2 ? (size_t)rss * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}

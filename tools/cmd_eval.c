@@ -1,0 +1,9 @@
+/* ttc eval: placeholder until its module lands; owned by that module. */
+#include <stdio.h>
+#include "cli.h"
+
+int cmd_eval(int argc, char **argv) {
+    (void)argc; (void)argv;
+    fprintf(stderr, "ttc eval: not available in this build yet\n");
+    return 2;
+}

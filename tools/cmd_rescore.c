@@ -1,0 +1,9 @@
+/* ttc rescore: placeholder until its module lands; owned by that module. */
+#include <stdio.h>
+#include "cli.h"
+
+int cmd_rescore(int argc, char **argv) {
+    (void)argc; (void)argv;
+    fprintf(stderr, "ttc rescore: not available in this build yet\n");
+    return 2;
+}

@@ -1,0 +1,9 @@
+/* ttc train: placeholder until its module lands; owned by that module. */
+#include <stdio.h>
+#include "cli.h"
+
+int cmd_train(int argc, char **argv) {
+    (void)argc; (void)argv;
+    fprintf(stderr, "ttc train: not available in this build yet\n");
+    return 2;
+}
