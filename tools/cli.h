@@ -21,6 +21,7 @@ bool cli_parse_int(const char *s, long lo, long hi, long *out);
 bool cli_parse_float(const char *s, double lo, double hi, double *out);
 
 int cmd_gguf(int argc, char **argv);
+int cmd_gguf_random(int argc, char **argv); /* "ttc gguf random", called by cmd_gguf */
 int cmd_tokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
