@@ -33,7 +33,7 @@ TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .SECONDARY:
-.PHONY: all check check-asan fuzz install clean setup bench run models
+.PHONY: all check check-asan fuzz install clean setup bench run models loadtest
 all: $(BUILD)/libttc.a $(BUILD)/libttc.so $(BUILD)/ttc
 
 # Debian packages: installed once by scripts/setup.sh (idempotent).
@@ -79,6 +79,14 @@ fuzz: | $(BUILD)/.setup
 	  build-fuzz/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
 	    build-fuzz/corpus/$$n $$( [ -d fuzz/seeds/$$n ] && echo fuzz/seeds/$$n ) 2>&1 | tail -n 3; \
 	done
+
+# Speed report (bench/results.md), the bundled models, the load test.
+bench: all $(BENCH_BIN)
+	scripts/bench.sh $(BUILD)
+models: all
+	scripts/make_models.sh $(BUILD)
+loadtest: all
+	scripts/loadtest.sh $(BUILD)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
