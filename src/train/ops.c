@@ -1,0 +1,304 @@
+/* Forward/backward ops of the llama decoder used by the trainer (see ops.h). */
+#include "train/ops.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "kernels/kernels.h"
+
+/* ---------------------------------------------------------------- gemm */
+
+void ttc_op_gemm(ttc_pool *p, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                 const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    ttc_sgemm(p, trans_a != 0, trans_b != 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void ttc_op_matmul_fwd(ttc_pool *p, float *y, const float *x, const float *w, int N, int I, int O) {
+    ttc_op_gemm(p, 0, 1, N, O, I, 1.0f, x, I, w, I, 0.0f, y, O);
+}
+
+void ttc_op_matmul_bwd(ttc_pool *p, float *dx, float *dw, const float *dy, const float *x,
+                       const float *w, int N, int I, int O) {
+    if (dx) ttc_op_gemm(p, 0, 0, N, I, O, 1.0f, dy, O, w, I, 1.0f, dx, I);
+    ttc_op_gemm(p, 1, 0, O, I, N, 1.0f, dy, O, x, I, 1.0f, dw, I);
+}
+
+/* ------------------------------------------------------------- rmsnorm */
+
+void ttc_op_rmsnorm_fwd(float *y, float *rstd, const float *x, const float *w, int N, int D,
+                        float eps) {
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * D;
+        float *yr = y + (size_t)n * D;
+        float ss = 0.0f;
+        for (int i = 0; i < D; i++) ss += xr[i] * xr[i];
+        float r = 1.0f / sqrtf(ss / (float)D + eps);
+        rstd[n] = r;
+        for (int i = 0; i < D; i++) yr[i] = xr[i] * r * w[i];
+    }
+}
+
+/* y_i = x_i r w_i with r = (mean x^2 + eps)^-1/2:
+ * dx_i = r w_i dy_i - r^3 x_i / D * sum_j w_j dy_j x_j. */
+void ttc_op_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                        const float *rstd, int N, int D) {
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * D, *dyr = dy + (size_t)n * D;
+        float *dxr = dx + (size_t)n * D;
+        float r = rstd[n], dot = 0.0f;
+        for (int i = 0; i < D; i++) dot += w[i] * dyr[i] * xr[i];
+        float c = r * r * r * dot / (float)D;
+        for (int i = 0; i < D; i++) {
+            dxr[i] += r * w[i] * dyr[i] - c * xr[i];
+            dw[i] += dyr[i] * xr[i] * r;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- rope */
+
+void ttc_op_rope_table(float *tab, int n_pos, int hd, float theta) {
+    int half = hd / 2;
+    for (int p = 0; p < n_pos; p++)
+        for (int i = 0; i < half; i++) {
+            double f = pow((double)theta, -2.0 * i / hd);
+            double a = (double)p * f;
+            tab[((size_t)p * half + i) * 2 + 0] = (float)cos(a);
+            tab[((size_t)p * half + i) * 2 + 1] = (float)sin(a);
+        }
+}
+
+static void rope_apply(float *x, const int32_t *pos, const float *tab, int N, int n_head, int hd,
+                       float sign) {
+    int half = hd / 2;
+    for (int n = 0; n < N; n++) {
+        const float *cs = tab + (size_t)pos[n] * half * 2;
+        for (int h = 0; h < n_head; h++) {
+            float *v = x + ((size_t)n * n_head + h) * hd;
+            for (int i = 0; i < half; i++) {
+                float c = cs[2 * i], s = sign * cs[2 * i + 1];
+                float a = v[2 * i], b = v[2 * i + 1];
+                v[2 * i] = a * c - b * s;
+                v[2 * i + 1] = a * s + b * c;
+            }
+        }
+    }
+}
+
+void ttc_op_rope_fwd(float *x, const int32_t *pos, const float *tab, int N, int n_head, int hd) {
+    rope_apply(x, pos, tab, N, n_head, hd, 1.0f);
+}
+
+/* The rotation is orthogonal: its backward is the rotation by -angle. */
+void ttc_op_rope_bwd(float *dx, const int32_t *pos, const float *tab, int N, int n_head, int hd) {
+    rope_apply(dx, pos, tab, N, n_head, hd, -1.0f);
+}
+
+/* ----------------------------------------------------------- attention */
+
+typedef struct {
+    float *out, *dq, *dk, *dv;
+    float *att;
+    const float *q, *k, *v, *dout, *catt;
+    const int32_t *seg;
+    int B, T, H, KV, hd;
+} att_ctx;
+
+static inline float dotf(const float *a, const float *b, int n) {
+    float s[4] = {0};
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int u = 0; u < 4; u++) s[u] += a[i + u] * b[i + u];
+    for (; i < n; i++) s[0] += a[i] * b[i];
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+static void att_fwd_task(void *vctx, int task, int n_tasks, int thread) {
+    (void)n_tasks; (void)thread;
+    const att_ctx *c = vctx;
+    int b = task / c->H, h = task % c->H, T = c->T, hd = c->hd;
+    int kvh = h / (c->H / c->KV);
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int t = 0; t < T; t++) {
+        int s0 = c->seg[(size_t)b * T + t];
+        const float *qt = c->q + (((size_t)b * T + t) * c->H + h) * hd;
+        float *row = c->att + (((size_t)b * c->H + h) * T + t) * T;
+        float mx = -INFINITY;
+        for (int s = s0; s <= t; s++) {
+            const float *ks = c->k + (((size_t)b * T + s) * c->KV + kvh) * hd;
+            row[s] = dotf(qt, ks, hd) * scale;
+            if (row[s] > mx) mx = row[s];
+        }
+        float sum = 0.0f;
+        for (int s = s0; s <= t; s++) { row[s] = expf(row[s] - mx); sum += row[s]; }
+        float inv = 1.0f / sum;
+        float *ot = c->out + (((size_t)b * T + t) * c->H + h) * hd;
+        memset(ot, 0, sizeof(float) * (size_t)hd);
+        for (int s = s0; s <= t; s++) {
+            row[s] *= inv;
+            const float *vs = c->v + (((size_t)b * T + s) * c->KV + kvh) * hd;
+            for (int i = 0; i < hd; i++) ot[i] += row[s] * vs[i];
+        }
+    }
+}
+
+void ttc_op_attention_fwd(ttc_pool *p, float *out, float *att, const float *q, const float *k,
+                          const float *v, const int32_t *seg, int B, int T, int H, int KV,
+                          int hd) {
+    att_ctx c = {.out = out, .att = att, .q = q, .k = k, .v = v, .seg = seg,
+                 .B = B, .T = T, .H = H, .KV = KV, .hd = hd};
+    ttc_pool_run(p, att_fwd_task, &c, B * H);
+}
+
+/* S = scale q k^T, P = softmax(S), o = P v:
+ * dv_s += P_s do, dP_s = do . v_s, dS_s = P_s (dP_s - sum_r P_r dP_r),
+ * dq += scale dS_s k_s, dk_s += scale dS_s q. One task owns one kv head of
+ * one row, so the writes to dk/dv never race. */
+static void att_bwd_task(void *vctx, int task, int n_tasks, int thread) {
+    (void)n_tasks; (void)thread;
+    const att_ctx *c = vctx;
+    int b = task / c->KV, kvh = task % c->KV, T = c->T, hd = c->hd, grp = c->H / c->KV;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int h = kvh * grp; h < (kvh + 1) * grp; h++) {
+        for (int t = 0; t < T; t++) {
+            int s0 = c->seg[(size_t)b * T + t];
+            size_t qi = (((size_t)b * T + t) * c->H + h) * hd;
+            const float *qt = c->q + qi, *dot_ = c->dout + qi;
+            float *dqt = c->dq + qi;
+            const float *row = c->catt + (((size_t)b * c->H + h) * T + t) * T;
+            float sum = 0.0f;
+            for (int s = s0; s <= t; s++) {
+                const float *vs = c->v + (((size_t)b * T + s) * c->KV + kvh) * hd;
+                sum += row[s] * dotf(dot_, vs, hd);
+            }
+            for (int s = s0; s <= t; s++) {
+                size_t ki = (((size_t)b * T + s) * c->KV + kvh) * hd;
+                const float *vs = c->v + ki, *ks = c->k + ki;
+                float *dks = c->dk + ki, *dvs = c->dv + ki;
+                float P = row[s];
+                float dS = P * (dotf(dot_, vs, hd) - sum) * scale;
+                for (int i = 0; i < hd; i++) {
+                    dvs[i] += P * dot_[i];
+                    dqt[i] += dS * ks[i];
+                    dks[i] += dS * qt[i];
+                }
+            }
+        }
+    }
+}
+
+void ttc_op_attention_bwd(ttc_pool *p, float *dq, float *dk, float *dv, const float *dout,
+                          const float *att, const float *q, const float *k, const float *v,
+                          const int32_t *seg, int B, int T, int H, int KV, int hd) {
+    att_ctx c = {.dq = dq, .dk = dk, .dv = dv, .dout = dout, .catt = att, .q = q, .k = k,
+                 .v = v, .seg = seg, .B = B, .T = T, .H = H, .KV = KV, .hd = hd};
+    ttc_pool_run(p, att_bwd_task, &c, B * KV);
+}
+
+/* -------------------------------------------------------------- swiglu */
+
+void ttc_op_swiglu_fwd(float *h, const float *g, const float *u, size_t n) {
+    for (size_t i = 0; i < n; i++) h[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+/* d silu(g)/dg = s (1 + g (1 - s)), s = sigmoid(g). */
+void ttc_op_swiglu_bwd(float *dg, float *du, const float *dh, const float *g, const float *u,
+                       size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-g[i]));
+        dg[i] += dh[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
+        du[i] += dh[i] * g[i] * s;
+    }
+}
+
+/* ----------------------------------------------------------- embedding */
+
+void ttc_op_embed_fwd(float *x, const float *emb, const int32_t *tok, int N, int D) {
+    for (int n = 0; n < N; n++)
+        memcpy(x + (size_t)n * D, emb + (size_t)tok[n] * D, sizeof(float) * (size_t)D);
+}
+
+void ttc_op_embed_bwd(float *demb, const float *dx, const int32_t *tok, int N, int D) {
+    for (int n = 0; n < N; n++) {
+        float *d = demb + (size_t)tok[n] * D;
+        const float *s = dx + (size_t)n * D;
+        for (int i = 0; i < D; i++) d[i] += s[i];
+    }
+}
+
+/* --------------------------------------------------------------- losses */
+
+enum { XENT_TASKS = 64 };
+
+typedef struct {
+    float *dlogits;
+    const float *logits, *w;
+    const int32_t *tgt;
+    int N, V;
+    double part[XENT_TASKS];
+} xent_ctx;
+
+static void xent_task(void *vctx, int task, int n_tasks, int thread) {
+    (void)thread;
+    xent_ctx *c = vctx;
+    int n0 = (int)((long)c->N * task / n_tasks), n1 = (int)((long)c->N * (task + 1) / n_tasks);
+    double loss = 0.0;
+    for (int n = n0; n < n1; n++) {
+        const float *l = c->logits + (size_t)n * c->V;
+        float *d = c->dlogits ? c->dlogits + (size_t)n * c->V : NULL;
+        float w = c->w[n];
+        if (w == 0.0f) {
+            if (d) memset(d, 0, sizeof(float) * (size_t)c->V);
+            continue;
+        }
+        float mx = l[0];
+        for (int i = 1; i < c->V; i++) mx = l[i] > mx ? l[i] : mx;
+        double sum = 0.0;
+        for (int i = 0; i < c->V; i++) sum += exp((double)(l[i] - mx));
+        double lse = (double)mx + log(sum);
+        loss += w * (lse - (double)l[c->tgt[n]]);
+        if (d) {
+            for (int i = 0; i < c->V; i++) d[i] = w * (float)exp((double)l[i] - lse);
+            d[c->tgt[n]] -= w;
+        }
+    }
+    c->part[task] = loss;
+}
+
+double ttc_op_xent(ttc_pool *p, float *dlogits, const float *logits, const int32_t *tgt,
+                   const float *w, int N, int V) {
+    xent_ctx c = {.dlogits = dlogits, .logits = logits, .w = w, .tgt = tgt, .N = N, .V = V};
+    int nt = TTC_MIN(N, XENT_TASKS);
+    ttc_pool_run(p, xent_task, &c, nt);
+    double loss = 0.0;
+    for (int i = 0; i < nt; i++) loss += c.part[i];
+    return loss;
+}
+
+/* p = sigmoid(l+ - l-); BCE = -(y log p + (1-y) log(1-p));
+ * dBCE/dl+ = p - y = -dBCE/dl-. */
+double ttc_op_prm_loss(float *dlogits, const float *logits, const float *y, float w, int N,
+                       int V, int32_t tok_pos, int32_t tok_neg, int *n_correct) {
+    double loss = 0.0;
+    int correct = 0;
+    if (dlogits) memset(dlogits, 0, sizeof(float) * (size_t)N * (size_t)V);
+    for (int n = 0; n < N; n++) {
+        if (y[n] < 0.0f) continue;
+        const float *l = logits + (size_t)n * V;
+        double z = (double)l[tok_pos] - (double)l[tok_neg];
+        /* log p = -log(1+e^-z), log(1-p) = -log(1+e^z), computed stably */
+        double lp = z >= 0 ? -log1p(exp(-z)) : z - log1p(exp(z));
+        double lq = z >= 0 ? -z - log1p(exp(-z)) : -log1p(exp(z));
+        double pr = exp(lp);
+        loss += w * -(y[n] * lp + (1.0 - y[n]) * lq);
+        correct += (pr > 0.5) == (y[n] > 0.5f);
+        if (dlogits) {
+            float g = w * (float)(pr - y[n]);
+            dlogits[(size_t)n * V + tok_pos] = g;
+            dlogits[(size_t)n * V + tok_neg] = -g;
+        }
+    }
+    if (n_correct) *n_correct = correct;
+    return loss;
+}
