@@ -1,0 +1,206 @@
+/* Kernels: every dispatch path this CPU supports against a double-precision
+ * oracle built from the GGUF engineer's independent dequantizer
+ * (ttc_dequantize_row), for every weight type, odd sizes and token counts;
+ * f32 GEMM in all transpose modes with odd sizes and leading dimensions. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/pool.h"
+#include "base/rng.h"
+#include "kernels/kernels.h"
+#include "kernels/kimpl.h"
+#include "kernels/quant.h"
+
+static const int types[] = {TTC_TYPE_F32, TTC_TYPE_F16, TTC_TYPE_BF16, TTC_TYPE_Q8_0,
+                            TTC_TYPE_Q4_0, TTC_TYPE_Q4_K, TTC_TYPE_Q6_K};
+
+/* Random weight rows: float types from normals; quantized types from random
+ * bytes (every bit pattern of the packed fields) with the fp16 scales set to
+ * finite values of either sign. */
+static void *random_weights(int type, int rows, int cols, ttc_rng *r) {
+    size_t rb = ttc_type_row_bytes(type, cols), n = rb * rows;
+    uint8_t *w = malloc(n);
+    for (size_t i = 0; i < n; i++) w[i] = (uint8_t)ttc_rng_u64(r);
+    int nb = cols / (int)ttc_type_block_size(type);
+    for (int i = 0; i < rows * (type <= TTC_TYPE_F16 || type == TTC_TYPE_BF16 ? cols : nb); i++) {
+        uint16_t h1 = ttc_f32_to_fp16(0.1f * ttc_rng_normal(r)), h2 = ttc_f32_to_fp16(0.01f * ttc_rng_normal(r));
+        switch (type) {
+        case TTC_TYPE_F32: ((float *)w)[i] = ttc_rng_normal(r); break;
+        case TTC_TYPE_F16: ((uint16_t *)w)[i] = ttc_f32_to_fp16(ttc_rng_normal(r)); break;
+        case TTC_TYPE_BF16: ((uint16_t *)w)[i] = ttc_f32_to_bf16(ttc_rng_normal(r)); break;
+        case TTC_TYPE_Q8_0: ((ttc_block_q8_0 *)w)[i].d = h1; break;
+        case TTC_TYPE_Q4_0: ((ttc_block_q4_0 *)w)[i].d = h1; break;
+        case TTC_TYPE_Q4_K: ((ttc_block_q4_k *)w)[i].d = h1; ((ttc_block_q4_k *)w)[i].dmin = h2; break;
+        case TTC_TYPE_Q6_K: ((ttc_block_q6_k *)w)[i].d = ttc_f32_to_fp16(0.01f * ttc_rng_normal(r)); break;
+        }
+    }
+    return w;
+}
+
+/* Activations with an outlier or two, like real hidden states. */
+static float *random_x(int n_tok, int cols, ttc_rng *r) {
+    float *x = malloc(sizeof(float) * n_tok * cols);
+    for (int i = 0; i < n_tok * cols; i++) {
+        x[i] = ttc_rng_normal(r);
+        if (ttc_rng_below(r, 97) == 0) x[i] *= 20;
+    }
+    return x;
+}
+
+/* Checks y against the oracle; the allowed error per output is the error
+ * of 8-bit activation blocks (|w| . amax_block / 127) plus f32 rounding. */
+static void check_matmul(int type, int rows, int cols, int n_tok, const void *w, const float *x,
+                         const float *y, const char *what) {
+    float *wf = malloc(sizeof(float) * cols);
+    size_t rb = ttc_type_row_bytes(type, cols);
+    for (int r = 0; r < rows; r++) {
+        cr_assert_eq(ttc_dequantize_row(type, (const uint8_t *)w + rb * r, wf, cols, NULL), TTC_OK);
+        for (int t = 0; t < n_tok; t++) {
+            const float *xt = x + (size_t)t * cols;
+            double s = 0, mag = 0, qerr = 0;
+            for (int c0 = 0; c0 < cols; c0 += 32) {
+                double amax = 0, wabs = 0;
+                for (int c = c0; c < c0 + 32 && c < cols; c++) {
+                    s += (double)wf[c] * xt[c];
+                    mag += fabs((double)wf[c] * xt[c]);
+                    amax = fmax(amax, fabs(xt[c]));
+                    wabs += fabs(wf[c]);
+                }
+                qerr += wabs * amax / 127;
+            }
+            double got = y[(size_t)t * rows + r], tol = qerr + 3e-4 * mag + 1e-6;
+            cr_assert(fabs(got - s) <= tol, "%s type %s %dx%d n_tok=%d: y[%d][%d] = %.7g, want %.7g (tol %.3g)",
+                      what, ttc_type_name(type), rows, cols, n_tok, t, r, got, s, tol);
+        }
+    }
+    free(wf);
+}
+
+Test(kernels, dequant_ref_matches_quant_ref) {
+    ttc_rng r;
+    ttc_rng_seed(&r, 1);
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+        int type = types[ti], cols = 512;
+        void *w = random_weights(type, 3, cols, &r);
+        float a[512], b[512];
+        for (int row = 0; row < 3; row++) {
+            const uint8_t *p = (const uint8_t *)w + row * ttc_type_row_bytes(type, cols);
+            k_dequant_row_ref(type, p, cols, a);
+            cr_assert_eq(ttc_dequantize_row(type, p, b, cols, NULL), TTC_OK);
+            for (int i = 0; i < cols; i++)
+                cr_assert(fabsf(a[i] - b[i]) <= 1e-6f * fabsf(b[i]) + 1e-30f, "%s [%d]: %g vs %g",
+                          ttc_type_name(type), i, a[i], b[i]);
+        }
+        free(w);
+    }
+}
+
+Test(kernels, matmul_every_path_type_and_size) {
+    static const int ntoks[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 16, 17, 23, 31, 32, 33, 47, 64, 67};
+    static const int rows_list[] = {1, 5, 16, 17, 33, 67, 130};
+    ttc_rng r;
+    ttc_rng_seed(&r, 2);
+    ttc_pool *pool;
+    cr_assert_eq(ttc_pool_new(3, &pool, NULL), TTC_OK);
+    int saved = ttc_kernel_get();
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+        int type = types[ti], bs = (int)ttc_type_block_size(type);
+        for (size_t ni = 0; ni < sizeof ntoks / sizeof *ntoks; ni++) {
+            int n_tok = ntoks[ni], rows = rows_list[ni % 7];
+            /* cols: a multiple of the block size, not of 64 / 16 in turn */
+            int cols = bs == 256 ? 256 * (1 + ni % 3) : bs == 32 ? 32 * (1 + 2 * (ni % 5)) + (ni % 2 ? 0 : 64)
+                                                                 : 1 + 7 * (ni % 6) + 16 * (ni % 4);
+            void *w = random_weights(type, rows, cols, &r);
+            float *x = random_x(n_tok, cols, &r);
+            float *y = malloc(sizeof(float) * n_tok * rows), *y1 = malloc(sizeof(float) * n_tok * rows);
+            for (int path = 0; path < TTC_KERNEL_N_PATHS; path++) {
+                if (!ttc_kernel_supported(path)) continue;
+                cr_assert_eq(ttc_kernel_set(path, NULL), TTC_OK);
+                for (int i = 0; i < n_tok * rows; i++) y[i] = NAN;
+                cr_assert_eq(ttc_matmul(NULL, w, type, rows, cols, x, n_tok, y), TTC_OK);
+                check_matmul(type, rows, cols, n_tok, w, x, y, ttc_kernel_name(path));
+                /* threads split rows (and activation prep): same bits */
+                cr_assert_eq(ttc_matmul(pool, w, type, rows, cols, x, n_tok, y1), TTC_OK);
+                cr_assert(memcmp(y, y1, sizeof(float) * n_tok * rows) == 0, "%s %s: pooled result differs",
+                          ttc_kernel_name(path), ttc_type_name(type));
+            }
+            free(w); free(x); free(y); free(y1);
+        }
+    }
+    ttc_kernel_set(saved, NULL);
+    ttc_pool_free(pool);
+}
+
+Test(kernels, matmul_rejects_bad_shapes) {
+    ttc_err e = {0};
+    cr_assert_eq(ttc_matmul_check(TTC_TYPE_Q8_0, 4, 48, &e), TTC_EINVAL);
+    cr_assert(strstr(e.msg, "48") != NULL);
+    cr_assert_eq(ttc_matmul_check(TTC_TYPE_Q5_K, 4, 256, &e), TTC_EUNSUPPORTED);
+    cr_assert_eq(ttc_matmul_check(TTC_TYPE_Q4_K, 4, 512, &e), TTC_OK);
+    float x[48] = {0}, y[4] = {0};
+    cr_assert_eq(ttc_matmul(NULL, x, TTC_TYPE_Q4_0, 1, 48, x, 1, y), TTC_EINVAL);
+    cr_assert_eq(ttc_matmul(NULL, x, TTC_TYPE_F32, 1, 8, x, 0, y), TTC_OK);
+}
+
+Test(kernels, path_names_and_forcing) {
+    cr_assert_eq(ttc_kernel_parse("ref"), TTC_KERNEL_REF);
+    cr_assert_eq(ttc_kernel_parse("vnni"), TTC_KERNEL_VNNI);
+    cr_assert_eq(ttc_kernel_parse("sse9"), -1);
+    cr_assert_str_eq(ttc_kernel_name(TTC_KERNEL_AVX512), "avx512");
+    cr_assert(ttc_kernel_supported(TTC_KERNEL_REF));
+    ttc_err e = {0};
+    cr_assert_eq(ttc_kernel_set(99, &e), TTC_EUNSUPPORTED);
+}
+
+/* sgemm against a double oracle: every transpose mode, odd sizes, padded
+ * leading dimensions, alpha/beta, and beta = 0 ignoring NaNs in C. */
+Test(kernels, sgemm_all_modes_against_oracle) {
+    static const int sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 33, 65}, {64, 64, 64}, {100, 37, 129},
+                                   {31, 200, 17}, {130, 70, 3}, {5, 1, 300}, {1, 97, 50}, {7, 7, 0}};
+    ttc_rng r;
+    ttc_rng_seed(&r, 3);
+    ttc_pool *pool;
+    cr_assert_eq(ttc_pool_new(2, &pool, NULL), TTC_OK);
+    int saved = ttc_kernel_get();
+    for (int path = 0; path < TTC_KERNEL_N_PATHS; path++) {
+        if (!ttc_kernel_supported(path)) continue;
+        ttc_kernel_set(path, NULL);
+        for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+            for (int mode = 0; mode < 4; mode++) {
+                int M = sizes[si][0], N = sizes[si][1], K = sizes[si][2];
+                bool ta = mode & 1, tb = mode & 2;
+                int lda = (ta ? M : K) + (int)(si % 3), ldb = (tb ? K : N) + (int)(si % 2), ldc = N + 3;
+                float *A = malloc(sizeof(float) * ((size_t)(ta ? K : M) * lda + 1));
+                float *B = malloc(sizeof(float) * ((size_t)(tb ? N : K) * ldb + 1));
+                float *C = malloc(sizeof(float) * (size_t)M * ldc), *C0 = malloc(sizeof(float) * (size_t)M * ldc);
+                for (int i = 0; i < (ta ? K : M) * lda; i++) A[i] = ttc_rng_normal(&r);
+                for (int i = 0; i < (tb ? N : K) * ldb; i++) B[i] = ttc_rng_normal(&r);
+                float alpha = si % 2 ? 1.0f : -0.5f, beta = (float)(mode % 3) * 0.75f;
+                for (int i = 0; i < M * ldc; i++) C0[i] = C[i] = beta == 0 && i % 5 == 0 ? NAN : ttc_rng_normal(&r);
+                ttc_sgemm(si % 2 ? pool : NULL, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < ldc; j++) {
+                        if (j >= N) { /* padding untouched */
+                            cr_assert(memcmp(&C[i * ldc + j], &C0[i * ldc + j], 4) == 0);
+                            continue;
+                        }
+                        double s = 0, mag = 0;
+                        for (int k = 0; k < K; k++) {
+                            double p = (double)(ta ? A[k * lda + i] : A[i * lda + k]) *
+                                       (tb ? B[j * ldb + k] : B[k * ldb + j]);
+                            s += p;
+                            mag += fabs(p);
+                        }
+                        double want = alpha * s + (beta != 0 ? beta * C0[i * ldc + j] : 0);
+                        double tol = 1e-5 * (mag + (beta != 0 ? fabs(C0[i * ldc + j]) : 0)) + 1e-6;
+                        cr_assert(fabs(C[i * ldc + j] - want) <= tol, "%s M=%d N=%d K=%d ta=%d tb=%d C[%d][%d]=%g want %g",
+                                  ttc_kernel_name(path), M, N, K, ta, tb, i, j, C[i * ldc + j], want);
+                    }
+                free(A); free(B); free(C); free(C0);
+            }
+    }
+    ttc_kernel_set(saved, NULL);
+    ttc_pool_free(pool);
+}
