@@ -47,16 +47,20 @@ void ttc_sgemm(ttc_pool *pool, bool trans_a, bool trans_b, int M, int N, int K,
     if (M <= 0 || N <= 0) return;
     gemm_run g = {trans_a, trans_b, M, N, K, 0, 0, 0, ttc_kernel_get(), alpha, beta,
                   A, B, C, lda, ldb, ldc};
-    /* Tiles of C: whole rows of panels when M is large, otherwise split N too;
-     * about 4 tiles per thread. */
+    /* About 4 tiles of C per thread (dynamic hand-out absorbs a descheduled
+     * thread). Each tile packs its own A and B panels, so tiles are kept
+     * square-ish (packing costs K*(bm+bn) per bm*bn*K of work); bm stays a
+     * multiple of 12 rows, bn of 32 columns (two cache lines). */
     int nt = ttc_pool_n_threads(pool);
     g.bm = M;
     g.bn = N;
-    long work = (long)M * N * (K > 0 ? K : 1);
-    int want = work < (1L << 16) ? 1 : 4 * nt;
+    double work = (double)M * N * (K > 0 ? K : 1);
+    int want = work < 1 << 18 ? 1 : 4 * nt;
     while ((long)((M + g.bm - 1) / g.bm) * ((N + g.bn - 1) / g.bn) < want) {
-        if (g.bm >= 2 * 96 || (g.bm > 16 && g.bm >= g.bn)) g.bm = (g.bm / 2 + 15) & ~15;
-        else if (g.bn > 64) g.bn = (g.bn / 2 + 63) & ~63;
+        int bm2 = (g.bm / 2 + 11) / 12 * 12, bn2 = (g.bn / 2 + 31) / 32 * 32;
+        bool can_m = bm2 < g.bm && bm2 >= 12, can_n = bn2 < g.bn && bn2 >= 32;
+        if (can_m && (!can_n || g.bm >= g.bn)) g.bm = bm2;
+        else if (can_n) g.bn = bn2;
         else break;
     }
     g.nbn = (N + g.bn - 1) / g.bn;
