@@ -1,0 +1,495 @@
+/* Context: sequences, batched decode and the transformer forward pass.
+ *
+ * Activations are [n_tok][dim] row-major, so each ttc_matmul sees the whole
+ * batch and reads every weight matrix once per decode. All buffers are
+ * sized at ttc_ctx_new; decode allocates nothing. */
+#include "model/ctx.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "kernels/kernels.h"
+#include "kernels/quant.h"
+
+typedef struct seq_slot {
+    bool       used;
+    ttc_kv_seq kv;       /* kv.n_tokens = cached tokens */
+    int32_t   *tokens;   /* n_ctx capacity */
+    int        len;
+} seq_slot;
+
+struct ttc_ctx {
+    const ttc_model *m;
+    ttc_pool *pool;
+    int n_ctx, n_seq_max, n_batch, n_out_max, n_threads;
+    ttc_kv kv;
+    seq_slot *seqs;
+
+    /* scratch, [n_batch][dim] */
+    float *x, *xb, *q, *k, *v, *att, *ffa, *ffb;
+    float *rope_cs;      /* [n_batch][rope_dim/2][2] cos, sin */
+    float *inv_freq;     /* [rope_dim/2] */
+    float *scores;       /* [n_threads][n_rep][n_ctx] */
+    int32_t *pos;        /* [n_batch] */
+    int32_t *seq_cnt;    /* [n_seq_max] */
+    ttc_batch_entry *ent;     /* [n_batch] copy of the current batch */
+    ttc_batch_entry *pend;    /* [n_batch] for ttc_decode_pending */
+
+    /* outputs of the last decode */
+    int    n_last;
+    int32_t *out_row;    /* [n_batch] row in hid/logits, or -1 */
+    float *hid;          /* [n_out_max][n_embd] */
+    float *logits;       /* [n_out_max][n_vocab] */
+
+    ttc_ctx_stats stats;
+};
+
+/* ---------------------------------------------------------------- setup -- */
+
+int ttc_ctx_new(const ttc_model *m, const ttc_ctx_params *params, ttc_ctx **out, ttc_err *e) {
+    *out = NULL;
+    ttc_ctx_params p = params ? *params : (ttc_ctx_params){0};
+    const ttc_model_config *cf = &m->cfg;
+    if (p.n_ctx <= 0) p.n_ctx = cf->n_ctx_train > 0 && cf->n_ctx_train < 4096 ? cf->n_ctx_train : 4096;
+    if (p.n_seq_max <= 0) p.n_seq_max = 64;
+    if (p.n_batch <= 0) p.n_batch = 512;
+    if (p.n_batch < p.n_seq_max) p.n_batch = p.n_seq_max;
+    if (p.n_outputs_max <= 0) p.n_outputs_max = p.n_seq_max;
+    if (p.n_outputs_max > p.n_batch) p.n_outputs_max = p.n_batch;
+    if (p.kv_tokens == 0) p.kv_tokens = (size_t)p.n_ctx * 4;
+    if (p.page_tokens <= 0) p.page_tokens = 16;
+
+    ttc_ctx *c = calloc(1, sizeof *c);
+    if (!c) return ttc_err_set(e, TTC_ENOMEM, "context: out of memory");
+    c->m = m;
+    c->pool = p.pool;
+    c->n_ctx = p.n_ctx;
+    c->n_seq_max = p.n_seq_max;
+    c->n_batch = p.n_batch;
+    c->n_out_max = p.n_outputs_max;
+    c->n_threads = ttc_pool_n_threads(p.pool);
+    int rc = ttc_kv_init(&c->kv, cf->n_layer, cf->n_head_kv, cf->head_dim, p.page_tokens, p.kv_tokens, e);
+    if (rc) { free(c); return ttc_err_wrap(e, "context: "); }
+
+    size_t B = (size_t)c->n_batch, qd = (size_t)cf->n_head * cf->head_dim, kvd = (size_t)cf->n_head_kv * cf->head_dim;
+    size_t n_rep = (size_t)(cf->n_head / cf->n_head_kv);
+    c->seqs     = calloc((size_t)c->n_seq_max, sizeof *c->seqs);
+    c->x        = malloc(B * cf->n_embd * sizeof(float));
+    c->xb       = malloc(B * cf->n_embd * sizeof(float));
+    c->q        = malloc(B * qd * sizeof(float));
+    c->k        = malloc(B * kvd * sizeof(float));
+    c->v        = malloc(B * kvd * sizeof(float));
+    c->att      = malloc(B * qd * sizeof(float));
+    c->ffa      = malloc(B * cf->n_ff * sizeof(float));
+    c->ffb      = malloc(B * cf->n_ff * sizeof(float));
+    c->rope_cs  = malloc(B * (size_t)cf->rope_dim * sizeof(float));
+    c->inv_freq = malloc((size_t)cf->rope_dim / 2 * sizeof(float) + sizeof(float));
+    c->scores   = malloc((size_t)c->n_threads * n_rep * (size_t)c->n_ctx * sizeof(float));
+    c->pos      = malloc(B * sizeof *c->pos);
+    c->seq_cnt  = calloc((size_t)c->n_seq_max, sizeof *c->seq_cnt);
+    c->ent      = malloc(B * sizeof *c->ent);
+    c->pend     = malloc(B * sizeof *c->pend);
+    c->out_row  = malloc(B * sizeof *c->out_row);
+    c->hid      = malloc((size_t)c->n_out_max * cf->n_embd * sizeof(float));
+    c->logits   = malloc((size_t)c->n_out_max * cf->n_vocab * sizeof(float));
+    if (!c->seqs || !c->x || !c->xb || !c->q || !c->k || !c->v || !c->att || !c->ffa || !c->ffb ||
+        !c->rope_cs || !c->inv_freq || !c->scores || !c->pos || !c->seq_cnt || !c->ent || !c->pend ||
+        !c->out_row || !c->hid || !c->logits) {
+        ttc_ctx_free(c);
+        return ttc_err_set(e, TTC_ENOMEM, "context: cannot allocate scratch for a batch of %d and %d outputs",
+                           c->n_batch, c->n_out_max);
+    }
+    /* theta_i = base^(-2i/rope_dim), divided by the llama 3 factor if any. */
+    const float *ff = m->w.rope_freqs.data;
+    for (int i = 0; i < cf->rope_dim / 2; i++) {
+        double f = pow((double)cf->rope_base, -2.0 * i / cf->rope_dim);
+        if (ff) f /= ff[i];
+        c->inv_freq[i] = (float)f;
+    }
+    *out = c;
+    return TTC_OK;
+}
+
+void ttc_ctx_free(ttc_ctx *c) {
+    if (!c) return;
+    if (c->seqs)
+        for (int i = 0; i < c->n_seq_max; i++) {
+            ttc_kv_seq_destroy(&c->kv, &c->seqs[i].kv);
+            free(c->seqs[i].tokens);
+        }
+    ttc_kv_free(&c->kv);
+    free(c->seqs); free(c->x); free(c->xb); free(c->q); free(c->k); free(c->v); free(c->att);
+    free(c->ffa); free(c->ffb); free(c->rope_cs); free(c->inv_freq); free(c->scores); free(c->pos);
+    free(c->seq_cnt); free(c->ent); free(c->pend); free(c->out_row); free(c->hid); free(c->logits);
+    free(c);
+}
+
+const ttc_model *ttc_ctx_model(const ttc_ctx *c) { return c->m; }
+ttc_pool *ttc_ctx_pool(const ttc_ctx *c) { return c->pool; }
+int ttc_ctx_n_ctx(const ttc_ctx *c) { return c->n_ctx; }
+int ttc_ctx_n_batch(const ttc_ctx *c) { return c->n_batch; }
+int ttc_ctx_n_seq_max(const ttc_ctx *c) { return c->n_seq_max; }
+const ttc_kv *ttc_ctx_kv(const ttc_ctx *c) { return &c->kv; }
+ttc_ctx_stats ttc_ctx_get_stats(const ttc_ctx *c) { return c->stats; }
+
+/* ------------------------------------------------------------ sequences -- */
+
+bool ttc_seq_valid(const ttc_ctx *c, int s) { return s >= 0 && s < c->n_seq_max && c->seqs[s].used; }
+
+int ttc_seq_new(ttc_ctx *c, int *seq, ttc_err *e) {
+    int s = 0;
+    while (s < c->n_seq_max && c->seqs[s].used) s++;
+    if (s == c->n_seq_max)
+        return ttc_err_set(e, TTC_ENOMEM, "context: all %d sequences are in use", c->n_seq_max);
+    seq_slot *q = &c->seqs[s];
+    if (!q->tokens) { /* first use of this slot: allocate once, reuse after free */
+        int rc = ttc_kv_seq_init(&c->kv, &q->kv, c->n_ctx, e);
+        if (rc) return rc;
+        q->tokens = malloc((size_t)c->n_ctx * sizeof *q->tokens);
+        if (!q->tokens) {
+            ttc_kv_seq_destroy(&c->kv, &q->kv);
+            return ttc_err_set(e, TTC_ENOMEM, "context: cannot allocate a %d-token history", c->n_ctx);
+        }
+    }
+    q->used = true;
+    q->len = 0;
+    *seq = s;
+    return TTC_OK;
+}
+
+int ttc_seq_fork(ttc_ctx *c, int src, int *seq, ttc_err *e) {
+    if (!ttc_seq_valid(c, src)) return ttc_err_set(e, TTC_EINVAL, "seq fork: %d is not a live sequence", src);
+    int s, rc = ttc_seq_new(c, &s, e);
+    if (rc) return rc;
+    rc = ttc_kv_seq_fork(&c->kv, &c->seqs[s].kv, &c->seqs[src].kv, e);
+    if (rc) { ttc_seq_free(c, s); return rc; }
+    memcpy(c->seqs[s].tokens, c->seqs[src].tokens, (size_t)c->seqs[src].len * sizeof(int32_t));
+    c->seqs[s].len = c->seqs[src].len;
+    *seq = s;
+    return TTC_OK;
+}
+
+void ttc_seq_free(ttc_ctx *c, int s) {
+    if (!ttc_seq_valid(c, s)) return;
+    ttc_kv_seq_clear(&c->kv, &c->seqs[s].kv);
+    c->seqs[s].used = false;
+    c->seqs[s].len = 0;
+}
+
+int ttc_seq_len(const ttc_ctx *c, int s) { return ttc_seq_valid(c, s) ? c->seqs[s].len : -1; }
+int ttc_seq_n_cached(const ttc_ctx *c, int s) { return ttc_seq_valid(c, s) ? c->seqs[s].kv.n_tokens : -1; }
+const int32_t *ttc_seq_tokens(const ttc_ctx *c, int s) { return ttc_seq_valid(c, s) ? c->seqs[s].tokens : NULL; }
+
+int ttc_seq_append_tokens(ttc_ctx *c, int s, const int32_t *ids, int n, ttc_err *e) {
+    if (!ttc_seq_valid(c, s)) return ttc_err_set(e, TTC_EINVAL, "seq append: %d is not a live sequence", s);
+    seq_slot *q = &c->seqs[s];
+    if (n < 0 || n > c->n_ctx - q->len)
+        return ttc_err_set(e, TTC_ENOMEM, "seq append: %d + %d tokens exceed the context of %d", q->len, n, c->n_ctx);
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= c->m->cfg.n_vocab)
+            return ttc_err_set(e, TTC_EINVAL, "seq append: token %d (index %d) is outside the vocabulary of %d",
+                               ids[i], i, c->m->cfg.n_vocab);
+    memcpy(q->tokens + q->len, ids, (size_t)n * sizeof *ids);
+    q->len += n;
+    return TTC_OK;
+}
+
+int ttc_seq_truncate(ttc_ctx *c, int s, int n, ttc_err *e) {
+    if (!ttc_seq_valid(c, s)) return ttc_err_set(e, TTC_EINVAL, "seq truncate: %d is not a live sequence", s);
+    seq_slot *q = &c->seqs[s];
+    if (n < 0 || n > q->len) return ttc_err_set(e, TTC_EINVAL, "seq truncate: %d is outside [0, %d]", n, q->len);
+    q->len = n;
+    if (q->kv.n_tokens > n) ttc_kv_seq_truncate(&c->kv, &q->kv, n);
+    return TTC_OK;
+}
+
+/* -------------------------------------------------------------- forward -- */
+
+/* y[i] = x[i] / rms(x) * w[i] over n values. */
+static void rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float r = (float)(1.0 / sqrt(ss / n + eps));
+    for (int i = 0; i < n; i++) y[i] = x[i] * r * w[i];
+}
+
+/* Rotates the first rope_dim dims of each of n_heads head vectors of v
+ * (head stride hd) by the angles whose (cos, sin) pairs are cs. */
+static void rope(float *v, int n_heads, int hd, int rope_dim, bool neox, const float *cs) {
+    int half = rope_dim / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *x = v + (size_t)h * hd;
+        for (int i = 0; i < half; i++) {
+            int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+            float c = cs[2 * i], s = cs[2 * i + 1], x0 = x[a], x1 = x[b];
+            x[a] = x0 * c - x1 * s;
+            x[b] = x0 * s + x1 * c;
+        }
+    }
+}
+
+typedef struct attn_job {
+    ttc_ctx *c;
+    int layer;
+} attn_job;
+
+/* One task = (batch entry, kv head): the n_rep query heads sharing that kv
+ * head attend over positions 0..pos of the entry's sequence. */
+static void attn_task(void *arg, int task, int n_tasks, int thread) {
+    const attn_job *j = arg;
+    ttc_ctx *c = j->c;
+    const ttc_model_config *cf = &c->m->cfg;
+    int hd = cf->head_dim, n_kv = cf->n_head_kv, n_rep = cf->n_head / n_kv, P = c->kv.page_tokens;
+    int t = task / n_kv, g = task % n_kv, pos = c->pos[t];
+    const ttc_kv_seq *ks = &c->seqs[c->ent[t].seq].kv;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *sc = c->scores + (size_t)thread * n_rep * c->n_ctx;
+    const float *q0 = c->q + (size_t)t * cf->n_head * hd + (size_t)g * n_rep * hd;
+    float *o0 = c->att + (size_t)t * cf->n_head * hd + (size_t)g * n_rep * hd;
+    int n = pos + 1;
+    for (int r = 0; r < n_rep; r++) {
+        const float *q = q0 + (size_t)r * hd;
+        float *s = sc + (size_t)r * c->n_ctx;
+        for (int pg = 0, j0 = 0; j0 < n; pg++, j0 += P) {
+            const float *K = ttc_kv_block(&c->kv, ks->pages[pg], j->layer, 0, g);
+            int m = TTC_MIN(P, n - j0);
+            for (int jj = 0; jj < m; jj++) {
+                const float *kr = K + (size_t)jj * hd;
+                float d = 0;
+                for (int i = 0; i < hd; i++) d += q[i] * kr[i];
+                s[j0 + jj] = d * scale;
+            }
+        }
+        float mx = s[0];
+        for (int i = 1; i < n; i++) mx = s[i] > mx ? s[i] : mx;
+        float sum = 0;
+        for (int i = 0; i < n; i++) { s[i] = expf(s[i] - mx); sum += s[i]; }
+        float inv = 1.0f / sum;
+        float *o = o0 + (size_t)r * hd;
+        memset(o, 0, (size_t)hd * sizeof *o);
+        for (int pg = 0, j0 = 0; j0 < n; pg++, j0 += P) {
+            const float *V = ttc_kv_block(&c->kv, ks->pages[pg], j->layer, 1, g);
+            int m = TTC_MIN(P, n - j0);
+            for (int jj = 0; jj < m; jj++) {
+                const float *vr = V + (size_t)jj * hd;
+                float w = s[j0 + jj] * inv;
+                for (int i = 0; i < hd; i++) o[i] += w * vr[i];
+            }
+        }
+    }
+}
+
+static int mm(ttc_ctx *c, const ttc_wt *w, const float *x, int n_tok, float *y, const char *what, int layer,
+              ttc_err *e) {
+    int rc = ttc_matmul(c->pool, w->data, w->type, (int)w->rows, (int)w->cols, x, n_tok, y);
+    if (rc) return ttc_err_set(e, rc, "decode: layer %d %s: matmul of %s [%lld x %lld] failed", layer, what,
+                               ttc_type_name(w->type), (long long)w->rows, (long long)w->cols);
+    return TTC_OK;
+}
+
+static void add_bias(float *y, const ttc_wt *b, int n_tok, int dim) {
+    if (!b->data) return;
+    const float *bb = b->data;
+    for (int t = 0; t < n_tok; t++)
+        for (int i = 0; i < dim; i++) y[(size_t)t * dim + i] += bb[i];
+}
+
+/* The forward pass for the validated batch in c->ent / c->pos (T entries),
+ * K/V pages already reserved. Fills hid/logits for the output rows. */
+static int forward(ttc_ctx *c, int T, int n_lg, int n_out, ttc_err *e) {
+    const ttc_model *m = c->m;
+    const ttc_model_config *cf = &m->cfg;
+    int D = cf->n_embd, hd = cf->head_dim, H = cf->n_head, HK = cf->n_head_kv, F = cf->n_ff;
+    int qd = H * hd, kvd = HK * hd, P = c->kv.page_tokens, half = cf->rope_dim / 2;
+    int rc;
+
+    /* embeddings */
+    const ttc_wt *te = &m->w.tok_embd;
+    size_t row_bytes = ttc_type_row_bytes(te->type, te->cols);
+    for (int t = 0; t < T; t++) {
+        rc = ttc_dequantize_row(te->type, (const uint8_t *)te->data + (size_t)c->ent[t].token * row_bytes,
+                                c->x + (size_t)t * D, D, e);
+        if (rc) return ttc_err_wrap(e, "decode: token embedding: ");
+    }
+    /* rope angles, shared by all layers */
+    for (int t = 0; t < T; t++) {
+        double p = (double)c->pos[t] / cf->rope_scale;
+        float *cs = c->rope_cs + (size_t)t * 2 * half;
+        for (int i = 0; i < half; i++) {
+            double a = p * c->inv_freq[i];
+            cs[2 * i] = (float)cos(a);
+            cs[2 * i + 1] = (float)sin(a);
+        }
+    }
+
+    for (int l = 0; l < cf->n_layer; l++) {
+        const ttc_layer_weights *L = &m->w.layers[l];
+        for (int t = 0; t < T; t++)
+            rmsnorm(c->xb + (size_t)t * D, c->x + (size_t)t * D, L->attn_norm.data, D, cf->norm_eps);
+        if ((rc = mm(c, &L->wq, c->xb, T, c->q, "attn_q", l, e)) ||
+            (rc = mm(c, &L->wk, c->xb, T, c->k, "attn_k", l, e)) ||
+            (rc = mm(c, &L->wv, c->xb, T, c->v, "attn_v", l, e)))
+            return rc;
+        add_bias(c->q, &L->bq, T, qd);
+        add_bias(c->k, &L->bk, T, kvd);
+        add_bias(c->v, &L->bv, T, kvd);
+        for (int t = 0; t < T; t++) {
+            float *q = c->q + (size_t)t * qd, *k = c->k + (size_t)t * kvd;
+            if (L->q_norm.data) {
+                for (int h = 0; h < H; h++) rmsnorm(q + (size_t)h * hd, q + (size_t)h * hd, L->q_norm.data, hd, cf->norm_eps);
+                for (int h = 0; h < HK; h++) rmsnorm(k + (size_t)h * hd, k + (size_t)h * hd, L->k_norm.data, hd, cf->norm_eps);
+            }
+            const float *cs = c->rope_cs + (size_t)t * 2 * half;
+            rope(q, H, hd, cf->rope_dim, cf->rope_neox, cs);
+            rope(k, HK, hd, cf->rope_dim, cf->rope_neox, cs);
+            /* store K and V at the entry's position */
+            const ttc_kv_seq *ks = &c->seqs[c->ent[t].seq].kv;
+            int32_t page = ks->pages[c->pos[t] / P];
+            int slot = c->pos[t] % P;
+            for (int g = 0; g < HK; g++) {
+                memcpy(ttc_kv_block(&c->kv, page, l, 0, g) + (size_t)slot * hd, k + (size_t)g * hd, (size_t)hd * sizeof(float));
+                memcpy(ttc_kv_block(&c->kv, page, l, 1, g) + (size_t)slot * hd,
+                       c->v + (size_t)t * kvd + (size_t)g * hd, (size_t)hd * sizeof(float));
+            }
+        }
+        attn_job job = {c, l};
+        ttc_pool_run(c->pool, attn_task, &job, T * HK);
+        if ((rc = mm(c, &L->wo, c->att, T, c->xb, "attn_output", l, e))) return rc;
+        for (size_t i = 0; i < (size_t)T * D; i++) c->x[i] += c->xb[i];
+
+        for (int t = 0; t < T; t++)
+            rmsnorm(c->xb + (size_t)t * D, c->x + (size_t)t * D, L->ffn_norm.data, D, cf->norm_eps);
+        if ((rc = mm(c, &L->w_gate, c->xb, T, c->ffa, "ffn_gate", l, e)) ||
+            (rc = mm(c, &L->w_up, c->xb, T, c->ffb, "ffn_up", l, e)))
+            return rc;
+        for (size_t i = 0; i < (size_t)T * F; i++) {
+            float g = c->ffa[i];
+            c->ffa[i] = g / (1.0f + expf(-g)) * c->ffb[i];
+        }
+        if ((rc = mm(c, &L->w_down, c->ffa, T, c->xb, "ffn_down", l, e))) return rc;
+        for (size_t i = 0; i < (size_t)T * D; i++) c->x[i] += c->xb[i];
+    }
+
+    /* outputs: final norm for the rows that want them, vocab projection for
+     * the first n_lg rows (those that want logits) */
+    for (int t = 0; t < T; t++)
+        if (c->out_row[t] >= 0)
+            rmsnorm(c->hid + (size_t)c->out_row[t] * D, c->x + (size_t)t * D, m->w.output_norm.data, D, cf->norm_eps);
+    (void)n_out;
+    if (n_lg > 0 && (rc = mm(c, &m->w.output, c->hid, n_lg, c->logits, "output", cf->n_layer, e))) return rc;
+    return TTC_OK;
+}
+
+/* --------------------------------------------------------------- decode -- */
+
+int ttc_decode(ttc_ctx *c, const ttc_batch_entry *entries, int n, ttc_err *e) {
+    c->n_last = 0;
+    if (n == 0) return TTC_OK;
+    if (n < 0 || n > c->n_batch)
+        return ttc_err_set(e, TTC_EINVAL, "decode: batch of %d entries, the context allows 1..%d", n, c->n_batch);
+    int n_vocab = c->m->cfg.n_vocab, n_lg = 0, n_out = 0, rc = TTC_OK;
+    for (int i = 0; i < n; i++) {
+        n_lg += entries[i].want_logits;
+        n_out += entries[i].want_logits || entries[i].want_hidden;
+    }
+    if (n_out > c->n_out_max)
+        return ttc_err_set(e, TTC_EINVAL, "decode: %d entries want outputs, the context allows %d", n_out, c->n_out_max);
+
+    /* validate and place each entry; seq_cnt counts entries per sequence */
+    for (int i = 0; i < n; i++) {
+        const ttc_batch_entry *b = &entries[i];
+        if (!ttc_seq_valid(c, b->seq)) { rc = ttc_err_set(e, TTC_EINVAL, "decode: entry %d: %d is not a live sequence", i, b->seq); goto undo; }
+        if (b->token < 0 || b->token >= n_vocab) {
+            rc = ttc_err_set(e, TTC_EINVAL, "decode: entry %d: token %d is outside the vocabulary of %d", i, b->token, n_vocab);
+            goto undo;
+        }
+        seq_slot *q = &c->seqs[b->seq];
+        int p = q->kv.n_tokens + c->seq_cnt[b->seq];
+        if (p >= c->n_ctx) {
+            rc = ttc_err_set(e, TTC_ENOMEM, "decode: entry %d: sequence %d would exceed the context of %d tokens", i, b->seq, c->n_ctx);
+            goto undo;
+        }
+        if (p < q->len && q->tokens[p] != b->token) {
+            rc = ttc_err_set(e, TTC_EINVAL, "decode: entry %d: token %d at position %d of sequence %d differs from its pending token %d",
+                             i, b->token, p, b->seq, q->tokens[p]);
+            goto undo;
+        }
+        c->pos[i] = p;
+        c->seq_cnt[b->seq]++;
+    }
+    /* rows: logits-wanting entries first, then hidden-only ones */
+    for (int i = 0, r_lg = 0, r_h = n_lg; i < n; i++)
+        c->out_row[i] = entries[i].want_logits ? r_lg++ : entries[i].want_hidden ? r_h++ : -1;
+    /* private pages for every position about to be written */
+    for (int i = 0; i < n; i++) {
+        int s = entries[i].seq;
+        if (c->seq_cnt[s] > 0 && (rc = ttc_kv_seq_reserve(&c->kv, &c->seqs[s].kv, c->seq_cnt[s], e))) goto undo;
+        if (c->seq_cnt[s] > 0) c->seq_cnt[s] = -c->seq_cnt[s]; /* mark reserved */
+    }
+    memcpy(c->ent, entries, (size_t)n * sizeof *entries);
+    rc = forward(c, n, n_lg, n_out, e);
+    if (rc) goto undo;
+    /* commit: histories grow, cached counts advance */
+    for (int i = 0; i < n; i++) {
+        seq_slot *q = &c->seqs[entries[i].seq];
+        if (c->pos[i] == q->len) q->tokens[q->len++] = entries[i].token;
+    }
+    for (int i = 0; i < n; i++) {
+        int s = entries[i].seq;
+        if (c->seq_cnt[s] != 0) { c->seqs[s].kv.n_tokens += -c->seq_cnt[s]; c->seq_cnt[s] = 0; }
+    }
+    c->n_last = n;
+    c->stats.n_decode_calls++;
+    c->stats.n_tokens_decoded += n;
+    c->stats.n_outputs += n_out;
+    return TTC_OK;
+undo:
+    for (int i = 0; i < n; i++)
+        if (entries[i].seq >= 0 && entries[i].seq < c->n_seq_max) c->seq_cnt[entries[i].seq] = 0;
+    return rc;
+}
+
+const float *ttc_logits(const ttc_ctx *c, int i) {
+    if (i < 0 || i >= c->n_last || !c->ent[i].want_logits) return NULL;
+    return c->logits + (size_t)c->out_row[i] * c->m->cfg.n_vocab;
+}
+
+const float *ttc_hidden(const ttc_ctx *c, int i) {
+    if (i < 0 || i >= c->n_last || !c->ent[i].want_hidden) return NULL;
+    return c->hid + (size_t)c->out_row[i] * c->m->cfg.n_embd;
+}
+
+int ttc_decode_pending(ttc_ctx *c, const int *seqs, int n, bool keep_last, bool want_hidden,
+                       int *out_index, ttc_err *e) {
+    for (int k = 0; k < n; k++) {
+        if (!ttc_seq_valid(c, seqs[k])) return ttc_err_set(e, TTC_EINVAL, "decode pending: %d is not a live sequence", seqs[k]);
+        if (out_index) out_index[k] = -1;
+    }
+    /* all pending tokens but the last of each sequence, in full chunks */
+    int nb = 0, rc;
+    for (int k = 0; k < n; k++) {
+        const seq_slot *q = &c->seqs[seqs[k]];
+        for (int p = q->kv.n_tokens; p < q->len - 1; p++) {
+            c->pend[nb++] = (ttc_batch_entry){seqs[k], q->tokens[p], false, false};
+            if (nb == c->n_batch) {
+                if ((rc = ttc_decode(c, c->pend, nb, e))) return rc;
+                nb = 0;
+            }
+        }
+    }
+    if (nb > 0 && (rc = ttc_decode(c, c->pend, nb, e))) return rc;
+    if (keep_last) return TTC_OK;
+    nb = 0;
+    for (int k = 0; k < n; k++) {
+        const seq_slot *q = &c->seqs[seqs[k]];
+        if (q->kv.n_tokens < q->len) {
+            if (nb == c->n_out_max)
+                return ttc_err_set(e, TTC_EINVAL, "decode pending: more than %d sequences want logits at once", c->n_out_max);
+            if (out_index) out_index[k] = nb;
+            c->pend[nb++] = (ttc_batch_entry){seqs[k], q->tokens[q->len - 1], true, want_hidden};
+        }
+    }
+    return ttc_decode(c, c->pend, nb, e);
+}
