@@ -117,3 +117,31 @@ Test(optimal, init_rejects_bad_sizes) {
     cr_assert(strstr(e.msg, "ascending") != NULL);
     cr_assert_eq(ttc_exp_matrix_init(&x, 0, methods, 1, bad, 1, &e), TTC_EINVAL);
 }
+
+#include "optimal/svg.h"
+
+static int count(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++) n++;
+    return n;
+}
+
+Test(optimal, svg_chart_gaps_legend_and_escaping) {
+    double x[] = {1, 2, 4, 8};
+    float a[] = {0.1f, 0.2f, NAN, 0.4f}, b[] = {0.3f, 0.3f, 0.35f, 0.5f};
+    ttc_svg_series s[] = {{"bon <weighted>", a, false}, {"beam", b, true}};
+    ttc_svg_chart c = {"Accuracy & budget", "budget", "accuracy", x, 4, true, 0, 1, s, 2};
+    ttc_buf o = {0};
+    ttc_svg_line_chart(&o, &c);
+    cr_assert(!o.oom);
+    cr_assert(strncmp(o.data, "<svg ", 5) == 0);
+    cr_assert(strstr(o.data, "</svg>\n") != NULL);
+    cr_assert_eq(count(o.data, "<polyline"), 3, "NAN splits series a into two lines");
+    cr_assert_eq(count(o.data, "<circle"), 7);
+    cr_assert(strstr(o.data, "bon &lt;weighted&gt;") != NULL);
+    cr_assert(strstr(o.data, "Accuracy &amp; budget") != NULL);
+    cr_assert(strstr(o.data, ">8</text>") != NULL, "log2 axis labels each budget");
+    /* x positions are evenly spaced on the log2 axis */
+    cr_assert(strstr(o.data, "cy=\"") != NULL);
+    ttc_buf_free(&o);
+}
