@@ -1,0 +1,566 @@
+/* ttc serve over real HTTP on loopback, with libcurl as the client.
+ *
+ * Most tests run the server with a stub backend (defined here) whose output
+ * is a known function of the request, so the HTTP layer, validation,
+ * streaming, queueing, authentication and cancellation are checked exactly.
+ * Tests that need the real engine run it on a tiny random-weight model. */
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <dirent.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/util.h"
+#include "serve/api.h"
+#include "serve/server.h"
+#include "testutil.h"
+
+/* ---- stub backend ---- */
+
+typedef struct stub {
+    atomic_int gate;       /* gated runs wait until this is 1 */
+    atomic_int running;    /* runs in progress */
+    atomic_int canceled;   /* runs that ended by cancellation */
+    atomic_int finished;   /* runs that ended */
+} stub;
+
+/* Text the stub answers from: the prompt or the last message. */
+static const char *stub_source(const ttc_api_req *r) {
+    return r->kind == TTC_API_CHAT ? r->messages[r->n_messages - 1].content : r->prompt;
+}
+
+/* Output of choice i: "c<i>" then the source's words, one per "token", up to
+ * max_tokens tokens; a word containing a stop string ends the choice before
+ * it. Sources starting with "FAIL" are refused before the job starts;
+ * "GATE" waits for stub.gate; "SLOW" emits "tick" every 5 ms until
+ * canceled. */
+static int stub_run(void *self, ttc_job *j, ttc_err *e) {
+    stub *st = self;
+    const ttc_api_req *r = ttc_job_req(j);
+    const char *src = stub_source(r);
+    if (!strncmp(src, "FAIL", 4)) return ttc_err_set(e, TTC_EINVAL, "prompt is 9999 tokens; the context holds 128");
+    atomic_fetch_add(&st->running, 1);
+    ttc_job_started(j);
+    int rc = TTC_OK;
+    int64_t completion = 0;
+    if (!strncmp(src, "GATE", 4))
+        while (!atomic_load(&st->gate) && !ttc_job_canceled(j)) usleep(2000);
+    if (!strncmp(src, "SLOW", 4)) {
+        while (!ttc_job_canceled(j)) {
+            if ((rc = ttc_job_emit(j, 0, "tick ", 5, e))) break;
+            usleep(5000);
+        }
+    }
+    for (int i = 0; i < r->n && !ttc_job_canceled(j); i++) {
+        char head[16];
+        snprintf(head, sizeof head, "c%d", i);
+        ttc_job_emit(j, i, head, strlen(head), e);
+        const char *p = src, *reason = "stop";
+        int k = 0;
+        while (*p) {
+            while (*p == ' ') p++;
+            if (!*p) break;
+            const char *q = p;
+            while (*q && *q != ' ') q++;
+            if (k == r->max_tokens) { reason = "length"; break; }
+            char word[256];
+            snprintf(word, sizeof word, " %.*s", (int)TTC_MIN(q - p, 200), p);
+            bool stopped = false;
+            for (int s = 0; s < r->n_stop; s++) stopped |= strstr(word, r->stop[s]) != NULL;
+            if (stopped) break;
+            ttc_job_emit(j, i, word, strlen(word), e);
+            k++;
+            completion++;
+            p = q;
+        }
+        ttc_job_finish_choice(j, i, reason);
+        if (r->logprobs) {
+            const char *toks[2] = {head, "x"};
+            float lps[2] = {-0.5f, -1.5f};
+            const char *tops[4] = {head, "alt", "x", "y"};
+            float tlps[4] = {-0.5f, -2.0f, -1.5f, -3.0f};
+            ttc_job_set_logprobs(j, i, 2, toks, lps, r->top_logprobs ? 2 : 0, tops, tlps, e);
+        }
+    }
+    ttc_api_usage u = {.prompt_tokens = (int64_t)strlen(src), .completion_tokens = completion};
+    if (r->strategy != TTC_STRAT_NONE) {
+        u.strategy_used = ttc_strategy_name(r->strategy == TTC_STRAT_AUTO ? TTC_STRAT_MAJORITY : r->strategy);
+        u.generations = r->budget;
+        u.ttc_tokens = completion * r->budget;
+        u.verifier_tokens = 7;
+    }
+    ttc_job_set_usage(j, &u);
+    if (ttc_job_canceled(j)) { atomic_fetch_add(&st->canceled, 1); rc = TTC_ECANCELED; }
+    atomic_fetch_add(&st->running, -1);
+    atomic_fetch_add(&st->finished, 1);
+    return rc;
+}
+
+static stub g_stub;
+static ttc_server *g_srv;
+static char g_base[64];
+
+static void start_stub(ttc_server_opts o) {
+    memset(&g_stub, 0, sizeof g_stub);
+    ttc_serve_backend be = {.self = &g_stub, .model_id = "stub-model", .run = stub_run};
+    ttc_err e = {0};
+    o.port = 0;
+    cr_assert_eq(ttc_server_start(&o, &be, &g_srv, &e), TTC_OK, "%s", e.msg);
+    snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", ttc_server_port(g_srv));
+}
+
+static void start_default(void) {
+    ttc_server_opts o = {0};
+    o.limits.max_n = 4;
+    o.limits.max_tokens = 64;
+    o.limits.max_budget = 32;
+    o.max_body = 8192;
+    start_stub(o);
+}
+
+static void stop_server(void) {
+    ttc_server_stop(g_srv);
+    g_srv = NULL;
+}
+
+/* ---- HTTP client ---- */
+
+typedef struct resp {
+    long   status;
+    char  *body;
+    size_t len;
+    char   ctype[128];
+    int    abort_after;  /* >0: abort the transfer after this many bytes */
+} resp;
+
+static size_t on_body(char *p, size_t sz, size_t nm, void *ud) {
+    resp *r = ud;
+    size_t n = sz * nm;
+    r->body = realloc(r->body, r->len + n + 1);
+    memcpy(r->body + r->len, p, n);
+    r->len += n;
+    r->body[r->len] = 0;
+    if (r->abort_after > 0 && r->len >= (size_t)r->abort_after) return 0;
+    return n;
+}
+
+/* Sends one request; body_len < 0 means strlen(body). extra: one header line or NULL. */
+static CURLcode http(const char *method, const char *path, const char *body, long body_len,
+                     const char *extra, resp *r) {
+    CURL *c = curl_easy_init();
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", g_base, path);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (extra) h = curl_slist_append(h, extra);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, body_len < 0 ? (long)strlen(body) : body_len);
+    }
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    char *ct = NULL;
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+    snprintf(r->ctype, sizeof r->ctype, "%s", ct ? ct : "");
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
+static json_t *post_json(const char *path, const char *body, long want_status) {
+    resp r = {0};
+    cr_assert_eq(http("POST", path, body, -1, NULL, &r), CURLE_OK);
+    cr_assert_eq(r.status, want_status, "status %ld, body %s", r.status, r.body ? r.body : "");
+    json_error_t je;
+    json_t *j = json_loads(r.body, 0, &je);
+    cr_assert_not_null(j, "not JSON: %s", r.body);
+    free(r.body);
+    return j;
+}
+
+static const char *jget_str(json_t *j, const char *path) {
+    /* path like "choices.0.message.content" */
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *t = strtok(buf, "."); t && j; t = strtok(NULL, "."))
+        j = json_is_array(j) ? json_array_get(j, strtoul(t, NULL, 10)) : json_object_get(j, t);
+    return json_string_value(j);
+}
+
+static json_int_t jget_int(json_t *j, const char *path) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *t = strtok(buf, "."); t && j; t = strtok(NULL, "."))
+        j = json_is_array(j) ? json_array_get(j, strtoul(t, NULL, 10)) : json_object_get(j, t);
+    cr_assert(json_is_integer(j), "%s is not an integer", path);
+    return json_integer_value(j);
+}
+
+/* ---- tests ---- */
+
+TestSuite(serve, .init = start_default, .fini = stop_server, .timeout = 30);
+
+Test(serve, chat_round_trip) {
+    json_t *j = post_json("/v1/chat/completions",
+                          "{\"model\":\"stub-model\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
+                          "{\"role\":\"user\",\"content\":\"two plus two\"}],\"max_tokens\":10}", 200);
+    cr_assert_str_eq(jget_str(j, "object"), "chat.completion");
+    cr_assert(!strncmp(jget_str(j, "id"), "chatcmpl-", 9));
+    cr_assert_str_eq(jget_str(j, "model"), "stub-model");
+    cr_assert_str_eq(jget_str(j, "choices.0.message.role"), "assistant");
+    cr_assert_str_eq(jget_str(j, "choices.0.message.content"), "c0 two plus two");
+    cr_assert_str_eq(jget_str(j, "choices.0.finish_reason"), "stop");
+    cr_assert_eq(jget_int(j, "usage.prompt_tokens"), 12);
+    cr_assert_eq(jget_int(j, "usage.completion_tokens"), 3);
+    cr_assert_eq(jget_int(j, "usage.total_tokens"), 15);
+    cr_assert(jget_int(j, "created") > 1700000000);
+    cr_assert_null(json_object_get(j, "ttc"), "no ttc object without a strategy");
+    json_decref(j);
+}
+
+Test(serve, chat_content_parts_and_default_model) {
+    json_t *j = post_json("/v1/chat/completions",
+                          "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a \"},"
+                          "{\"type\":\"text\",\"text\":\"b\"}]}]}", 200);
+    cr_assert_str_eq(jget_str(j, "choices.0.message.content"), "c0 a b");
+    cr_assert_str_eq(jget_str(j, "model"), "stub-model");
+    json_decref(j);
+}
+
+Test(serve, completion_n_stop_and_length) {
+    json_t *j = post_json("/v1/completions",
+                          "{\"model\":\"stub-model\",\"prompt\":[\"one two three four five\"],\"n\":2,"
+                          "\"max_tokens\":3,\"stop\":[\"zzz\"]}", 200);
+    cr_assert_str_eq(jget_str(j, "object"), "text_completion");
+    cr_assert(!strncmp(jget_str(j, "id"), "cmpl-", 5));
+    cr_assert_eq(json_array_size(json_object_get(j, "choices")), 2);
+    cr_assert_str_eq(jget_str(j, "choices.0.text"), "c0 one two three");
+    cr_assert_str_eq(jget_str(j, "choices.1.text"), "c1 one two three");
+    cr_assert_eq(jget_int(j, "choices.1.index"), 1);
+    cr_assert_str_eq(jget_str(j, "choices.0.finish_reason"), "length");
+    json_decref(j);
+    j = post_json("/v1/completions", "{\"prompt\":\"one two three four\",\"stop\":\"thr\"}", 200);
+    cr_assert_str_eq(jget_str(j, "choices.0.text"), "c0 one two");
+    cr_assert_str_eq(jget_str(j, "choices.0.finish_reason"), "stop");
+    json_decref(j);
+}
+
+Test(serve, completion_logprobs_layout) {
+    json_t *j = post_json("/v1/completions", "{\"prompt\":\"hi\",\"logprobs\":2}", 200);
+    json_t *lp = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "logprobs");
+    cr_assert(json_is_object(lp));
+    cr_assert_str_eq(jget_str(lp, "tokens.0"), "c0");
+    cr_assert_float_eq(json_real_value(json_array_get(json_object_get(lp, "token_logprobs"), 1)), -1.5, 1e-6);
+    cr_assert_float_eq(json_real_value(json_object_get(json_array_get(json_object_get(lp, "top_logprobs"), 0), "alt")),
+                       -2.0, 1e-6);
+    cr_assert_eq(jget_int(lp, "text_offset.1"), 2);
+    json_decref(j);
+    j = post_json("/v1/chat/completions",
+                  "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"logprobs\":true,\"top_logprobs\":2}", 200);
+    json_t *c = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "logprobs");
+    cr_assert_str_eq(jget_str(c, "content.1.token"), "x");
+    cr_assert_str_eq(jget_str(c, "content.1.top_logprobs.1.token"), "y");
+    json_decref(j);
+}
+
+/* Parses an event stream: returns the concatenated content/text deltas of
+ * choice 0, checks framing, counts events, and whether it ended with
+ * [DONE]. */
+static char *parse_sse(const char *body, bool chat, int *n_events, bool *done, json_t **last) {
+    char *text = calloc(1, 1);
+    size_t tl = 0;
+    *n_events = 0;
+    *done = false;
+    *last = NULL;
+    const char *p = body;
+    while (*p) {
+        cr_assert(!strncmp(p, "data: ", 6), "event does not start with 'data: ': %.40s", p);
+        const char *end = strstr(p, "\n\n");
+        cr_assert_not_null(end, "unterminated event");
+        cr_assert(!*done, "data after [DONE]");
+        if (!strncmp(p + 6, "[DONE]", 6)) { *done = true; p = end + 2; continue; }
+        json_t *j = json_loadb(p + 6, (size_t)(end - p - 6), 0, NULL);
+        cr_assert_not_null(j, "event is not JSON: %.*s", (int)(end - p), p);
+        cr_assert_str_eq(jget_str(j, "object"), chat ? "chat.completion.chunk" : "text_completion");
+        json_t *ch = json_array_get(json_object_get(j, "choices"), 0);
+        const char *d = ch ? (chat ? jget_str(ch, "delta.content") : jget_str(ch, "text")) : NULL;
+        if (d && json_integer_value(json_object_get(ch, "index")) == 0) {
+            text = realloc(text, tl + strlen(d) + 1);
+            strcpy(text + tl, d);
+            tl += strlen(d);
+        }
+        (*n_events)++;
+        if (*last) json_decref(*last);
+        *last = j;
+        p = end + 2;
+    }
+    return text;
+}
+
+Test(serve, chat_stream_ends_with_done) {
+    resp r = {0};
+    cr_assert_eq(http("POST", "/v1/chat/completions",
+                      "{\"messages\":[{\"role\":\"user\",\"content\":\"alpha beta gamma\"}],\"stream\":true,"
+                      "\"stream_options\":{\"include_usage\":true}}", -1, NULL, &r), CURLE_OK);
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.ctype, "text/event-stream"), "content type %s", r.ctype);
+    int n;
+    bool done;
+    json_t *last;
+    char *text = parse_sse(r.body, true, &n, &done, &last);
+    cr_assert_str_eq(text, "c0 alpha beta gamma");
+    cr_assert(done, "stream must end with data: [DONE]");
+    cr_assert_geq(n, 5, "one chunk per token batch plus finish and usage, got %d", n);
+    cr_assert(strstr(r.body, "\"role\":\"assistant\""), "first delta carries the role");
+    cr_assert(strstr(r.body, "\"finish_reason\":\"stop\""));
+    cr_assert_eq(json_array_size(json_object_get(last, "choices")), 0, "usage chunk has no choices");
+    cr_assert_eq(jget_int(last, "usage.completion_tokens"), 3);
+    json_decref(last);
+    free(text);
+    free(r.body);
+}
+
+Test(serve, completion_stream_error_before_start_is_http_error) {
+    resp r = {0};
+    cr_assert_eq(http("POST", "/v1/completions", "{\"prompt\":\"FAIL now\",\"stream\":true}", -1, NULL, &r), CURLE_OK);
+    cr_assert_eq(r.status, 400);
+    json_t *j = json_loads(r.body, 0, NULL);
+    cr_assert_str_eq(jget_str(j, "error.type"), "invalid_request_error");
+    cr_assert(strstr(jget_str(j, "error.message"), "9999 tokens"));
+    json_decref(j);
+    free(r.body);
+}
+
+Test(serve, ttc_extension_reported) {
+    json_t *j = post_json("/v1/chat/completions",
+                          "{\"messages\":[{\"role\":\"user\",\"content\":\"x y\"}],"
+                          "\"ttc\":{\"strategy\":\"beam\",\"budget\":8,\"beam_width\":4}}", 200);
+    cr_assert_str_eq(jget_str(j, "ttc.strategy_used"), "beam");
+    cr_assert_eq(jget_int(j, "ttc.generations"), 8);
+    cr_assert_eq(jget_int(j, "ttc.tokens"), 16);
+    cr_assert_eq(jget_int(j, "ttc.verifier_tokens"), 7);
+    json_decref(j);
+    j = post_json("/v1/completions", "{\"prompt\":\"q\",\"ttc\":{\"strategy\":\"auto\",\"budget\":4}}", 200);
+    cr_assert_str_eq(jget_str(j, "ttc.strategy_used"), "majority");
+    json_decref(j);
+}
+
+Test(serve, models_health_metrics) {
+    resp r = {0};
+    cr_assert_eq(http("GET", "/v1/models", NULL, 0, NULL, &r), CURLE_OK);
+    cr_assert_eq(r.status, 200);
+    json_t *j = json_loads(r.body, 0, NULL);
+    cr_assert_str_eq(jget_str(j, "object"), "list");
+    cr_assert_str_eq(jget_str(j, "data.0.id"), "stub-model");
+    json_decref(j);
+    free(r.body);
+    memset(&r, 0, sizeof r);
+    cr_assert_eq(http("GET", "/health", NULL, 0, NULL, &r), CURLE_OK);
+    cr_assert_eq(r.status, 200);
+    free(r.body);
+    json_decref(post_json("/v1/completions", "{\"prompt\":\"a b c\"}", 200));
+    json_decref(post_json("/v1/completions", "{\"prompt\":\"a\",\"n\":99}", 400));
+    memset(&r, 0, sizeof r);
+    cr_assert_eq(http("GET", "/metrics", NULL, 0, NULL, &r), CURLE_OK);
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body, "ttc_requests_total{endpoint=\"/v1/completions\",status=\"200\"} 1\n"), "%s", r.body);
+    cr_assert(strstr(r.body, "ttc_requests_total{endpoint=\"/v1/completions\",status=\"400\"} 1\n"));
+    cr_assert(strstr(r.body, "ttc_requests_total{endpoint=\"/v1/models\",status=\"200\"} 1\n"));
+    cr_assert(strstr(r.body, "ttc_completion_tokens_total 3\n"));
+    cr_assert(strstr(r.body, "ttc_prompt_tokens_total 5\n"));
+    cr_assert(strstr(r.body, "ttc_request_duration_seconds_count{endpoint=\"/v1/completions\"} 2\n"));
+    cr_assert(strstr(r.body, "ttc_request_duration_seconds_bucket{endpoint=\"/v1/completions\",le=\"+Inf\"} 2\n"));
+    cr_assert(strstr(r.body, "ttc_queue_length 0\n"));
+    free(r.body);
+}
+
+/* ---- the bad-request corpus: tests/bad_requests/<name>.req ----
+ * line 1: METHOD PATH
+ * line 2: expect: STATUS TYPE
+ * optional header lines, a blank line, then the body (raw bytes to EOF). */
+Test(serve, bad_request_corpus) {
+    DIR *d = opendir("tests/bad_requests");
+    cr_assert_not_null(d, "tests/bad_requests missing (run from the project root)");
+    struct dirent *de;
+    int n = 0;
+    while ((de = readdir(d))) {
+        size_t nl = strlen(de->d_name);
+        if (nl < 5 || strcmp(de->d_name + nl - 4, ".req")) continue;
+        char path[512];
+        snprintf(path, sizeof path, "tests/bad_requests/%s", de->d_name);
+        char *buf;
+        size_t len;
+        ttc_err e;
+        cr_assert_eq(ttc_read_file(path, &buf, &len, &e), TTC_OK, "%s", e.msg);
+        char method[16], url[256], type[64];
+        int status;
+        cr_assert_eq(sscanf(buf, "%15s %255s\nexpect: %d %63s", method, url, &status, type), 4, "%s: bad header", path);
+        char *p = strchr(buf, '\n') + 1;
+        p = strchr(p, '\n') + 1;
+        char *hdr = NULL;
+        if (*p != '\n') { hdr = p; p = strchr(p, '\n'); *p++ = 0; }
+        cr_assert_eq(*p, '\n', "%s: expected a blank line before the body", path);
+        p++;
+        long blen = (long)(len - (size_t)(p - buf));
+        resp r = {0};
+        bool has_body = strcmp(method, "GET") != 0;
+        cr_assert_eq(http(method, url, has_body ? p : NULL, blen, hdr, &r), CURLE_OK, "%s", path);
+        cr_assert_eq(r.status, status, "%s: status %ld, want %d: %s", path, r.status, status, r.body);
+        json_t *j = json_loads(r.body ? r.body : "", 0, NULL);
+        cr_assert_not_null(j, "%s: error body is not JSON: %s", path, r.body);
+        json_t *err = json_object_get(j, "error");
+        cr_assert(json_is_object(err), "%s: no error object", path);
+        cr_assert_str_eq(jget_str(err, "type"), type, "%s", path);
+        cr_assert(json_is_string(json_object_get(err, "message")) && json_string_length(json_object_get(err, "message")) > 10);
+        cr_assert(json_object_get(err, "param") && json_object_get(err, "code"), "%s: param and code keys", path);
+        json_decref(j);
+        free(r.body);
+        free(buf);
+        n++;
+    }
+    closedir(d);
+    cr_assert_geq(n, 30, "corpus holds %d requests", n);
+    /* the server survived all of them */
+    json_decref(post_json("/v1/completions", "{\"prompt\":\"still alive\"}", 200));
+}
+
+Test(serve, oversized_body_413) {
+    size_t n = 10000;
+    char *big = malloc(n + 1);
+    memset(big, ' ', n);
+    memcpy(big, "{\"prompt\":\"", 11);
+    big[n - 2] = '"';
+    big[n - 1] = '}';
+    big[n] = 0;
+    resp r = {0};
+    cr_assert_eq(http("POST", "/v1/completions", big, (long)n, NULL, &r), CURLE_OK);
+    cr_assert_eq(r.status, 413);
+    cr_assert(strstr(r.body, "request_too_large"));
+    free(r.body);
+    free(big);
+}
+
+Test(serve, invalid_utf8_400) {
+    resp r = {0};
+    cr_assert_eq(http("POST", "/v1/completions", "{\"prompt\":\"a\xff\xfe\"}", -1, NULL, &r), CURLE_OK);
+    cr_assert_eq(r.status, 400);
+    cr_assert(strstr(r.body, "\"code\":\"invalid_utf8\""), "%s", r.body);
+    free(r.body);
+}
+
+Test(serve_auth, api_key, .timeout = 30) {
+    ttc_server_opts o = {0};
+    o.api_key = "sekret-123";
+    start_stub(o);
+    resp r = {0};
+    const char *body = "{\"prompt\":\"k\"}";
+    cr_assert_eq(http("POST", "/v1/completions", body, -1, NULL, &r), CURLE_OK);
+    cr_assert_eq(r.status, 401);
+    cr_assert(strstr(r.body, "authentication_error") && strstr(r.body, "invalid_api_key"));
+    free(r.body); memset(&r, 0, sizeof r);
+    cr_assert_eq(http("POST", "/v1/completions", body, -1, "Authorization: Bearer sekret-12", &r), CURLE_OK);
+    cr_assert_eq(r.status, 401);
+    free(r.body); memset(&r, 0, sizeof r);
+    cr_assert_eq(http("POST", "/v1/completions", body, -1, "Authorization: Basic sekret-123", &r), CURLE_OK);
+    cr_assert_eq(r.status, 401);
+    free(r.body); memset(&r, 0, sizeof r);
+    cr_assert_eq(http("GET", "/v1/models", NULL, 0, NULL, &r), CURLE_OK);
+    cr_assert_eq(r.status, 401);
+    free(r.body); memset(&r, 0, sizeof r);
+    cr_assert_eq(http("POST", "/v1/completions", body, -1, "Authorization: Bearer sekret-123", &r), CURLE_OK);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    free(r.body); memset(&r, 0, sizeof r);
+    cr_assert_eq(http("GET", "/health", NULL, 0, NULL, &r), CURLE_OK);
+    cr_assert_eq(r.status, 200, "health needs no key");
+    free(r.body);
+    stop_server();
+}
+
+typedef struct bg_req { const char *body; resp r; pthread_t t; } bg_req;
+
+static void *bg_main(void *arg) {
+    bg_req *b = arg;
+    http("POST", "/v1/completions", b->body, -1, NULL, &b->r);
+    return NULL;
+}
+
+static void wait_load(int queued, int running) {
+    int q = -1, r = -1;
+    for (int i = 0; i < 2000 && (q != queued || r != running); i++) {
+        ttc_server_load(g_srv, &q, &r);
+        if (q != queued || r != running) usleep(2000);
+    }
+    cr_assert(q == queued && r == running, "load: %d queued, %d running; want %d, %d", q, r, queued, running);
+}
+
+Test(serve_queue, full_queue_429, .timeout = 30) {
+    ttc_server_opts o = {0};
+    o.parallel = 1;
+    o.queue = 1;
+    start_stub(o);
+    bg_req a = {.body = "{\"prompt\":\"GATE a\"}"}, b = {.body = "{\"prompt\":\"GATE b\"}"};
+    pthread_create(&a.t, NULL, bg_main, &a);
+    wait_load(0, 1);
+    pthread_create(&b.t, NULL, bg_main, &b);
+    wait_load(1, 1);
+    resp r = {0};
+    cr_assert_eq(http("POST", "/v1/completions", "{\"prompt\":\"c\"}", -1, NULL, &r), CURLE_OK);
+    cr_assert_eq(r.status, 429);
+    json_t *j = json_loads(r.body, 0, NULL);
+    cr_assert_str_eq(jget_str(j, "error.type"), "rate_limit_error");
+    cr_assert_str_eq(jget_str(j, "error.code"), "queue_full");
+    json_decref(j);
+    free(r.body);
+    atomic_store(&g_stub.gate, 1);
+    pthread_join(a.t, NULL);
+    pthread_join(b.t, NULL);
+    cr_assert_eq(a.r.status, 200);
+    cr_assert_eq(b.r.status, 200);
+    cr_assert(strstr(b.r.body, "c0 GATE b"));
+    free(a.r.body);
+    free(b.r.body);
+    cr_assert_eq(ttc_metrics_count(ttc_server_metrics(g_srv), TTC_EP_COMPLETIONS, 429), 1);
+    stop_server();
+}
+
+Test(serve_queue, disconnect_mid_stream_cancels, .timeout = 30) {
+    ttc_server_opts o = {0};
+    start_stub(o);
+    resp r = {.abort_after = 200};
+    CURLcode rc = http("POST", "/v1/completions", "{\"prompt\":\"SLOW\",\"stream\":true,\"max_tokens\":5}", -1, NULL, &r);
+    cr_assert_eq(rc, CURLE_WRITE_ERROR, "the client aborted the transfer");
+    cr_assert(strstr(r.body, "tick"));
+    for (int i = 0; i < 2000 && atomic_load(&g_stub.canceled) == 0; i++) usleep(2000);
+    cr_assert_eq(atomic_load(&g_stub.canceled), 1, "the job saw the cancel");
+    wait_load(0, 0);
+    free(r.body);
+    /* a non-streaming request whose client gives up is canceled too */
+    resp r2 = {0};
+    CURL *c = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1/completions", g_base);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{\"prompt\":\"GATE\"}");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r2);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 300L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    cr_assert_eq(curl_easy_perform(c), CURLE_OPERATION_TIMEDOUT);
+    curl_easy_cleanup(c);
+    for (int i = 0; i < 2000 && atomic_load(&g_stub.canceled) < 2; i++) usleep(2000);
+    cr_assert_eq(atomic_load(&g_stub.canceled), 2);
+    wait_load(0, 0);
+    free(r2.body);
+    stop_server();
+}
