@@ -15,19 +15,25 @@ static const char *const pre_regex[] = {
         "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
 };
 
-int tok_bpe_compile(ttc_tokenizer *t, ttc_err *e) {
+pcre2_code *tok_pre_compile(tok_pre pre, const char *name, ttc_err *e) {
     int err;
     PCRE2_SIZE at;
-    t->re = pcre2_compile((PCRE2_SPTR)pre_regex[t->pre], PCRE2_ZERO_TERMINATED,
-                          PCRE2_UTF | PCRE2_UCP, &err, &at, NULL);
-    if (!t->re) {
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pre_regex[pre], PCRE2_ZERO_TERMINATED,
+                                   PCRE2_UTF | PCRE2_UCP, &err, &at, NULL);
+    if (!re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(err, msg, sizeof msg);
-        return ttc_err_set(e, TTC_EINVAL, "tokenizer: pre-tokenizer regex '%s', offset %zu: %s",
-                           t->pre_name, (size_t)at, (const char *)msg);
+        ttc_err_set(e, TTC_EINVAL, "tokenizer: pre-tokenizer regex '%s', offset %zu: %s",
+                    name, (size_t)at, (const char *)msg);
+        return NULL;
     }
-    pcre2_jit_compile(t->re, PCRE2_JIT_COMPLETE);   /* optional: falls back to the interpreter */
-    return TTC_OK;
+    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);      /* optional: falls back to the interpreter */
+    return re;
+}
+
+int tok_bpe_compile(ttc_tokenizer *t, ttc_err *e) {
+    t->re = tok_pre_compile(t->pre, t->pre_name, e);
+    return t->re ? TTC_OK : e ? e->code : TTC_EINVAL;
 }
 
 typedef struct bsym { int32_t id, prev, next; } bsym;
@@ -122,7 +128,8 @@ static const char *sanitize(tok_work *w, const char *s, size_t n, size_t *out_n,
     return w->buf;
 }
 
-int tok_bpe_fragment(const ttc_tokenizer *t, tok_work *w, const char *s, size_t n, ttc_err *e) {
+int tok_pre_split(const pcre2_code *re, tok_work *w, const char *s, size_t n,
+                  tok_word_fn fn, void *ctx, ttc_err *e) {
     int rc;
     size_t sn = n;
     const char *clean = sanitize(w, s, n, &sn, &rc);
@@ -132,7 +139,7 @@ int tok_bpe_fragment(const ttc_tokenizer *t, tok_work *w, const char *s, size_t 
     size_t off = 0;
     uint32_t opts = PCRE2_NO_UTF_CHECK;
     while (off < n) {
-        int m = pcre2_match(t->re, u, n, off, opts, w->md, NULL);
+        int m = pcre2_match(re, u, n, off, opts, w->md, NULL);
         if (m == PCRE2_ERROR_JIT_STACKLIMIT && !(opts & PCRE2_NO_JIT)) {
             opts |= PCRE2_NO_JIT;                   /* retry in the interpreter */
             continue;
@@ -148,14 +155,26 @@ int tok_bpe_fragment(const ttc_tokenizer *t, tok_work *w, const char *s, size_t 
             return ttc_err_set(e, TTC_EINVAL, "tokenize: pre-tokenizer failed at byte %zu: %s",
                                off, (const char *)msg);
         }
-        if (ms > off && (rc = bpe_word(t, w, u + off, ms - off, e))) return rc;  /* unmatched gap */
+        if (ms > off && (rc = fn(ctx, u + off, ms - off, e))) return rc;   /* unmatched gap */
         if (me == ms && ms < n) {                   /* empty match: take one character */
             uint32_t cp;
             int k = tok_utf8_next(u + ms, n - ms, &cp);
             me = ms + (size_t)(k ? k : 1);
         }
-        if (me > ms && (rc = bpe_word(t, w, u + ms, me - ms, e))) return rc;
+        if (me > ms && (rc = fn(ctx, u + ms, me - ms, e))) return rc;
         off = me;
     }
     return TTC_OK;
+}
+
+typedef struct word_ctx { const ttc_tokenizer *t; tok_work *w; } word_ctx;
+
+static int word_cb(void *ctx, const uint8_t *s, size_t n, ttc_err *e) {
+    word_ctx *c = ctx;
+    return bpe_word(c->t, c->w, s, n, e);
+}
+
+int tok_bpe_fragment(const ttc_tokenizer *t, tok_work *w, const char *s, size_t n, ttc_err *e) {
+    word_ctx c = {t, w};
+    return tok_pre_split(t->re, w, s, n, word_cb, &c, e);
 }

@@ -124,6 +124,13 @@ static inline void tok_emit(tok_work *w, int32_t id) {
 int tok_bpe_fragment(const ttc_tokenizer *t, tok_work *w, const char *s, size_t n, ttc_err *e);
 int tok_spm_fragment(const ttc_tokenizer *t, tok_work *w, const char *s, size_t n,
                      bool space_prefix, ttc_err *e);
+/* Compiles the regex of a pre-tokenizer family (name is for messages). */
+pcre2_code *tok_pre_compile(tok_pre pre, const char *name, ttc_err *e);
+/* Splits s into pre-tokens with re (after replacing invalid UTF-8 by U+FFFD
+ * in w->buf; w->md must be match data for re) and calls fn on each. */
+typedef int (*tok_word_fn)(void *ctx, const uint8_t *s, size_t n, ttc_err *e);
+int tok_pre_split(const pcre2_code *re, tok_work *w, const char *s, size_t n,
+                  tok_word_fn fn, void *ctx, ttc_err *e);
 /* Compiles the pre-tokenizer regex for t->pre into t->re. */
 int tok_bpe_compile(ttc_tokenizer *t, ttc_err *e);
 /* Maps a metadata pre-tokenizer name to its family; false if unknown. */
