@@ -196,6 +196,15 @@ int ttc_seq_append_tokens(ttc_ctx *c, int s, const int32_t *ids, int n, ttc_err 
     return TTC_OK;
 }
 
+int ttc_seq_truncate_cache(ttc_ctx *c, int s, int n, ttc_err *e) {
+    if (!ttc_seq_valid(c, s)) return ttc_err_set(e, TTC_EINVAL, "seq truncate cache: %d is not a live sequence", s);
+    seq_slot *q = &c->seqs[s];
+    if (n < 0 || n > q->kv.n_tokens)
+        return ttc_err_set(e, TTC_EINVAL, "seq truncate cache: %d is outside [0, %d]", n, q->kv.n_tokens);
+    ttc_kv_seq_truncate(&c->kv, &q->kv, n);
+    return TTC_OK;
+}
+
 int ttc_seq_truncate(ttc_ctx *c, int s, int n, ttc_err *e) {
     if (!ttc_seq_valid(c, s)) return ttc_err_set(e, TTC_EINVAL, "seq truncate: %d is not a live sequence", s);
     seq_slot *q = &c->seqs[s];

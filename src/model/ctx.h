@@ -74,6 +74,9 @@ const int32_t *ttc_seq_tokens(const ttc_ctx *c, int seq);
 /* Appends tokens to the history as pending (computed by a later decode).
  * TTC_ENOMEM past n_ctx, TTC_EINVAL for ids outside the vocabulary. */
 int  ttc_seq_append_tokens(ttc_ctx *c, int seq, const int32_t *ids, int n, ttc_err *e);
+/* Keeps only the first n tokens (n <= n_cached) in the KV cache; the rest of
+ * the history becomes pending again and is recomputed by the next decode. */
+int  ttc_seq_truncate_cache(ttc_ctx *c, int seq, int n, ttc_err *e);
 /* Cuts the history to its first n tokens (KV included). */
 int  ttc_seq_truncate(ttc_ctx *c, int seq, int n, ttc_err *e);
 
