@@ -1,0 +1,43 @@
+/* libFuzzer target: the OpenAI request parser and validator (serve/api.h).
+ * Byte 0 picks the endpoint (chat or completions); the rest is the body.
+ * A request that validates is then rendered back through the response,
+ * chunk and error builders, which must accept whatever the parser let in. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "serve/api.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 1) return 0;
+    ttc_api_kind kind = (data[0] & 1) ? TTC_API_COMPLETION : TTC_API_CHAT;
+    ttc_api_limits lim;
+    ttc_api_limits_default(&lim);
+    lim.model_id = "m";
+    lim.max_n = 4;
+    lim.max_budget = 64;
+    lim.max_prompt_bytes = 4096;
+    if (data[0] & 2) lim.default_strategy = TTC_STRAT_AUTO, lim.default_budget = 8;
+    ttc_api_req r;
+    ttc_api_fault f;
+    ttc_err e;
+    int rc = ttc_api_req_parse((const char *)data + 1, size - 1, kind, &lim, &r, &f, &e);
+    if (rc) {
+        if (f.status < 400 || f.status > 499 || !f.type || !e.msg[0]) abort();
+        free(ttc_api_error_json(&f, e.msg));
+        return 0;
+    }
+    if (r.n < 1 || r.n > lim.max_n || r.max_tokens < 1 || r.budget < 1) abort();
+    const char *text = kind == TTC_API_CHAT ? r.messages[r.n_messages - 1].content : r.prompt;
+    ttc_api_choice c = {.text = text, .len = strlen(text), .finish_reason = "stop"};
+    ttc_api_usage u = {.prompt_tokens = 1, .completion_tokens = 2,
+                       .strategy_used = r.strategy ? ttc_strategy_name(r.strategy) : NULL};
+    char *s = ttc_api_response_json(kind, "id", 1, r.model, &c, 1, &u);
+    if (!s) abort();
+    free(s);
+    s = ttc_api_chunk_sse(kind, "id", 1, r.model, 0, true, text, strlen(text), NULL, NULL);
+    if (!s) abort();
+    free(s);
+    ttc_api_req_free(&r);
+    return 0;
+}
