@@ -97,43 +97,32 @@ int ttc_sampler_candidates(ttc_sampler *s, const float *logits, const ttc_sample
     float inv_t = 1.0f / p->temperature;
     for (int i = 0; i < n; i++) c[i] = (ttc_cand){(logits[i] - m) * inv_t, i};
     int nc = n;
-    bool sorted = false;
+    bool sorted = false; /* c[0..nc) in cand order */
     if (p->top_k > 0 && p->top_k < nc) {
         cand_select(c, nc, p->top_k);
         nc = p->top_k;
         qsort(c, (size_t)nc, sizeof *c, cand_cmp);
         sorted = true;
     }
-    bool use_top_p = p->top_p > 0 && p->top_p < 1;
-    if (use_top_p && !sorted) {
-        /* Most of the mass usually sits in a few hundred tokens: sort a head
-         * and cut inside it when it holds enough mass; else sort everything. */
-        int head = nc > 1024 ? 1024 : nc, cut = 0;
-        if (head < nc) {
-            double total = 0, acc = 0;
-            for (int i = 0; i < nc; i++) total += exp((double)c[i].v);
-            cand_select(c, nc, head);
+    if (p->top_p > 0 && p->top_p < 1) {
+        /* Smallest most-likely prefix holding top_p of the mass. Most of the
+         * mass usually sits in a few hundred tokens: sort a head first and
+         * sort the rest only if the cut is not inside it. */
+        double total = 0, acc = 0;
+        for (int i = 0; i < nc; i++) total += exp((double)c[i].v);
+        int head = sorted ? nc : nc > 1024 ? 1024 : nc, cut = 0;
+        if (!sorted) {
+            if (head < nc) cand_select(c, nc, head);
             qsort(c, (size_t)head, sizeof *c, cand_cmp);
-            for (int i = 0; i < head && !cut; i++) {
-                acc += exp((double)c[i].v);
-                if (acc >= p->top_p * total) cut = i + 1;
-            }
         }
-        if (cut) { nc = cut; use_top_p = false; }
-        else qsort(c, (size_t)nc, sizeof *c, cand_cmp);
-        sorted = true;
+        for (int i = 0; i < nc && !cut; i++) {
+            if (i == head) qsort(c + head, (size_t)(nc - head), sizeof *c, cand_cmp);
+            acc += exp((double)c[i].v);
+            if (acc >= p->top_p * total) cut = i + 1;
+        }
+        if (cut) nc = cut;
     }
     cand_softmax(c, nc);
-    if (use_top_p) {
-        double acc = 0;
-        int keep = nc;
-        for (int i = 0; i < nc; i++) {
-            acc += c[i].v;
-            if (acc >= p->top_p) { keep = i + 1; break; }
-        }
-        nc = keep;
-        cand_normalize(c, nc);
-    }
     if (p->min_p > 0) {
         float pmax = 0;
         for (int i = 0; i < nc; i++) pmax = c[i].v > pmax ? c[i].v : pmax;
