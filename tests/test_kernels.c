@@ -54,6 +54,32 @@ static float *random_x(int n_tok, int cols, ttc_rng *r) {
 static void check_matmul(int type, int rows, int cols, int n_tok, const void *w, const float *x,
                          const float *y, const char *what) {
     float *wf = malloc(sizeof(float) * cols);
+    if (strcmp(what, "vnni") == 0 && type != TTC_TYPE_F32 && type != TTC_TYPE_F16 && type != TTC_TYPE_BF16) {
+        /* the int8 path must equal exact arithmetic on 8-bit activation
+         * blocks (dx = amax/127, q = round-to-even(x/dx)) up to f32 rounding */
+        float *xq = malloc(sizeof(float) * n_tok * cols);
+        for (int i = 0; i < n_tok * cols; i += 32) {
+            float amax = 0;
+            for (int j = i; j < i + 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+            float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+            for (int j = i; j < i + 32; j++) xq[j] = d * nearbyintf(x[j] * id);
+        }
+        size_t rb = ttc_type_row_bytes(type, cols);
+        for (int r = 0; r < rows; r++) {
+            ttc_dequantize_row(type, (const uint8_t *)w + rb * r, wf, cols, NULL);
+            for (int t = 0; t < n_tok; t++) {
+                double s = 0, mag = 0;
+                for (int c = 0; c < cols; c++) {
+                    s += (double)wf[c] * xq[(size_t)t * cols + c];
+                    mag += fabs((double)wf[c] * xq[(size_t)t * cols + c]);
+                }
+                double got = y[(size_t)t * rows + r], tol = 2e-5 * mag + 1e-6;
+                cr_assert(fabs(got - s) <= tol, "vnni emulation: %s %dx%d n_tok=%d: y[%d][%d] = %.7g, want %.7g",
+                          ttc_type_name(type), rows, cols, n_tok, t, r, got, s);
+            }
+        }
+        free(xq);
+    }
     size_t rb = ttc_type_row_bytes(type, cols);
     for (int r = 0; r < rows; r++) {
         cr_assert_eq(ttc_dequantize_row(type, (const uint8_t *)w + rb * r, wf, cols, NULL), TTC_OK);

@@ -1,8 +1,248 @@
-/* AVX-512 VNNI int8 kernels for quantized weights (placeholder: not yet). */
+/* AVX-512 VNNI kernels for quantized weights (Q8_0, Q4_0, Q4_K, Q6_K).
+ *
+ * Every weight type is brought to one shape, 64 weights ("chunk") at a time:
+ *     w[c] = ws[c/4] * wu[c] + wb[c/16]
+ * with wu unsigned 8-bit, ws a per-4-lane f32 scale and wb a per-16 bias:
+ *     Q8_0  wu = q + 128   ws = d        wb = -128 d
+ *     Q4_0  wu = q         ws = d        wb = -8 d
+ *     Q4_K  wu = q         ws = d sc_j   wb = -dmin m_j
+ *     Q6_K  wu = q         ws = d sc_g   wb = -32 d sc_g
+ * Activations are quantized once per call to signed 8-bit blocks of 32
+ * (xq, scale dx) plus xsum = dx * (sum of q) per 16. Then
+ *     y = sum_chunks sum_lanes f32(dpbusd(wu, xq)) * ws * dx  +  sum_16 wb * xsum
+ * vpdpbusd multiplies unsigned by signed bytes: wu is unsigned, xq signed,
+ * and sums of four products fit int32 exactly.
+ *
+ * Rows are unpacked into per-thread scratch (16 at a time, whole K) and then
+ * multiplied by tiles of 4 rows x 4 tokens held in 16 zmm accumulators, so
+ * each unpacked chunk is loaded once per 4 tokens and each x chunk once per
+ * 4 rows. */
 #include "kernels/kimpl.h"
 #include "ttc.h"
 
-bool k_vnni_handles(int wtype) { (void)wtype; return false; }
-size_t k_vnni_xq_bytes(const k_mm *m) { (void)m; return 0; }
-void k_vnni_prepare(k_mm *m, int t0, int t1) { (void)m; (void)t0; (void)t1; }
-int k_vnni_rows(const k_mm *m, int r0, int r1) { (void)m; (void)r0; (void)r1; return TTC_EUNSUPPORTED; }
+#include <immintrin.h>
+#include <math.h>
+
+#define TGT __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,fma,f16c")))
+#define RG 16 /* rows unpacked per group */
+
+typedef struct { int nch, n16p; size_t x_stride, w_stride; } geom;
+
+/* Chunks of 64, groups of 16 padded to a multiple of 16 floats, per-token /
+ * per-row bytes: [nch][64] 8-bit values, [nch][16] f32 scales, [n16p] f32. */
+static geom geom_of(int cols) {
+    geom g;
+    g.nch = (cols + 63) / 64;
+    g.n16p = (cols / 16 + 15) & ~15;
+    g.x_stride = (size_t)g.nch * (64 + 64) + (size_t)g.n16p * 4;
+    g.w_stride = g.x_stride;
+    return g;
+}
+
+bool k_vnni_handles(int wtype) {
+    return wtype == KT_Q8_0 || wtype == KT_Q4_0 || wtype == KT_Q4_K || wtype == KT_Q6_K;
+}
+
+size_t k_vnni_xq_bytes(const k_mm *m) { return geom_of(m->cols).x_stride * (size_t)m->n_tok; }
+
+/* Quantizes tokens [t0, t1) of x: per 32-block dx = amax / 127, q = round(x / dx). */
+TGT void k_vnni_prepare(k_mm *m, int t0, int t1) {
+    geom g = geom_of(m->cols);
+    int nb = m->cols / 32;
+    for (int t = t0; t < t1; t++) {
+        const float *x = m->x + (size_t)t * m->cols;
+        uint8_t *base = (uint8_t *)m->xq + g.x_stride * t;
+        int8_t *xq = (int8_t *)base;
+        float *xs = (float *)(base + (size_t)g.nch * 64);
+        float *xsum = xs + (size_t)g.nch * 16;
+        for (int b = 0; b < nb; b++) {
+            __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
+            __m512 a = _mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1));
+            float amax = _mm512_reduce_max_ps(a);
+            float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+            __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(id))); /* round to nearest */
+            __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(id)));
+            _mm_storeu_si128((__m128i *)(xq + 32 * b), _mm512_cvtsepi32_epi8(q0));
+            _mm_storeu_si128((__m128i *)(xq + 32 * b + 16), _mm512_cvtsepi32_epi8(q1));
+            xsum[2 * b] = d * (float)_mm512_reduce_add_epi32(q0);
+            xsum[2 * b + 1] = d * (float)_mm512_reduce_add_epi32(q1);
+            _mm256_storeu_ps(xs + 8 * b, _mm256_set1_ps(d));
+        }
+        if (nb & 1) { /* pad the last chunk */
+            memset(xq + 32 * nb, 0, 32);
+            _mm256_storeu_ps(xs + 8 * nb, _mm256_setzero_ps());
+        }
+        for (int i = m->cols / 16; i < g.n16p; i++) xsum[i] = 0;
+    }
+}
+
+/* ---- unpacking one weight row into (wu, ws, wb) ---------------------------- */
+
+TGT static void unpack_q8_0(const ttc_block_q8_0 *b, int nb, uint8_t *wu, float *ws, float *wb) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int i = 0; i < nb; i++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        _mm256_storeu_si256((__m256i *)(wu + 32 * i), _mm256_xor_si256(q, flip));
+        float d = _cvtsh_ss(b[i].d);
+        _mm256_storeu_ps(ws + 8 * i, _mm256_set1_ps(d));
+        wb[2 * i] = wb[2 * i + 1] = -128.0f * d;
+    }
+}
+
+TGT static void unpack_q4_0(const ttc_block_q4_0 *b, int nb, uint8_t *wu, float *ws, float *wb) {
+    const __m128i lo = _mm_set1_epi8(15);
+    for (int i = 0; i < nb; i++) {
+        __m128i q = _mm_loadu_si128((const __m128i *)b[i].qs);
+        _mm_storeu_si128((__m128i *)(wu + 32 * i), _mm_and_si128(q, lo));
+        _mm_storeu_si128((__m128i *)(wu + 32 * i + 16), _mm_and_si128(_mm_srli_epi16(q, 4), lo));
+        float d = _cvtsh_ss(b[i].d);
+        _mm256_storeu_ps(ws + 8 * i, _mm256_set1_ps(d));
+        wb[2 * i] = wb[2 * i + 1] = -8.0f * d;
+    }
+}
+
+TGT static void unpack_q4_k(const ttc_block_q4_k *b, int nb, uint8_t *wu, float *ws, float *wb) {
+    const __m256i lo = _mm256_set1_epi8(15);
+    for (int i = 0; i < nb; i++, wu += 256, ws += 64, wb += 16) {
+        float d = _cvtsh_ss(b[i].d), dmin = _cvtsh_ss(b[i].dmin);
+        for (int k = 0; k < 4; k++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * k));
+            _mm256_storeu_si256((__m256i *)(wu + 64 * k), _mm256_and_si256(q, lo));
+            _mm256_storeu_si256((__m256i *)(wu + 64 * k + 32), _mm256_and_si256(_mm256_srli_epi16(q, 4), lo));
+        }
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, mn;
+            ttc_q4k_scale_min(j, b[i].scales, &sc, &mn);
+            _mm256_storeu_ps(ws + 8 * j, _mm256_set1_ps(d * sc));
+            wb[2 * j] = wb[2 * j + 1] = -dmin * mn;
+        }
+    }
+}
+
+TGT static void unpack_q6_k(const ttc_block_q6_k *b, int nb, uint8_t *wu, float *ws, float *wb) {
+    const __m256i lo = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
+    for (int i = 0; i < nb; i++, wu += 256, ws += 64, wb += 16) {
+        float d = _cvtsh_ss(b[i].d);
+        for (int h = 0; h < 2; h++) {
+            __m256i A = _mm256_loadu_si256((const __m256i *)(b[i].ql + 64 * h));
+            __m256i B = _mm256_loadu_si256((const __m256i *)(b[i].ql + 64 * h + 32));
+            __m256i H = _mm256_loadu_si256((const __m256i *)(b[i].qh + 32 * h));
+            __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(H, m3), 4);
+            __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 2), m3), 4);
+            __m256i h2 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 4), m3), 4);
+            __m256i h3 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 6), m3), 4);
+            uint8_t *o = wu + 128 * h;
+            _mm256_storeu_si256((__m256i *)(o + 0), _mm256_or_si256(_mm256_and_si256(A, lo), h0));
+            _mm256_storeu_si256((__m256i *)(o + 32), _mm256_or_si256(_mm256_and_si256(B, lo), h1));
+            _mm256_storeu_si256((__m256i *)(o + 64), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), lo), h2));
+            _mm256_storeu_si256((__m256i *)(o + 96), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), lo), h3));
+        }
+        for (int g = 0; g < 16; g++) {
+            float s = d * b[i].scales[g];
+            _mm_storeu_ps(ws + 4 * g, _mm_set1_ps(s));
+            wb[g] = -32.0f * s;
+        }
+    }
+}
+
+/* Unpacks row r into the layout of geom g at dst. */
+TGT static void unpack_row(const k_mm *m, const geom *g, int r, uint8_t *dst) {
+    const void *src = m->w + (size_t)r * m->row_bytes;
+    uint8_t *wu = dst;
+    float *ws = (float *)(dst + (size_t)g->nch * 64), *wb = ws + (size_t)g->nch * 16;
+    int nb32 = m->cols / 32;
+    switch (m->wtype) {
+    case KT_Q8_0: unpack_q8_0(src, nb32, wu, ws, wb); break;
+    case KT_Q4_0: unpack_q4_0(src, nb32, wu, ws, wb); break;
+    case KT_Q4_K: unpack_q4_k(src, m->cols / 256, wu, ws, wb); break;
+    case KT_Q6_K: unpack_q6_k(src, m->cols / 256, wu, ws, wb); break;
+    }
+    if (nb32 & 1) { /* zero the padding half chunk */
+        memset(wu + 32 * nb32, 0, 32);
+        memset(ws + 8 * nb32, 0, 32);
+    }
+    for (int i = m->cols / 16; i < g->n16p; i++) wb[i] = 0;
+}
+
+/* ---- R x T micro-kernel ------------------------------------------------------ */
+
+static inline __attribute__((always_inline)) TGT void
+tile(const geom *g, const uint8_t *w, const uint8_t *x, int R, int T, float *y, int ldy) {
+    __m512 acc[4][4], bacc[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; t++) acc[r][t] = bacc[r][t] = _mm512_setzero_ps();
+    const size_t so = (size_t)g->nch * 64; /* offset of the scales */
+    for (int c = 0; c < g->nch; c++) {
+        __m512i W[4];
+        __m512 S[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            if (r < R) {
+                W[r] = _mm512_loadu_si512(w + r * g->w_stride + 64 * c);
+                S[r] = _mm512_loadu_ps((const float *)(w + r * g->w_stride + so) + 16 * c);
+            }
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; t++)
+            if (t < T) {
+                __m512i X = _mm512_loadu_si512(x + t * g->x_stride + 64 * c);
+                __m512 XS = _mm512_loadu_ps((const float *)(x + t * g->x_stride + so) + 16 * c);
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++)
+                    if (r < R) {
+                        __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W[r], X);
+                        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(S[r], XS), acc[r][t]);
+                    }
+            }
+    }
+    const size_t bo = so + (size_t)g->nch * 64; /* offset of the biases / xsums */
+    for (int i = 0; i < g->n16p; i += 16) {
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; t++)
+            if (t < T) {
+                __m512 xs = _mm512_loadu_ps((const float *)(x + t * g->x_stride + bo) + i);
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++)
+                    if (r < R)
+                        bacc[r][t] = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)(w + r * g->w_stride + bo) + i),
+                                                     xs, bacc[r][t]);
+            }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; t++)
+        if (t < T)
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++)
+                if (r < R) y[(size_t)t * ldy + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][t], bacc[r][t]));
+}
+
+#define TILE_FN(R, T) \
+    TGT static void tile_##R##_##T(const geom *g, const uint8_t *w, const uint8_t *x, float *y, int ldy) { \
+        tile(g, w, x, R, T, y, ldy); }
+#define TILE_ROW(R) TILE_FN(R, 1) TILE_FN(R, 2) TILE_FN(R, 3) TILE_FN(R, 4)
+TILE_ROW(1) TILE_ROW(2) TILE_ROW(3) TILE_ROW(4)
+typedef void (*tile_fn)(const geom *, const uint8_t *, const uint8_t *, float *, int);
+static const tile_fn tiles[4][4] = {
+    {tile_1_1, tile_1_2, tile_1_3, tile_1_4}, {tile_2_1, tile_2_2, tile_2_3, tile_2_4},
+    {tile_3_1, tile_3_2, tile_3_3, tile_3_4}, {tile_4_1, tile_4_2, tile_4_3, tile_4_4}};
+
+int k_vnni_rows(const k_mm *m, int r0, int r1) {
+    geom g = geom_of(m->cols);
+    int rg = m->n_tok <= 4 ? 4 : RG;
+    uint8_t *wt = k_scratch(1, g.w_stride * rg);
+    if (!wt) return TTC_ENOMEM;
+    for (int rb = r0; rb < r1; rb += rg) {
+        int nr = r1 - rb < rg ? r1 - rb : rg;
+        for (int i = 0; i < nr; i++) unpack_row(m, &g, rb + i, wt + g.w_stride * i);
+        for (int t = 0; t < m->n_tok; t += 4) {
+            int T = m->n_tok - t < 4 ? m->n_tok - t : 4;
+            for (int i = 0; i < nr; i += 4) {
+                int R = nr - i < 4 ? nr - i : 4;
+                tiles[R - 1][T - 1](&g, wt + g.w_stride * i, (const uint8_t *)m->xq + g.x_stride * t,
+                                    m->y + (size_t)t * m->rows + rb + i, m->rows);
+            }
+        }
+    }
+    return TTC_OK;
+}
