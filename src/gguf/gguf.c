@@ -323,16 +323,17 @@ static int check_tensor_data(ttc_gguf *g, cursor *c) {
     int rc = TTC_OK;
     for (int64_t i = 0; i < n && !rc; i++) {
         ttc_gguf_tensor *t = &g->t[i];
-        uint64_t start, end;
+        uint64_t start = 0, end = 0;
+        bool ovf = __builtin_add_overflow(g->data_off, t->offset, &start) ||
+                   __builtin_add_overflow(start, (uint64_t)t->nbytes, &end);
         if (t->offset % g->alignment)
             rc = ttc_err_set(c->e, TTC_EFORMAT, "%s: tensor %lld '%s': data offset %llu is not a multiple of the alignment %zu",
                              c->path, (long long)i, t->name, (unsigned long long)t->offset, g->alignment);
-        else if (__builtin_add_overflow(g->data_off, t->offset, &start) ||
-                 __builtin_add_overflow(start, (uint64_t)t->nbytes, &end) || end > g->size)
+        else if (ovf || end > g->size)
             rc = ttc_err_set(c->e, TTC_EFORMAT, "%s: offset %llu: tensor %lld '%s': data ends at %llu%s past file size %zu",
                              c->path, (unsigned long long)g->data_off, (long long)i, t->name,
                              (unsigned long long)(g->data_off + t->offset + t->nbytes),
-                             end < start || start < t->offset ? " (overflow)" : "", g->size);
+                             ovf ? " (overflow)" : "", g->size);
         else {
             t->data = g->base + start;
             sp[i] = (span){t->offset, t->offset + t->nbytes, i};

@@ -39,7 +39,7 @@ struct ttc_gguf_writer {
 typedef struct { uint8_t *p; size_t len, cap; bool oom; } buf;
 
 static void put(buf *b, const void *src, size_t n) {
-    if (b->oom) return;
+    if (b->oom || !n) return;
     if (b->cap - b->len < n) {
         size_t cap = b->cap ? b->cap : 64;
         while (cap - b->len < n) cap *= 2;
