@@ -14,7 +14,9 @@ int ttc_search_answer(const char *text, char **answer, char **key, ttc_err *e);
  * empty answer). TTC_ENOMEM only. */
 int ttc_search_answer_key(const char *answer, char **key, ttc_err *e);
 
-/* True if text holds an extractable final answer. */
+/* True if text holds a non-empty \boxed{...} (what ends a solution early
+ * under answer_ends; stricter than extraction, which falls back to the last
+ * number). */
 bool ttc_search_has_answer(const char *text);
 
 /* True if answer (extracted) is equivalent to the reference answer. */
