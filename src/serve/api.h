@@ -46,10 +46,15 @@ const char *ttc_strategy_name(ttc_strategy_id s);
 /* Strategy by wire name; TTC_ENOTFOUND if there is none. */
 int ttc_strategy_parse(const char *name, ttc_strategy_id *out, ttc_err *e);
 
+/* Same layout as tokenizer/chat.h's (shared guard), so a request's
+ * messages go straight to ttc_chat_format. */
+#ifndef TTC_CHAT_MSG_DEFINED
+#define TTC_CHAT_MSG_DEFINED
 typedef struct ttc_chat_msg {
-    char *role;     /* "system", "user", "assistant" or "tool" */
+    char *role;     /* "system", "developer", "user", "assistant" or "tool" */
     char *content;  /* text parts joined; never NULL */
 } ttc_chat_msg;
+#endif
 
 /* A validated request. Strings are owned (freed by ttc_api_req_free). */
 typedef struct ttc_api_req {
