@@ -222,3 +222,379 @@ Test(train_ops, xent_and_prm_loss) {
     check_grad("prm dlogits", c.l, dl, 28, loss_f, &c, 1e-2f, 1e-3);
     free(c.l); free(dl);
 }
+
+/* ------------------------------------------------------ whole model */
+
+static ttc_tconfig tiny_config(int tied) {
+    ttc_tconfig c = {.dim = 8, .n_layer = 2, .n_head = 2, .n_kv_head = 1, .ff = 12, .vocab = 11,
+                     .ctx = 8, .tied = tied, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+    return c;
+}
+
+/* A batch of 2 rows x 6 tokens; row 1 packs two documents. */
+typedef struct {
+    ttc_tbatch b;
+    int32_t tok[12], tgt[12], pos[12], seg[12];
+    float w[12], label[12];
+} tiny_batch;
+
+static void tiny_batch_fill(tiny_batch *t, ttc_rng *r, int V) {
+    t->b = (ttc_tbatch){.B = 2, .T = 6, .tok = t->tok, .tgt = t->tgt, .pos = t->pos,
+                        .seg = t->seg, .w = t->w, .label = t->label};
+    for (int n = 0; n < 12; n++) {
+        int i = n % 6;
+        t->tok[n] = (int32_t)ttc_rng_below(r, (uint64_t)V);
+        t->tgt[n] = (int32_t)ttc_rng_below(r, (uint64_t)V);
+        t->seg[n] = n >= 6 && i >= 4 ? 4 : 0;
+        t->pos[n] = i - t->seg[n];
+        t->w[n] = i == 0 ? 0.0f : 1.0f;
+        t->label[n] = i % 2 ? ttc_rng_float(r) : -1.0f;
+    }
+}
+
+typedef struct { ttc_tmodel *m; tiny_batch *tb; ttc_task task; } model_ctx;
+
+static double model_f(void *vc) {
+    model_ctx *c = vc;
+    ttc_err e;
+    cr_assert_eq(ttc_tmodel_forward(c->m, NULL, &c->tb->b, &e), TTC_OK, "%s", e.msg);
+    return ttc_tmodel_loss(c->m, NULL, &c->tb->b, c->task, 0.1f, 3, 7, false).loss;
+}
+
+static void model_grad_check(int tied, ttc_task task) {
+    ttc_tconfig cfg = tiny_config(tied);
+    ttc_tmodel m;
+    ttc_err e;
+    cr_assert_eq(ttc_tmodel_new(&cfg, &m, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_tmodel_alloc_acts(&m, 2, 6, &e), TTC_OK, "%s", e.msg);
+    ttc_rng r;
+    ttc_rng_seed(&r, 7);
+    ttc_tmodel_init_random(&m, &r);
+    /* larger weights than the default init, so every path carries signal;
+     * norm weights around 1 */
+    for (int t = 0; t < m.n_tensors; t++)
+        for (size_t i = 0; i < m.tensors[t].n; i++)
+            m.params[m.tensors[t].off + i] = (m.tensors[t].n_dims == 1 ? 1.0f : 0.0f) +
+                                             0.3f * ttc_rng_normal(&r);
+    tiny_batch tb;
+    tiny_batch_fill(&tb, &r, cfg.vocab);
+    model_ctx c = {&m, &tb, task};
+    model_f(&c);
+    ttc_tmodel_loss(&m, NULL, &tb.b, task, 0.1f, 3, 7, true);
+    ttc_tmodel_zero_grad(&m);
+    ttc_tmodel_backward(&m, NULL, &tb.b);
+    float *g = malloc(m.n_params * 4);
+    memcpy(g, m.grads, m.n_params * 4);
+    for (int t = 0; t < m.n_tensors; t++)
+        check_grad(m.tensors[t].name, m.params + m.tensors[t].off, g + m.tensors[t].off,
+                   m.tensors[t].n, model_f, &c, 1e-3f, 5e-3);
+    free(g);
+    ttc_tmodel_free(&m);
+}
+
+Test(train_model, gradient_matches_finite_differences_untied) { model_grad_check(0, TTC_TASK_SFT); }
+Test(train_model, gradient_matches_finite_differences_tied) { model_grad_check(1, TTC_TASK_SFT); }
+Test(train_model, prm_gradient_matches_finite_differences) { model_grad_check(0, TTC_TASK_PRM); }
+
+/* ------------------------------------------------------ training runs */
+
+#include "model/ctx.h"
+#include "model/model.h"
+#include "train/tdata.h"
+#include "train/trainer.h"
+
+/* n_ex random examples of 6..(6+spread) tokens; sft supervision on all but
+ * the first two tokens, or prm labels on every third token. */
+static void toy_data(ttc_tdata *d, ttc_task task, int n_ex, int V, int spread, uint64_t seed) {
+    ttc_rng r;
+    ttc_rng_seed(&r, seed);
+    size_t *start = malloc(((size_t)n_ex + 1) * sizeof *start);
+    int32_t *ids = malloc((size_t)n_ex * (6 + spread) * sizeof *ids);
+    float *sup = malloc((size_t)n_ex * (6 + spread) * sizeof *sup);
+    start[0] = 0;
+    for (int k = 0; k < n_ex; k++) {
+        int len = 6 + (spread ? (int)ttc_rng_below(&r, (uint64_t)spread) : 0);
+        for (int j = 0; j < len; j++) {
+            size_t n = start[k] + j;
+            ids[n] = (int32_t)((k * 3 + j * j) % V);   /* learnable pattern */
+            sup[n] = task == TTC_TASK_SFT ? (j >= 2) : (j % 3 == 2 ? (float)((k + j) % 2) : -1.0f);
+        }
+        start[k + 1] = start[k] + len;
+    }
+    ttc_err e;
+    cr_assert_eq(ttc_tdata_from_arrays(task, ids, sup, start, n_ex, 0, d, &e), TTC_OK, "%s", e.msg);
+    free(start); free(ids); free(sup);
+}
+
+static ttc_tconfig small_config(void) {
+    ttc_tconfig c = {.dim = 16, .n_layer = 2, .n_head = 4, .n_kv_head = 2, .ff = 32, .vocab = 23,
+                     .ctx = 16, .tied = 0, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+    return c;
+}
+
+static void new_model(ttc_tmodel *m, ttc_tconfig c, uint64_t seed) {
+    ttc_err e;
+    cr_assert_eq(ttc_tmodel_new(&c, m, &e), TTC_OK, "%s", e.msg);
+    ttc_rng r;
+    ttc_rng_seed(&r, seed);
+    ttc_tmodel_init_random(m, &r);
+}
+
+typedef struct { double first, last; int n; } loss_log;
+static void record(void *ud, const ttc_train_log *l) {
+    loss_log *ll = ud;
+    if (ll->n++ == 0) ll->first = l->loss;
+    ll->last = l->loss;
+}
+
+Test(train_run, overfits_one_batch) {
+    ttc_tmodel m;
+    new_model(&m, small_config(), 11);
+    ttc_tdata d;
+    toy_data(&d, TTC_TASK_SFT, 2, 23, 0, 1);
+    ttc_train_opts o = ttc_train_opts_default();
+    o.batch = 1; o.seq = 16; o.steps = 80; o.warmup = 5; o.lr = 1e-2f; o.weight_decay = 0;
+    loss_log ll = {0};
+    o.on_log = record; o.ud = &ll;
+    ttc_train_state st = {0};
+    ttc_err e;
+    cr_assert_eq(ttc_train_run(&m, &d, NULL, &o, &st, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(st.step, 80);
+    cr_assert(ll.first > 2.5, "initial loss %f should be near ln(23) = 3.1", ll.first);
+    cr_assert(ll.last < 0.1, "loss %f -> %f: did not overfit one batch", ll.first, ll.last);
+    ttc_tdata_free(&d);
+    ttc_tmodel_free(&m);
+}
+
+Test(train_run, prm_loss_falls) {
+    ttc_tmodel m;
+    new_model(&m, small_config(), 12);
+    ttc_tdata d;
+    toy_data(&d, TTC_TASK_PRM, 4, 23, 4, 2);
+    ttc_train_opts o = ttc_train_opts_default();
+    o.task = TTC_TASK_PRM; o.tok_good = 5; o.tok_bad = 6;
+    o.batch = 2; o.seq = 16; o.steps = 60; o.warmup = 5; o.lr = 1e-2f;
+    loss_log ll = {0};
+    o.on_log = record; o.ud = &ll;
+    ttc_train_state st = {0};
+    ttc_err e;
+    cr_assert_eq(ttc_train_run(&m, &d, NULL, &o, &st, &e), TTC_OK, "%s", e.msg);
+    cr_assert(fabs(ll.first - log(2.0)) < 0.05, "initial BCE %f should be ~ln 2", ll.first);
+    cr_assert(ll.last < 0.2, "prm loss %f -> %f", ll.first, ll.last);
+    ttc_tdata_free(&d);
+    ttc_tmodel_free(&m);
+}
+
+Test(train_data, packing_positions_segments_and_masks) {
+    ttc_tdata d;
+    toy_data(&d, TTC_TASK_SFT, 5, 23, 5, 3);
+    ttc_tbatch b;
+    ttc_err e;
+    cr_assert_eq(ttc_tbatch_alloc(&b, 3, 16, &e), TTC_OK);
+    ttc_tcursor c = {0, 0};
+    ttc_tdata_next(&d, 9, &c, &b);
+    int seen = 0;
+    for (int r = 0; r < 3; r++)
+        for (int t = 0; t < 16; t++) {
+            int n = r * 16 + t;
+            cr_assert(b.seg[n] <= t && b.pos[n] == t - b.seg[n]);
+            if (t + 1 < 16 && b.seg[n + 1] == b.seg[n] && b.w[n] > 0)
+                cr_assert_eq(b.tgt[n], b.tok[n + 1], "target is the next token of the document");
+            if (b.pos[n] == 0 && b.w[n] == 0 && b.tok[n] != d.pad) seen++;
+            if (t + 1 < 16 && b.seg[n + 1] != b.seg[n]) cr_assert_eq(b.w[n], 0, "no target across documents");
+        }
+    cr_assert(seen >= 3, "several documents per batch (%d)", seen);
+    cr_assert(c.epoch > 0 || c.index == seen, "cursor advanced by the examples used");
+    /* same cursor, same batch; the order depends on the seed */
+    ttc_tbatch b2;
+    ttc_tbatch_alloc(&b2, 3, 16, &e);
+    ttc_tcursor c2 = {0, 0};
+    ttc_tdata_next(&d, 9, &c2, &b2);
+    cr_assert_eq(memcmp(b.tok, b2.tok, 48 * 4), 0);
+    cr_assert_eq(c2.index, c.index);
+    ttc_tbatch_free(&b); ttc_tbatch_free(&b2);
+    ttc_tdata_free(&d);
+}
+
+static void write_text(const char *path, const char *s) {
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs(s, f);
+    fclose(f);
+}
+
+Test(train_data, malformed_lines_name_file_and_line) {
+    const char *dir = tu_tmpdir();
+    char p[256];
+    snprintf(p, sizeof p, "%s/bad.jsonl", dir);
+    write_text(p, "{\"prompt\": \"a\", \"completion\": \"b\"}\n\n{\"prompt\": 3}\n");
+    char **texts; int n;
+    ttc_err e;
+    cr_assert_eq(ttc_tdata_texts(p, &texts, &n, &e), TTC_EFORMAT);
+    cr_assert(strstr(e.msg, "bad.jsonl:3:"), "%s", e.msg);
+    write_text(p, "{\"prompt\": \"a\", \"completion\": \"b\"}\nnot json\n");
+    cr_assert_eq(ttc_tdata_texts(p, &texts, &n, &e), TTC_EFORMAT);
+    cr_assert(strstr(e.msg, "bad.jsonl:2: not a JSON object"), "%s", e.msg);
+}
+
+Test(train_run, checkpoint_resume_is_exact) {
+    const char *dir = tu_tmpdir();
+    char ck[256];
+    snprintf(ck, sizeof ck, "%s/run.ckpt", dir);
+    ttc_tdata d;
+    toy_data(&d, TTC_TASK_SFT, 7, 23, 6, 4);
+    ttc_train_opts o = ttc_train_opts_default();
+    o.batch = 2; o.seq = 16; o.accum = 2; o.steps = 6; o.warmup = 2; o.lr = 3e-3f;
+    ttc_err e;
+    /* uninterrupted */
+    ttc_tmodel a;
+    new_model(&a, small_config(), 5);
+    ttc_train_state sa = {0};
+    cr_assert_eq(ttc_train_run(&a, &d, NULL, &o, &sa, &e), TTC_OK, "%s", e.msg);
+    /* stopped after step 3 (checkpoint), then resumed by a fresh process
+     * state from the file alone */
+    ttc_tmodel b;
+    new_model(&b, small_config(), 5);
+    ttc_train_opts ob = o;
+    ob.checkpoint = ck; ob.ckpt_every = 0; ob.stop_at = 3;
+    ttc_train_state sb = {0};
+    ttc_tdata d2;
+    toy_data(&d2, TTC_TASK_SFT, 7, 23, 6, 4);
+    cr_assert_eq(ttc_train_run(&b, &d2, NULL, &ob, &sb, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(sb.step, 3);
+    cr_assert_neq(memcmp(a.params, b.params, a.n_params * 4), 0);
+    ttc_tmodel_free(&b);
+    ttc_tdata_free(&d2);
+    ttc_tmodel c;
+    ttc_train_opts oc = ttc_train_opts_default();
+    ttc_train_state sc;
+    uint64_t hash;
+    cr_assert_eq(ttc_ckpt_load(ck, &c, &oc, &sc, &hash, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(sc.step, 3);
+    cr_assert_eq(hash, d.hash);
+    cr_assert_eq(oc.steps, 6);
+    cr_assert_eq(oc.stop_at, 0, "stop_at is not part of the run's identity");
+    cr_assert_eq(ttc_train_run(&c, &d, NULL, &oc, &sc, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(sc.step, 6);
+    cr_assert_eq(sc.cur.index, sa.cur.index);
+    cr_assert_eq(memcmp(a.params, c.params, a.n_params * 4), 0, "resumed weights differ");
+    cr_assert_eq(memcmp(a.v, c.v, a.n_params * 4), 0, "resumed optimizer state differs");
+    /* a corrupted checkpoint is refused with a message naming it */
+    FILE *f = fopen(ck, "r+b");
+    fputc('X', f);
+    fclose(f);
+    ttc_tmodel z;
+    cr_assert_eq(ttc_ckpt_load(ck, &z, &oc, &sc, &hash, &e), TTC_EFORMAT);
+    cr_assert(strstr(e.msg, "run.ckpt") && strstr(e.msg, "magic"), "%s", e.msg);
+    ttc_tmodel_free(&c);
+    ttc_tdata_free(&d);
+    ttc_tmodel_free(&a);
+}
+
+Test(train_run, nan_loss_stops_and_keeps_checkpoint) {
+    const char *dir = tu_tmpdir();
+    char ck[256];
+    snprintf(ck, sizeof ck, "%s/nan.ckpt", dir);
+    ttc_tdata d;
+    toy_data(&d, TTC_TASK_SFT, 3, 23, 0, 6);
+    ttc_tmodel m;
+    new_model(&m, small_config(), 6);
+    ttc_train_opts o = ttc_train_opts_default();
+    o.batch = 1; o.seq = 16; o.steps = 4; o.checkpoint = ck; o.ckpt_every = 1; o.stop_at = 2;
+    ttc_train_state st = {0};
+    ttc_err e;
+    cr_assert_eq(ttc_train_run(&m, &d, NULL, &o, &st, &e), TTC_OK, "%s", e.msg);
+    m.params[m.tensors[2].off] = NAN;   /* poison one weight */
+    o.stop_at = 0;
+    cr_assert_eq(ttc_train_run(&m, &d, NULL, &o, &st, &e), TTC_ENUMERIC);
+    cr_assert(strstr(e.msg, "step 3") && strstr(e.msg, "not finite"), "%s", e.msg);
+    ttc_tmodel c;
+    ttc_train_state sc;
+    cr_assert_eq(ttc_ckpt_load(ck, &c, &o, &sc, NULL, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(sc.step, 2, "the last good checkpoint is kept");
+    for (size_t i = 0; i < c.n_params; i++) cr_assert(isfinite(c.params[i]));
+    ttc_tmodel_free(&c);
+    ttc_tmodel_free(&m);
+    ttc_tdata_free(&d);
+}
+
+Test(train_run, oversized_config_fails_before_allocating) {
+    ttc_tconfig c = small_config();
+    c.dim = 8192; c.n_layer = 200; c.ff = 32768; c.vocab = 100000; c.ctx = 8192;
+    ttc_train_opts o = ttc_train_opts_default();
+    o.batch = 64;
+    ttc_err e;
+    cr_assert_eq(ttc_train_check_memory(&c, &o, 1u << 30, &e), TTC_ENOMEM);
+    cr_assert(strstr(e.msg, "MB") && strstr(e.msg, "--batch"), "%s", e.msg);
+    c = small_config();
+    cr_assert_eq(ttc_train_check_memory(&c, &o, 1u << 30, &e), TTC_OK, "%s", e.msg);
+}
+
+/* ---------------------------------------------- export and the engine */
+
+static void forward_one(ttc_tmodel *m, const int32_t *ids, int n) {
+    ttc_err e;
+    ttc_tbatch b;
+    cr_assert_eq(ttc_tbatch_alloc(&b, 1, n, &e), TTC_OK);
+    for (int i = 0; i < n; i++) { b.tok[i] = ids[i]; b.pos[i] = i; b.seg[i] = 0; }
+    cr_assert_eq(ttc_tmodel_alloc_acts(m, 1, n, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_tmodel_forward(m, NULL, &b, &e), TTC_OK, "%s", e.msg);
+    ttc_tbatch_free(&b);
+}
+
+Test(train_export, gguf_roundtrip_and_engine_agree) {
+    const char *dir = tu_tmpdir();
+    char path[256], p16[256];
+    snprintf(path, sizeof path, "%s/m.gguf", dir);
+    snprintf(p16, sizeof p16, "%s/m16.gguf", dir);
+    ttc_tconfig cfg = small_config();
+    cfg.dim = 32; cfg.ff = 64; cfg.vocab = 40; cfg.ctx = 32;
+    ttc_tmodel m;
+    new_model(&m, cfg, 8);
+    /* bigger weights than the init so the logits are far from uniform */
+    for (size_t i = 0; i < m.n_params; i++) m.params[i] *= 5.0f;
+    ttc_err e;
+    cr_assert_eq(ttc_tmodel_export(&m, NULL, 0 /* F32 */, "t", path, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_tmodel_export(&m, NULL, 1 /* F16 */, "t", p16, &e), TTC_OK, "%s", e.msg);
+    int32_t ids[12] = {1, 5, 9, 3, 3, 17, 38, 0, 22, 7, 7, 2};
+    forward_one(&m, ids, 12);
+    /* save -> reload gives identical logits */
+    ttc_tmodel r;
+    cr_assert_eq(ttc_tmodel_import(path, 0, &r, NULL, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(memcmp(r.params, m.params, m.n_params * 4), 0);
+    forward_one(&r, ids, 12);
+    cr_assert_eq(memcmp(r.logits, m.logits, 12 * 40 * 4), 0);
+    ttc_tmodel_free(&r);
+    /* the engine computes the same function on the exported file */
+    const char *files[2] = {path, p16};
+    for (int f = 0; f < 2; f++) {
+        ttc_model_params mp = {.no_tokenizer = true};
+        ttc_model *em;
+        cr_assert_eq(ttc_model_load(files[f], &mp, &em, &e), TTC_OK, "%s", e.msg);
+        ttc_ctx *ctx;
+        cr_assert_eq(ttc_ctx_new(em, NULL, &ctx, &e), TTC_OK, "%s", e.msg);
+        int seq;
+        cr_assert_eq(ttc_seq_new(ctx, &seq, &e), TTC_OK);
+        ttc_batch_entry ent[12];
+        for (int i = 0; i < 12; i++) ent[i] = (ttc_batch_entry){seq, ids[i], true, false};
+        cr_assert_eq(ttc_decode(ctx, ent, 12, &e), TTC_OK, "%s", e.msg);
+        double max_err = 0, max_abs = 0;
+        for (int i = 0; i < 12; i++) {
+            const float *l = ttc_logits(ctx, i);
+            cr_assert(l);
+            for (int v = 0; v < 40; v++) {
+                double d = fabs(l[v] - m.logits[i * 40 + v]);
+                if (d > max_err) max_err = d;
+                if (fabs(m.logits[i * 40 + v]) > max_abs) max_abs = fabs(m.logits[i * 40 + v]);
+            }
+        }
+        /* f32 file: f32 rounding only; f16 file: the weights are rounded */
+        double tol = f == 0 ? 1e-4 : 2e-2;
+        cr_assert(max_abs > 0.5, "logits too small to be a meaningful comparison");
+        cr_assert(max_err < tol * (1 + max_abs), "%s: engine vs trainer max |dlogit| %g (max %g)",
+                  f ? "f16" : "f32", max_err, max_abs);
+        ttc_ctx_free(ctx);
+        ttc_model_free(em);
+    }
+    ttc_tmodel_free(&m);
+}

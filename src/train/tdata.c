@@ -146,48 +146,63 @@ static int parse_prm(builder *b, json_t *o, ttc_task task, const ttc_tokenizer *
     return rc;
 }
 
-int ttc_tdata_load(const char *path, ttc_task task, const ttc_tokenizer *tok, ttc_tdata *d,
-                   ttc_err *e) {
-    memset(d, 0, sizeof *d);
+/* Calls fn on every JSON object line of path (blank lines skipped); errors
+ * from parsing or from fn are prefixed with "path:line: ". */
+typedef int (*line_fn)(void *ud, json_t *o, ttc_err *e);
+static int jsonl_each(const char *path, line_fn fn, void *ud, ttc_err *e) {
     char *text;
     size_t len;
     int rc = ttc_read_file(path, &text, &len, e);
     if (rc) return rc;
-    int32_t tag = -1;
-    if (task != TTC_TASK_SFT && (rc = ttc_prm_tokens(tok, &tag, NULL, NULL, e))) {
-        free(text);
-        return ttc_err_wrap(e, "%s: ", path);
-    }
-    builder b = {0};
     long line = 0;
     for (char *p = text; !rc && p < text + len;) {
         char *nl = memchr(p, '\n', (size_t)(text + len - p));
         size_t ll = nl ? (size_t)(nl - p) : (size_t)(text + len - p);
-        line++;
         char *q = p;
+        line++;
         p += ll + 1;
         size_t k = 0;
         while (k < ll && (q[k] == ' ' || q[k] == '\t' || q[k] == '\r')) k++;
         if (k == ll) continue;
         json_error_t je;
         json_t *o = json_loadb(q, ll, 0, &je);
-        if (!o || !json_is_object(o)) {
+        if (!o || !json_is_object(o))
             rc = ttc_err_set(e, TTC_EFORMAT, "%s:%ld: not a JSON object%s%s", path, line,
                              o ? "" : ": ", o ? "" : je.text);
-            json_decref(o);
-            break;
-        }
-        size_t before = b.n;
-        rc = task == TTC_TASK_SFT ? parse_sft(&b, o, tok, e) : parse_prm(&b, o, task, tok, tag, e);
+        else if ((rc = fn(ud, o, e)))
+            ttc_err_wrap(e, "%s:%ld: ", path, line);
         json_decref(o);
-        if (rc) { ttc_err_wrap(e, "%s:%ld: ", path, line); break; }
-        if (b.n - before < 2) {
-            rc = ttc_err_set(e, TTC_EFORMAT, "%s:%ld: example has fewer than 2 tokens", path, line);
-            break;
-        }
-        if (b_end_example(&b)) rc = ttc_err_set(e, TTC_ENOMEM, "%s: out of memory", path);
     }
     free(text);
+    return rc;
+}
+
+typedef struct {
+    builder *b;
+    ttc_task task;
+    const ttc_tokenizer *tok;
+    int32_t tag;
+} load_ctx;
+
+static int load_line(void *ud, json_t *o, ttc_err *e) {
+    load_ctx *c = ud;
+    size_t before = c->b->n;
+    int rc = c->task == TTC_TASK_SFT ? parse_sft(c->b, o, c->tok, e)
+                                     : parse_prm(c->b, o, c->task, c->tok, c->tag, e);
+    if (rc) return rc;
+    if (c->b->n - before < 2) return ttc_err_set(e, TTC_EFORMAT, "example has fewer than 2 tokens");
+    return b_end_example(c->b) ? ttc_err_set(e, TTC_ENOMEM, "out of memory") : TTC_OK;
+}
+
+int ttc_tdata_load(const char *path, ttc_task task, const ttc_tokenizer *tok, ttc_tdata *d,
+                   ttc_err *e) {
+    memset(d, 0, sizeof *d);
+    int32_t tag = -1;
+    if (task != TTC_TASK_SFT && ttc_prm_tokens(tok, &tag, NULL, NULL, e))
+        return ttc_err_wrap(e, "%s: ", path);
+    builder b = {0};
+    load_ctx c = {&b, task, tok, tag};
+    int rc = jsonl_each(path, load_line, &c, e);
     if (!rc && b.n_ex == 0) rc = ttc_err_set(e, TTC_EFORMAT, "%s: no examples", path);
     if (rc) { free(b.ids); free(b.sup); free(b.start); return rc; }
     d->task = task;
@@ -199,6 +214,65 @@ int ttc_tdata_load(const char *path, ttc_task task, const ttc_tokenizer *tok, tt
     d->pad = eos >= 0 ? eos : 0;
     finish(d);
     return TTC_OK;
+}
+
+typedef struct { char **texts; int n, cap; } texts_ctx;
+
+/* Appends s to a growable string (*buf of length *n). */
+static int cat(char **buf, size_t *n, const char *s) {
+    size_t l = strlen(s);
+    char *g = realloc(*buf, *n + l + 1);
+    if (!g) return -1;
+    memcpy(g + *n, s, l + 1);
+    *buf = g;
+    *n += l;
+    return 0;
+}
+
+static int text_line(void *ud, json_t *o, ttc_err *e) {
+    texts_ctx *c = ud;
+    char *t = NULL;
+    size_t n = 0;
+    int bad = 0;
+    const char *prompt = str_field(o, "prompt"), *prob = str_field(o, "problem");
+    if (prompt) bad |= cat(&t, &n, prompt);
+    else if (prob) {
+        char *p = ttc_prompt_solve(prob);
+        bad |= !p || cat(&t, &n, p);
+        free(p);
+    }
+    const char *fields[2] = {"completion", "solution"};
+    for (int i = 0; i < 2; i++)
+        if (str_field(o, fields[i])) bad |= cat(&t, &n, str_field(o, fields[i]));
+    json_t *steps = json_object_get(o, "steps");
+    for (size_t k = 0; json_is_array(steps) && k < json_array_size(steps); k++)
+        if (json_is_string(json_array_get(steps, k)))
+            bad |= cat(&t, &n, json_string_value(json_array_get(steps, k)));
+    if (!bad && !t) return ttc_err_set(e, TTC_EFORMAT, "no text fields (prompt, problem, "
+                                                      "completion, solution, steps)");
+    if (!bad && c->n == c->cap) {
+        int nc = c->cap ? c->cap * 2 : 1024;
+        char **g = realloc(c->texts, (size_t)nc * sizeof *g);
+        if (g) { c->texts = g; c->cap = nc; } else bad = 1;
+    }
+    if (bad) { free(t); return ttc_err_set(e, TTC_ENOMEM, "out of memory"); }
+    c->texts[c->n++] = t;
+    return TTC_OK;
+}
+
+int ttc_tdata_texts(const char *path, char ***texts, int *n, ttc_err *e) {
+    texts_ctx c = {0};
+    int rc = jsonl_each(path, text_line, &c, e);
+    if (!rc && c.n == 0) rc = ttc_err_set(e, TTC_EFORMAT, "%s: no examples", path);
+    if (rc) { ttc_tdata_texts_free(c.texts, c.n); c.texts = NULL; c.n = 0; }
+    *texts = c.texts;
+    *n = c.n;
+    return rc;
+}
+
+void ttc_tdata_texts_free(char **texts, int n) {
+    for (int i = 0; i < n; i++) free(texts[i]);
+    free(texts);
 }
 
 int ttc_tdata_from_arrays(ttc_task task, const int32_t *ids, const float *sup,

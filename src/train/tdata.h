@@ -60,4 +60,11 @@ void ttc_tdata_next(ttc_tdata *d, uint64_t seed, ttc_tcursor *c, ttc_tbatch *b);
 /* Allocates the arrays of a B x T batch (zeroed); ttc_tbatch_free frees. */
 int  ttc_tbatch_alloc(ttc_tbatch *b, int B, int T, ttc_err *e);
 void ttc_tbatch_free(ttc_tbatch *b);
+
+/* The raw texts of a JSONL training file, for training a tokenizer: per
+ * line the prompt (or ttc_prompt_solve(problem)) and the completion /
+ * solution / steps concatenated. *texts is a malloc'd array of malloc'd
+ * strings; free with ttc_tdata_texts_free. Errors name file:line. */
+int  ttc_tdata_texts(const char *path, char ***texts, int *n, ttc_err *e);
+void ttc_tdata_texts_free(char **texts, int n);
 #endif

@@ -124,6 +124,7 @@ int ttc_ckpt_load(const char *path, ttc_tmodel *m, ttc_train_opts *o, ttc_train_
     o->lr = h.lr; o->min_lr_frac = h.min_lr_frac; o->weight_decay = h.weight_decay;
     o->grad_clip = h.grad_clip; o->beta1 = h.beta1; o->beta2 = h.beta2; o->eps = h.eps;
     o->tok_good = h.tok_good; o->tok_bad = h.tok_bad; o->seed = h.seed;
+    o->stop_at = 0;
     st->step = h.step;
     st->cur.epoch = h.epoch;
     st->cur.index = h.index;
@@ -154,7 +155,8 @@ int ttc_train_run(ttc_tmodel *m, ttc_tdata *d, ttc_pool *p, const ttc_train_opts
     ttc_adamw opt = {o->lr, o->beta1, o->beta2, o->eps, o->weight_decay};
     double flops_tok = 3.0 * ttc_tconfig_flops_per_token(&m->c, T);
     double t_start = ttc_now();
-    while (!rc && st->step < o->steps) {
+    int64_t end = o->stop_at > 0 && o->stop_at < o->steps ? o->stop_at : o->steps;
+    while (!rc && st->step < end) {
         double t0 = ttc_now();
         /* gather the step's micro-batches first, so the loss can be the mean
          * over every supervised token of the step */
@@ -193,7 +195,7 @@ int ttc_train_run(ttc_tmodel *m, ttc_tdata *d, ttc_pool *p, const ttc_train_opts
         *st = next;
         st->step++;
         bool ck = o->checkpoint && ((o->ckpt_every > 0 && st->step % o->ckpt_every == 0) ||
-                                    st->step == o->steps);
+                                    st->step == end);
         if (ck && (rc = ttc_ckpt_save(o->checkpoint, m, o, st, d->hash, e))) break;
         if (o->on_log) {
             double dt = ttc_now() - t0, toks = (double)A * B * T;

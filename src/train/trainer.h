@@ -43,6 +43,8 @@ typedef struct ttc_train_opts {
     float    lr, min_lr_frac, weight_decay, grad_clip, beta1, beta2, eps;
     uint64_t seed;
     int32_t  ckpt_every;                /* steps between checkpoints (0: only at the end) */
+    int32_t  stop_at;                   /* 0, or stop (checkpointing) once this step is done;
+                                           not stored: the run is the same as without it */
     int32_t  tok_good, tok_bad;         /* prm/orm: ids of "+" and "-" */
     const char *checkpoint;             /* path, or NULL for no checkpoints */
     void   (*on_log)(void *ud, const ttc_train_log *l);
