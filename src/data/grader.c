@@ -121,7 +121,7 @@ static void replace_all(char *s, const char *from, const char *to) {
 /* "\text{X}" (and friends) -> "X". */
 static void unwrap_text(char *s) {
     static const char *cmds[] = {"\\text{", "\\textbf{", "\\textrm{", "\\mbox{", "\\mathrm{", "\\mathbf{",
-                                 "\\operatorname{", "\\textit{"};
+                                 "\\operatorname{", "\\textit{", "\\boxed{", "\\fbox{"};
     for (size_t c = 0; c < sizeof cmds / sizeof cmds[0]; c++) {
         char *p;
         while ((p = strstr(s, cmds[c]))) {
@@ -499,12 +499,21 @@ static double ev_primary(ev *v) {
         x = var_value((unsigned)*p, v->point);
         v->p++;
     } else if (*p == '\\') {
-        char name[16];
+        /* spaces are gone ("\cot x" -> "\cotx"): take the longest known
+         * command that prefixes the letters */
+        static const char *known[] = {"frac", "sqrt", "pi", "sin", "cos", "tan", "cot", "sec", "csc",
+                                      "ln", "log", "exp", "arcsin", "arccos", "arctan", "alpha", "beta",
+                                      "gamma", "delta", "theta", "phi", "omega", "lambda", "mu",
+                                      "sigma", "tau", "rho"};
+        char name[16] = "";
         size_t n = 0;
         p++;
-        while (is_alpha(*p) && n < sizeof name - 1) name[n++] = *p++;
-        name[n] = 0;
-        v->p = p;
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+            size_t kl = strlen(known[i]);
+            if (kl > n && !strncmp(p, known[i], kl)) { n = kl; strcpy(name, known[i]); }
+        }
+        if (!n) { v->bad = true; v->depth--; return 0; }
+        v->p = p + n;
         if (!strcmp(name, "frac")) {
             double a = ev_group(v, '{', '}');
             double b = ev_group(v, '{', '}');
