@@ -115,3 +115,115 @@ Test(experiment, analyze_reports_missing_and_malformed_records) {
     fclose(f);
     cr_assert_eq(ttc_exp_analyze(dir, NULL, 0, 1, NULL, &e), TTC_EFORMAT);
 }
+
+/* ---- the runner, over the scripted fake generator and oracle ---------- */
+#include "fake_lm.h"
+
+static fake_tree *two_path_tree(void) {
+    fake_tree *t = fake_tree_new();
+    int a = fake_tree_add(t, 0, "She has 2 + 3 = 5.\n", 1.0, 0.9f, false);
+    fake_tree_add(t, a, "The answer is \\boxed{5}.\n", 1.0, 0.9f, true);
+    int b = fake_tree_add(t, 0, "She has 2 + 2 = 4.\n", 2.0, 0.2f, false);
+    fake_tree_add(t, b, "The answer is \\boxed{4}.\n", 1.0, 0.1f, true);
+    return t;
+}
+
+static int count_lines(const char *path) {
+    FILE *f = fopen(path, "r");
+    int n = 0, ch;
+    while (f && (ch = fgetc(f)) != EOF) n += ch == '\n';
+    if (f) fclose(f);
+    return n;
+}
+
+static void write_data(const char *path) {
+    FILE *f = fopen(path, "w");
+    for (int i = 0; i < 4; i++)
+        fprintf(f, "{\"problem\":\"Ann has 2 and gets 3. How many?\",\"answer\":\"5\",\"level\":%d,\"unique_id\":\"t/%d\"}\n",
+                i % 2 + 1, i);
+    fclose(f);
+}
+
+static volatile int cancel_flag;
+static int progress_calls;
+static void cancel_after(void *ud, const char *label, double done, double total) {
+    (void)ud; (void)label; (void)total;
+    progress_calls++;
+    if (done >= 10) cancel_flag = 1;
+}
+
+Test(experiment, runner_resumes_without_duplicates) {
+    const char *d = tu_tmpdir();
+    char dir[256], data[300], rec[300];
+    snprintf(dir, sizeof dir, "%s/out", d);
+    snprintf(data, sizeof data, "%s/data.jsonl", d);
+    snprintf(rec, sizeof rec, "%s/records.jsonl", dir);
+    write_data(data);
+    fake_tree *t = two_path_tree();
+    fake_stats st = {0};
+    ttc_generator *g = fake_generator_new(t, &st), *large = fake_generator_new(t, &st);
+    ttc_verifier *prm = fake_oracle_new(t, false, &st), *orm = fake_oracle_new(t, true, &st);
+    ttc_exp_models m = {.gen = g, .rev = g, .large = large, .prm = prm, .orm = orm,
+                        .gen_train_tokens = 1e6, .large_train_tokens = 1e6};
+    ttc_exp_config c = {0};
+    ttc_err e = {0};
+    cr_assert_eq(ttc_exp_preset(&c, "tiny", &e), TTC_OK);
+    cr_assert_eq(ttc_exp_preset(&c, "nope", &e), TTC_EINVAL);
+    c.data = data;
+    c.out_dir = dir;
+    c.seed = 3;
+    /* interrupted run */
+    c.progress = cancel_after;
+    c.cancel = &cancel_flag;
+    int rc = ttc_exp_run(&c, &m, &e);
+    cr_assert_eq(rc, TTC_ECANCELED, "%s", e.msg);
+    int partial = count_lines(rec);
+    cr_assert(partial > 0 && partial < 60, "partial run wrote %d lines", partial);
+    /* a torn line from a kill mid-write */
+    FILE *f = fopen(rec, "a");
+    fputs("{\"uid\":\"t/0\",\"pha", f);
+    fclose(f);
+    cancel_flag = 0;
+    c.cancel = NULL;
+    c.progress = NULL;
+    cr_assert_eq(ttc_exp_run(&c, &m, &e), TTC_OK, "%s", e.msg);
+    /* per problem: samples + 12 searches (lookahead needs B >= k+1) + revisions + large */
+    cr_assert_eq(count_lines(rec), 4 * 15);
+    cr_assert_eq(ttc_exp_run(&c, &m, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(count_lines(rec), 4 * 15, "a finished run adds nothing");
+    cr_assert_eq(ttc_exp_analyze(dir, NULL, 0, 1, NULL, &e), TTC_OK, "%s", e.msg);
+    json_t *s = load_summary(dir);
+    /* the oracle PRM always prefers the right path: weighted best-of-4 is
+     * right whenever the right answer was sampled at least once. */
+    cr_assert(acc(s, "bon_weighted", 2) >= acc(s, "majority", 2));
+    json_decref(s);
+    /* every record is graded against the reference: correct <=> answer 5 */
+    FILE *rf = fopen(rec, "r");
+    char line[8192];
+    int n_search = 0, n_right = 0;
+    while (fgets(line, sizeof line, rf)) {
+        json_t *r = json_loads(line, 0, NULL);
+        cr_assert_not_null(r);
+        const char *phase = json_string_value(json_object_get(r, "phase"));
+        if (!strcmp(phase, "search") || !strcmp(phase, "large")) {
+            const char *ans = json_string_value(json_object_get(r, "answer"));
+            cr_assert_eq(json_is_true(json_object_get(r, "correct")), !strcmp(ans, "5"), "%s", line);
+            n_search++;
+            n_right += !strcmp(ans, "5");
+        } else {
+            json_t *ans = json_object_get(r, "answers"), *cor = json_object_get(r, "correct");
+            cr_assert_eq(json_array_size(ans), 4, "tiny preset: 4 samples, 2x2 revisions");
+            for (size_t i = 0; i < json_array_size(ans); i++)
+                cr_assert_eq(json_is_true(json_array_get(cor, i)), !strcmp(json_string_value(json_array_get(ans, i)), "5"));
+        }
+        json_decref(r);
+    }
+    fclose(rf);
+    cr_assert_eq(n_search, 4 * 13);
+    cr_assert(n_right > 0 && n_right < n_search, "both paths appear: %d of %d right", n_right, n_search);
+    g->vt->destroy(g);
+    large->vt->destroy(large);
+    prm->vt->destroy(prm);
+    orm->vt->destroy(orm);
+    fake_tree_free(t);
+}
