@@ -66,11 +66,14 @@ TGT static void pack_a(bool ta, const float *A, int lda, int i0, int mc, int p0,
                 for (int i = 0; i < MR; i++) ap[k * MR + i] = i < mr ? src[i] : 0;
             }
         } else {
-            for (int i = 0; i < MR; i++) {
-                const float *src = A + (size_t)(i0 + ib + i) * lda + p0;
-                if (i < mr) for (int k = 0; k < kc; k++) ap[k * MR + i] = src[k];
-                else for (int k = 0; k < kc; k++) ap[k * MR + i] = 0;
-            }
+            /* gather one k-column of MR rows at a time (strided by lda) */
+            __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0, 0, 0, 0),
+                                             _mm512_set1_epi32(lda));
+            __mmask16 km = (__mmask16)((1u << mr) - 1);
+            const float *src = A + (size_t)(i0 + ib) * lda + p0;
+            for (int k = 0; k < kc; k++)
+                _mm512_mask_storeu_ps(ap + k * MR, 0xfff,
+                                      _mm512_mask_i32gather_ps(_mm512_setzero_ps(), km, idx, src + k, 4));
         }
     }
 }
@@ -88,10 +91,15 @@ TGT static void pack_b(bool tb, const float *B, int ldb, int p0, int kc, int j0,
                 _mm512_store_ps(bp + k * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
             }
         } else {
-            for (int j = 0; j < NR; j++) {
-                const float *src = B + (size_t)(j0 + jb + j) * ldb + p0;
-                if (j < nr) for (int k = 0; k < kc; k++) bp[k * NR + j] = src[k];
-                else for (int k = 0; k < kc; k++) bp[k * NR + j] = 0;
+            __m512i idx0 = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                              _mm512_set1_epi32(ldb));
+            __m512i idx1 = _mm512_add_epi32(idx0, _mm512_set1_epi32(16 * ldb));
+            __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+            __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+            const float *src = B + (size_t)(j0 + jb) * ldb + p0;
+            for (int k = 0; k < kc; k++) {
+                _mm512_store_ps(bp + k * NR, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m0, idx0, src + k, 4));
+                _mm512_store_ps(bp + k * NR + 16, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m1, idx1, src + k, 4));
             }
         }
     }

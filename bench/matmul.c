@@ -1,0 +1,105 @@
+/* ttc_matmul benchmark: for each weight type, decode-shaped products
+ * (n_tok = 1, 4, 16, 64) as weight GB/s against the memory bandwidth
+ * measured in the same run, and prefill-shaped ones (n_tok = 256) as
+ * GOP/s. Weights: a Qwen2.5-0.5B MLP slab (4864 x 896, up+gate+down sized,
+ * 3 matrices) repeated so it exceeds the last-level cache.
+ * usage: matmul [threads] [--json] [--types q8_0,q4_K,...] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/pool.h"
+#include "base/rng.h"
+#include "base/util.h"
+#include "kernels/kernels.h"
+#include "kernels/quant.h"
+
+#define NMAT 24 /* 24 matrices of 4864 x 896: ~105 MB at 8 bits, well past the LLC */
+
+typedef struct { const float *buf; size_t n; double sum[256]; } bw_ctx;
+
+static void bw_task(void *ctx, int task, int n_tasks, int thread) {
+    bw_ctx *b = ctx;
+    size_t per = b->n / n_tasks, i0 = per * task;
+    const float *p = b->buf + i0;
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = 0; i + 4 <= per; i += 4) { s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3]; }
+    b->sum[thread] += s0 + s1 + s2 + s3;
+}
+
+/* Read bandwidth in GB/s: median of 5 passes over 512 MB. */
+double measure_bandwidth(ttc_pool *pool) {
+    size_t n = (size_t)128 << 20;
+    float *buf = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 7);
+    bw_ctx c = {buf, n, {0}};
+    double r[5];
+    for (int k = 0; k < 5; k++) {
+        double t = ttc_now();
+        ttc_pool_run(pool, bw_task, &c, ttc_pool_n_threads(pool));
+        r[k] = n * 4.0 / (ttc_now() - t) / 1e9;
+    }
+    free(buf);
+    for (int i = 0; i < 5; i++) for (int j = i + 1; j < 5; j++) if (r[j] < r[i]) { double t = r[i]; r[i] = r[j]; r[j] = t; }
+    return r[2];
+}
+
+int main(int argc, char **argv) {
+    int threads = 2;
+    bool json = false;
+    const char *types_arg = "q8_0,q4_0,q4_K,q6_K,f16,bf16,f32";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) json = true;
+        else if (!strcmp(argv[i], "--types") && i + 1 < argc) types_arg = argv[++i];
+        else threads = atoi(argv[i]);
+    }
+    ttc_pool *pool;
+    ttc_err e;
+    if (ttc_pool_new(threads, &pool, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
+    double bw = measure_bandwidth(pool);
+    if (json) printf("{\"test\": \"bandwidth\", \"threads\": %d, \"gb_s\": %.2f}\n", threads, bw);
+    else printf("memory read bandwidth %.1f GB/s (%d threads), kernel path %s\n", bw, threads,
+                ttc_kernel_name(ttc_kernel_get()));
+    const int rows = 4864, cols = 896;
+    ttc_rng rng;
+    ttc_rng_seed(&rng, 1);
+    float *src = malloc(sizeof(float) * cols * 64);
+    for (int i = 0; i < cols * 64; i++) src[i] = ttc_rng_normal(&rng);
+    static const int ntoks[] = {1, 4, 16, 64, 256};
+    float *x = malloc(sizeof(float) * cols * 256), *y = malloc(sizeof(float) * rows * 256);
+    for (int i = 0; i < cols * 256; i++) x[i] = ttc_rng_normal(&rng);
+    char types_copy[256];
+    snprintf(types_copy, sizeof types_copy, "%s", types_arg);
+    for (char *tok = strtok(types_copy, ","); tok; tok = strtok(NULL, ",")) {
+        int type = -1;
+        for (int t = 0; t < TTC_TYPE_COUNT; t++)
+            if (!strcmp(ttc_type_name(t), tok)) type = t;
+        if (type < 0 || !ttc_type_supported(type)) { fprintf(stderr, "unknown type %s\n", tok); continue; }
+        size_t rb = ttc_type_row_bytes(type, cols), mat = rb * rows;
+        uint8_t *w = malloc(mat * NMAT);
+        for (int r = 0; r < rows; r++) ttc_quantize_row(type, src + (r % 64) * cols, w + rb * r, cols, NULL);
+        for (int k = 1; k < NMAT; k++) memcpy(w + mat * k, w, mat);
+        for (size_t ni = 0; ni < sizeof ntoks / sizeof *ntoks; ni++) {
+            int n_tok = ntoks[ni];
+            double rep[5];
+            int mats = n_tok >= 64 ? 4 : NMAT;
+            for (int k = 0; k < 5; k++) {
+                double t = ttc_now();
+                for (int j = 0; j < mats; j++) ttc_matmul(pool, w + mat * j, type, rows, cols, x, n_tok, y);
+                rep[k] = (ttc_now() - t) / mats;
+            }
+            for (int i = 0; i < 5; i++) for (int j = i + 1; j < 5; j++) if (rep[j] < rep[i]) { double t = rep[i]; rep[i] = rep[j]; rep[j] = t; }
+            double s = rep[2], gbs = mat / s / 1e9, gops = 2.0 * rows * cols * n_tok / s / 1e9;
+            if (json)
+                printf("{\"test\": \"matmul\", \"type\": \"%s\", \"n_tok\": %d, \"us\": %.1f, \"weight_gb_s\": %.2f, "
+                       "\"bw_frac\": %.3f, \"gops\": %.1f}\n", tok, n_tok, s * 1e6, gbs, gbs / bw, gops);
+            else
+                printf("%-5s n_tok=%3d: %8.1f us  weights %5.1f GB/s (%3.0f%% of bw)  %6.1f GOP/s\n",
+                       tok, n_tok, s * 1e6, gbs, 100 * gbs / bw, gops);
+        }
+        free(w);
+    }
+    free(src); free(x); free(y);
+    ttc_pool_free(pool);
+    return 0;
+}
