@@ -273,10 +273,12 @@ static int score_full(run *r, tnode *ts, int n) {
     if ((rc = v->vt->root(v, r->problem, &vroot, r->e))) goto done;
     for (int i = 0; i < n; i++)
         if ((rc = v->vt->fork(v, vroot, &nodes[i], r->e))) goto done;
-    if (v->kind == TTC_VERIFIER_ORM) {
-        for (int i = 0; i < n; i++) steps[i] = ts[i].text ? ts[i].text : "";
-        if ((rc = v->vt->score_final(v, nodes, steps, n, sc, r->e))) goto done;
-        for (int i = 0; i < n; i++) ts[i].value = sc[i];
+    if (v->kind == TTC_VERIFIER_ORM) {         /* empty solutions stay unscored */
+        int m = 0;
+        for (int i = 0; i < n; i++)
+            if (ts[i].len > 0) { batch[m] = nodes[i]; steps[m] = ts[i].text; pos[m++] = i; }
+        if (m > 0 && (rc = v->vt->score_final(v, batch, steps, m, sc, r->e))) goto done;
+        for (int k = 0; k < m; k++) ts[pos[k]].value = sc[k];
         goto done;
     }
     for (;;) {
