@@ -227,3 +227,75 @@ Test(experiment, runner_resumes_without_duplicates) {
     orm->vt->destroy(orm);
     fake_tree_free(t);
 }
+
+/* ---- the policy file and `auto` -------------------------------------- */
+#include "optimal/policy.h"
+
+static const char *write_policy(const char *body) {
+    static char path[300];
+    snprintf(path, sizeof path, "%s/policy.json", tu_tmpdir());
+    FILE *f = fopen(path, "w");
+    fputs(body, f);
+    fclose(f);
+    return path;
+}
+
+Test(experiment, policy_load_bins_and_choice) {
+    const char *p = write_policy(
+        "{\"cuts\": [0.8, 0.6, 0.4, 0.2], \"budgets\": [1, 4, 16], \"probe\": 2, \"choice\": ["
+        "[\"bon_weighted\",\"bon_weighted\",\"majority\"], [\"bon_weighted\",\"beam_m4\",\"beam_m4\"],"
+        "[\"bon_weighted\",\"beam_sqrt\",\"dvts\"], [\"bon_weighted\",\"lookahead_k1\",\"beam_m4\"],"
+        "[\"bon_weighted\",\"beam_m4\",\"revisions_len4\"]]}");
+    ttc_policy pol;
+    ttc_err e = {0};
+    cr_assert_eq(ttc_policy_load(p, &pol, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(pol.probe, 2);
+    cr_assert_eq(ttc_policy_bin(&pol, 0.9f), 0);
+    cr_assert_eq(ttc_policy_bin(&pol, 0.8f), 0);
+    cr_assert_eq(ttc_policy_bin(&pol, 0.5f), 2);
+    cr_assert_eq(ttc_policy_bin(&pol, 0.0f), 4);
+    cr_assert_str_eq(ttc_policy_choose(&pol, 2, 16), "dvts");
+    cr_assert_str_eq(ttc_policy_choose(&pol, 2, 8), "beam_sqrt", "largest policy budget <= 8 is 4");
+    cr_assert_str_eq(ttc_policy_choose(&pol, 1, 1000), "beam_m4");
+    cr_assert_str_eq(ttc_policy_choose(&pol, 4, 1), "bon_weighted");
+}
+
+Test(experiment, policy_rejects_bad_files) {
+    ttc_policy pol;
+    ttc_err e = {0};
+    cr_assert_eq(ttc_policy_load(write_policy("{\"cuts\": [1,2]}"), &pol, &e), TTC_EFORMAT);
+    cr_assert(strstr(e.msg, "\"cuts\"") != NULL, "%s", e.msg);
+    cr_assert_eq(ttc_policy_load(write_policy("{\"cuts\": [1,2,3,4], \"budgets\": [4, 2]}"), &pol, &e), TTC_EFORMAT);
+    cr_assert(strstr(e.msg, "\"budgets\"") != NULL, "%s", e.msg);
+    cr_assert_eq(ttc_policy_load(write_policy("{\"cuts\": [1,2,3,4], \"budgets\": [1], \"choice\": "
+                                              "[[\"bon_weighted\"],[\"warp_drive\"],[\"dvts\"],[\"dvts\"],[\"dvts\"]]}"),
+                                 &pol, &e), TTC_EFORMAT);
+    cr_assert(strstr(e.msg, "warp_drive") != NULL, "%s", e.msg);
+    cr_assert_eq(ttc_policy_load(write_policy("{not json"), &pol, &e), TTC_EFORMAT);
+}
+
+Test(experiment, auto_solve_counts_probe_in_budget) {
+    const char *p = write_policy(
+        "{\"cuts\": [0.95, 0.9, 0.85, 0.8], \"budgets\": [1, 4], \"probe\": 2, \"choice\": ["
+        "[\"beam_m4\",\"beam_m4\"],[\"beam_m4\",\"beam_m4\"],[\"beam_m4\",\"beam_m4\"],"
+        "[\"beam_m4\",\"beam_m4\"],[\"beam_m4\",\"beam_m4\"]]}");
+    ttc_policy pol;
+    ttc_err e = {0};
+    cr_assert_eq(ttc_policy_load(p, &pol, &e), TTC_OK, "%s", e.msg);
+    fake_tree *t = two_path_tree();
+    fake_stats st = {0};
+    ttc_generator *g = fake_generator_new(t, &st);
+    ttc_verifier *prm = fake_oracle_new(t, false, &st);
+    ttc_search_result r;
+    ttc_auto_info info;
+    cr_assert_eq(ttc_policy_solve(&pol, 6, 0.8f, 5, g, prm, NULL, NULL, "q", &r, &info, &e), TTC_OK, "%s", e.msg);
+    cr_assert_str_eq(info.method, "beam_m4");
+    cr_assert_eq(info.method_budget, 4, "6 - 2 probe samples");
+    cr_assert(info.probe_score >= 0.1f && info.probe_score <= 0.9f);
+    cr_assert(r.budget.full_samples >= 2, "the probe's samples are in the budget");
+    cr_assert(r.budget.generations <= 6.0 + 1e-9, "generations %f within the budget", r.budget.generations);
+    ttc_search_result_free(&r);
+    g->vt->destroy(g);
+    prm->vt->destroy(prm);
+    fake_tree_free(t);
+}

@@ -13,6 +13,7 @@
 
 #include "base/util.h"
 #include "data/dataset.h"
+#include "optimal/policy.h"
 #include "search/answer.h"
 #include "search/strategy.h"
 
@@ -165,44 +166,12 @@ static void put_cands(json_t *r, const ttc_search_result *res, const int *order,
     json_object_set_new(r, "tokens", t);
 }
 
-static int pow2_floor(int v) {
-    int p = 1;
-    while (p * 2 <= v) p *= 2;
-    return p;
-}
-
 /* Search parameters for tree-search method i at generation budget B;
- * false when the method cannot run at that budget. */
+ * false when the method cannot run at that budget (lookahead below k+1). */
 static bool search_params(int i, int B, const ttc_exp_config *c, uint64_t seed, ttc_search_params *p) {
-    int k = 0;
-    switch (i) {
-    case TTC_EXP_BEAM_SQRT:
-        ttc_search_params_default(p, TTC_SEARCH_BEAM, B);
-        p->beam_width = pow2_floor((int)floor(sqrt((double)B)));
-        break;
-    case TTC_EXP_BEAM_M4:
-        ttc_search_params_default(p, TTC_SEARCH_BEAM, B);
-        p->beam_width = TTC_MIN(4, B);
-        break;
-    case TTC_EXP_LOOKAHEAD_K1:
-    case TTC_EXP_LOOKAHEAD_K3:
-        k = i == TTC_EXP_LOOKAHEAD_K1 ? 1 : 3;
-        if (B < k + 1) return false;
-        ttc_search_params_default(p, TTC_SEARCH_LOOKAHEAD, B / (k + 1));
-        p->lookahead = k;
-        p->beam_width = TTC_MIN(4, p->n);
-        break;
-    case TTC_EXP_DVTS:
-        ttc_search_params_default(p, TTC_SEARCH_DVTS, B);
-        p->beam_width = TTC_MIN(4, B);
-        break;
-    default:
-        return false;
-    }
-    p->temperature = c->temperature;
+    if (ttc_exp_method_params(ttc_exp_search_name(i), B, c->temperature, seed, p, NULL) != TTC_OK) return false;
     p->max_solution_tokens = c->max_solution_tokens;
-    p->seed = seed;
-    return ttc_search_params_check(p, NULL) == TTC_OK;
+    return true;
 }
 
 static int write_meta(const ttc_exp_config *c, const ttc_exp_models *m, ttc_err *e) {
