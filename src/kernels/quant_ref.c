@@ -229,6 +229,20 @@ static float fit_scale_min(const float *x, int n, int nmax, uint8_t *q, float *m
     return best_s;
 }
 
+/* Quantizes 32 weights to x ~ ds*q - dm (q in 0..15); returns the squared
+ * error and, if L is not NULL, stores q. */
+static float q4k_subblock(const float *x, float ds, float dm, uint8_t *L) {
+    float err = 0;
+    for (int l = 0; l < 32; l++) {
+        int q = ds > 0 ? (int)lrintf((x[l] + dm) / ds) : 0;
+        q = q < 0 ? 0 : q > 15 ? 15 : q;
+        if (L) L[l] = (uint8_t)q;
+        float r = ds * q - dm - x[l];
+        err += r * r;
+    }
+    return err;
+}
+
 void ttc_quantize_row_q4_k(const float *src, void *dst, int64_t n) {
     uint8_t *p = dst;
     for (int64_t i = 0; i < n / TTC_QK_K; i++, src += TTC_QK_K, p += sizeof(ttc_block_q4_k)) {
@@ -251,18 +265,25 @@ void ttc_quantize_row_q4_k(const float *src, void *dst, int64_t n) {
             sc[j] = (uint8_t)(a < 0 ? 0 : a > 63 ? 63 : a);
             mn[j] = (uint8_t)(c < 0 ? 0 : c > 63 ? 63 : c);
         }
+        /* Requantize against the scales as they will be decoded, trying the
+         * neighbouring 6-bit scale and min codes too. */
+        for (int j = 0; j < 8; j++) {
+            float best = INFINITY;
+            int bs = sc[j], bm = mn[j];
+            for (int a = sc[j] - 1; a <= sc[j] + 1; a++)
+                for (int c = mn[j] - 1; c <= mn[j] + 1; c++) {
+                    if (a < 0 || a > 63 || c < 0 || c > 63) continue;
+                    float err = q4k_subblock(src + 32 * j, d * a, dmin * c, NULL);
+                    if (err < best) { best = err; bs = a; bm = c; }
+                }
+            sc[j] = (uint8_t)bs;
+            mn[j] = (uint8_t)bm;
+            q4k_subblock(src + 32 * j, d * bs, dmin * bm, L + 32 * j);
+        }
         for (int j = 0; j < 4; j++) {
             b.scales[j]     = (uint8_t)(sc[j] | ((sc[j + 4] >> 4) << 6));
             b.scales[j + 4] = (uint8_t)(mn[j] | ((mn[j + 4] >> 4) << 6));
             b.scales[j + 8] = (uint8_t)((sc[j + 4] & 0xF) | ((mn[j + 4] & 0xF) << 4));
-        }
-        /* Requantize against the scales as they will be decoded. */
-        for (int j = 0; j < 8; j++) {
-            float ds = d * sc[j], dm = dmin * mn[j];
-            for (int l = 0; l < 32; l++) {
-                int q = ds > 0 ? (int)lrintf((src[32 * j + l] + dm) / ds) : 0;
-                L[32 * j + l] = (uint8_t)(q < 0 ? 0 : q > 15 ? 15 : q);
-            }
         }
         for (int k = 0; k < 4; k++)
             for (int l = 0; l < 32; l++)
