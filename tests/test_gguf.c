@@ -491,3 +491,37 @@ Test(gguf, truncations_and_flips_fail_cleanly) {
     free(m);
     free(buf);
 }
+
+/* ---- ttc gguf info ---- */
+
+Test(gguf, cli_info) {
+    uint8_t q8[3 * 34], q5k[2 * 176];
+    ttc_gguf_writer *w = sample_writer(q8, q5k);
+    char path[512], cmd[1024];
+    snprintf(path, sizeof path, "%s/info.gguf", tu_tmpdir());
+    ttc_err e = {0};
+    cr_assert_eq(ttc_gguf_writer_write(w, path, &e), TTC_OK, "%s", e.msg);
+    ttc_gguf_writer_free(w);
+    char *out;
+    snprintf(cmd, sizeof cmd, "%s gguf info -n 2 %s", tu_bin(), path);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 0);
+    cr_assert(strstr(out, "GGUF v3"), "%s", out);
+    cr_assert(strstr(out, "18 keys, 3 tensors, alignment 64"), "%s", out);
+    cr_assert(strstr(out, "a.str                                        string   \"replaced\""), "%s", out);
+    cr_assert(strstr(out, "[i32 x 5] 1, -2, ..."), "%s", out);
+    cr_assert(strstr(out, "[string x 3] \"x\", \"\", ..."), "%s", out);
+    cr_assert(strstr(out, "a.i64                                        i64      -4611686018427387904"), "%s", out);
+    cr_assert(strstr(out, "t.q8                                     q8_0     32 x 3"), "%s", out);
+    cr_assert(strstr(out, "t.q5k") && strstr(out, "256 x 1 x 2 x 1") && strstr(out, "not supported"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s gguf --help", tu_bin());
+    cr_assert_eq(tu_run(cmd, NULL, &out), 0);
+    cr_assert(strstr(out, "gguf info") && strstr(out, "gguf random"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s gguf info 2>/dev/null", tu_bin());
+    cr_assert_eq(tu_run(cmd, NULL, NULL), 2);
+    snprintf(cmd, sizeof cmd, "%s gguf info %s/missing.gguf 2>/dev/null", tu_bin(), tu_tmpdir());
+    cr_assert_eq(tu_run(cmd, NULL, NULL), 1);
+    snprintf(cmd, sizeof cmd, "%s gguf frob 2>/dev/null", tu_bin());
+    cr_assert_eq(tu_run(cmd, NULL, NULL), 2);
+}
