@@ -35,7 +35,7 @@ struct ttc_tokenizer {
     tok_entry *tok;
     char *text;              /* all token strings */
     char *piece;             /* all decoded pieces */
-    int32_t *map;            /* text -> id hash, -1 = empty */
+    struct tok_slot { int32_t id; uint32_t hash; } *map;  /* text -> id, id -1 = empty */
     uint32_t map_mask;
     merge_rule *merges;      /* by rank */
     int n_merges;
@@ -48,6 +48,9 @@ struct ttc_tokenizer {
     uint8_t *eog;            /* per id: end-of-generation flag */
     int32_t *specials;       /* CONTROL/UNKNOWN/USER_DEFINED ids, longest first */
     int n_specials;
+    uint8_t sp_first[256];   /* bit 0: a special of length 1 is this byte;
+                                bit 1: some special starts with this byte */
+    uint8_t sp_pair[8192];   /* bitmap of the first two bytes of specials */
     uint32_t max_piece;      /* longest decoded piece */
     pcre2_code *re;          /* BPE pre-tokenizer */
 };

@@ -89,10 +89,12 @@ static uint64_t hash_bytes(const char *s, size_t n) {
 }
 
 int32_t tok_lookup(const ttc_tokenizer *t, const char *s, size_t n) {
-    uint32_t i = (uint32_t)hash_bytes(s, n) & t->map_mask;
-    for (;; i = (i + 1) & t->map_mask) {
-        int32_t id = t->map[i];
+    uint64_t h = hash_bytes(s, n);
+    uint32_t tag = (uint32_t)(h >> 32);
+    for (uint32_t i = (uint32_t)h & t->map_mask;; i = (i + 1) & t->map_mask) {
+        int32_t id = t->map[i].id;
         if (id < 0) return -1;
+        if (t->map[i].hash != tag) continue;
         const tok_entry *en = &t->tok[id];
         if (en->len == n && !memcmp(t->text + en->off, s, n)) return id;
     }
@@ -103,12 +105,14 @@ int32_t tok_lookup(const ttc_tokenizer *t, const char *s, size_t n) {
 static void map_insert(ttc_tokenizer *t, int32_t id) {
     const tok_entry *en = &t->tok[id];
     const char *s = t->text + en->off;
-    uint32_t i = (uint32_t)hash_bytes(s, en->len) & t->map_mask;
-    for (;; i = (i + 1) & t->map_mask) {
-        int32_t o = t->map[i];
-        if (o < 0) { t->map[i] = id; return; }
-        if (t->tok[o].len == en->len && !memcmp(t->text + t->tok[o].off, s, en->len)) {
-            t->map[i] = id;
+    uint64_t h = hash_bytes(s, en->len);
+    uint32_t tag = (uint32_t)(h >> 32);
+    for (uint32_t i = (uint32_t)h & t->map_mask;; i = (i + 1) & t->map_mask) {
+        int32_t o = t->map[i].id;
+        if (o < 0) { t->map[i].id = id; t->map[i].hash = tag; return; }
+        if (t->map[i].hash == tag && t->tok[o].len == en->len &&
+            !memcmp(t->text + t->tok[o].off, s, en->len)) {
+            t->map[i].id = id;
             return;
         }
     }
@@ -402,8 +406,13 @@ int ttc_tokenizer_new(const ttc_tokenizer_spec *sp, ttc_tokenizer **out, ttc_err
     for (int i = 0; i < sp->n_vocab; i++) ns += is_special_type(t->tok[i].type) && t->tok[i].len > 0;
     t->specials = malloc(sizeof *t->specials * (size_t)(ns ? ns : 1));
     if (!t->specials) { rc = ttc_err_set(e, TTC_ENOMEM, "tokenizer: out of memory"); goto fail; }
-    for (int i = 0; i < sp->n_vocab; i++)
-        if (is_special_type(t->tok[i].type) && t->tok[i].len > 0) t->specials[t->n_specials++] = i;
+    for (int i = 0; i < sp->n_vocab; i++) {
+        if (!is_special_type(t->tok[i].type) || t->tok[i].len == 0) continue;
+        t->specials[t->n_specials++] = i;
+        const uint8_t *u = (const uint8_t *)t->text + t->tok[i].off;
+        t->sp_first[u[0]] |= t->tok[i].len == 1 ? 1 : 2;
+        if (t->tok[i].len > 1) t->sp_pair[(u[0] << 8 | u[1]) >> 3] |= (uint8_t)(1 << (u[1] & 7));
+    }
     qsort_r(t->specials, (size_t)t->n_specials, sizeof *t->specials, cmp_special, t);
     mark_eog(t);
     if (model == TTC_TOK_BPE && (rc = tok_bpe_compile(t, e)) != TTC_OK) goto fail;
@@ -461,12 +470,33 @@ static int split_specials(const ttc_tokenizer *t, const char *text, size_t len, 
     frag *f = malloc(sizeof *f * cap), *g = NULL;
     if (!f) return TTC_ENOMEM;
     f[0] = (frag){0, len, -1};
+    /* where a special token could start (usually nowhere) */
+    enum { MAXPOS = 256 };
+    size_t pos[MAXPOS];
+    size_t npos = 0;
+    const uint8_t *u = (const uint8_t *)text;
+    for (size_t i = 0; i < len && npos <= MAXPOS; i++) {
+        uint8_t fb = t->sp_first[u[i]];
+        if (!fb) continue;
+        bool cand = fb & 1;
+        if ((fb & 2) && i + 1 < len) {
+            unsigned pair = (unsigned)u[i] << 8 | u[i + 1];
+            cand |= (t->sp_pair[pair >> 3] >> (pair & 7)) & 1;
+        }
+        if (cand) { if (npos < MAXPOS) pos[npos] = i; npos++; }
+    }
+    if (npos == 0) { *out = f; *nout = 1; return TTC_OK; }
     for (int k = 0; k < t->n_specials; k++) {
         int32_t id = t->specials[k];
         const tok_entry *en = &t->tok[id];
         if (!parse_special && en->type != TTC_TOKEN_USER_DEFINED) continue;
         const char *s = t->text + en->off;
-        if (en->len > len || !memmem(text, len, s, en->len)) continue;
+        if (en->len > len) continue;
+        if (npos <= MAXPOS) {                              /* present at a candidate? */
+            size_t j = 0;
+            while (j < npos && (pos[j] + en->len > len || memcmp(text + pos[j], s, en->len))) j++;
+            if (j == npos) continue;
+        } else if (!memmem(text, len, s, en->len)) continue;
         size_t gn = 0, gcap = n + 8;
         g = malloc(sizeof *g * gcap);
         if (!g) { free(f); return TTC_ENOMEM; }
