@@ -62,3 +62,51 @@ Test(base, file_roundtrip_and_missing) {
     cr_assert_eq(ttc_read_file(path, &buf, &n, &e), TTC_ENOTFOUND);
     cr_assert(strstr(e.msg, "missing") != NULL);
 }
+
+#include "base/jsonl.h"
+
+static int count_cb(void *ud, json_t *o, int line, ttc_err *e) {
+    (void)e;
+    cr_assert(json_is_object(o));
+    *(int *)ud += line;
+    return TTC_OK;
+}
+
+Test(base, jsonl_resume_drops_torn_line_and_appends) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/r.jsonl", tu_tmpdir());
+    ttc_err e = {0};
+    int sum = 0;
+    cr_assert_eq(ttc_jsonl_resume(path, count_cb, &sum, &e), TTC_OK, "missing file is fine");
+    FILE *f = fopen(path, "w");
+    fputs("{\"a\":1}\n\n{\"a\":2}\n{\"a\":", f);
+    fclose(f);
+    cr_assert_eq(ttc_jsonl_resume(path, count_cb, &sum, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(sum, 1 + 3, "lines 1 and 3 seen, blank skipped, torn ignored");
+    f = fopen(path, "a");
+    cr_assert_eq(ttc_jsonl_append(f, json_pack("{s:i}", "a", 3), path, &e), TTC_OK);
+    fclose(f);
+    char *buf;
+    size_t n;
+    cr_assert_eq(ttc_read_file(path, &buf, &n, &e), TTC_OK);
+    cr_assert_str_eq(buf, "{\"a\":1}\n\n{\"a\":2}\n{\"a\":3}\n");
+    free(buf);
+    f = fopen(path, "a");
+    fputs("[1]\n", f);
+    fclose(f);
+    cr_assert_eq(ttc_jsonl_resume(path, count_cb, &sum, &e), TTC_EFORMAT);
+    cr_assert(strstr(e.msg, ":5:") != NULL, "%s", e.msg);
+}
+
+Test(base, strset_membership) {
+    ttc_strset s = {0};
+    char k[32];
+    for (int i = 0; i < 1000; i++) { snprintf(k, sizeof k, "key%d", i * 7); cr_assert_eq(ttc_strset_add(&s, k), TTC_OK); }
+    cr_assert_eq(ttc_strset_add(&s, "key0"), TTC_OK);
+    cr_assert_eq(s.n, 1000, "duplicates are not added");
+    for (int i = 0; i < 7000; i++) {
+        snprintf(k, sizeof k, "key%d", i);
+        cr_assert_eq(ttc_strset_has(&s, k), i % 7 == 0, "%s", k);
+    }
+    ttc_strset_free(&s);
+}

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/jsonl.h"
 #include "base/util.h"
 #include "data/dataset.h"
 #include "optimal/policy.h"
@@ -56,64 +57,20 @@ static uint64_t mix3(uint64_t a, uint64_t b, uint64_t c) {
     return x;
 }
 
-/* Keys of the phases already on file ("uid\tphase\tmethod\tbudget"). */
-typedef struct done_set { char **v; int n, cap; } done_set;
-
-static int done_add(done_set *d, const char *key) {
-    if (d->n == d->cap) {
-        int cap = d->cap ? d->cap * 2 : 256;
-        char **v = realloc(d->v, sizeof(char *) * cap);
-        if (!v) return -1;
-        d->v = v;
-        d->cap = cap;
-    }
-    return (d->v[d->n++] = strdup(key)) ? 0 : -1;
-}
-
-static bool done_has(const done_set *d, const char *key) {
-    for (int i = d->n - 1; i >= 0; i--)
-        if (!strcmp(d->v[i], key)) return true;
-    return false;
-}
-
 static void phase_key(char *buf, size_t cap, const char *uid, const char *phase, const char *method, int budget) {
     snprintf(buf, cap, "%s\t%s\t%s\t%d", uid, phase, method ? method : "", budget);
 }
 
-/* Reads records.jsonl into *d and cuts off a torn last line (a killed run),
- * so appends start on a fresh line. Missing file: empty set. */
-static int load_done(const char *path, done_set *d, ttc_err *e) {
-    FILE *f = fopen(path, "r+");
-    if (!f) return errno == ENOENT ? TTC_OK : ttc_err_set(e, TTC_EIO, "%s: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    long good = 0;
-    int lineno = 0, rc = TTC_OK;
-    while ((len = getline(&line, &cap, f)) > 0) {
-        lineno++;
-        if (line[len - 1] != '\n') break;
-        json_t *r = json_loads(line, 0, NULL);
-        const char *uid = json_string_value(json_object_get(r, "uid"));
-        const char *phase = json_string_value(json_object_get(r, "phase"));
-        if (!uid || !phase) {
-            json_decref(r);
-            if (len == 1) { good = ftell(f); continue; }
-            rc = ttc_err_set(e, TTC_EFORMAT, "%s:%d: not an experiment record (remove the file to start over)", path, lineno);
-            break;
-        }
-        char key[512];
-        phase_key(key, sizeof key, uid, phase, json_string_value(json_object_get(r, "method")),
-                  (int)json_integer_value(json_object_get(r, "budget")));
-        json_decref(r);
-        if (done_add(d, key)) { rc = ttc_err_set(e, TTC_ENOMEM, "%s: out of memory", path); break; }
-        good = ftell(f);
-    }
-    free(line);
-    if (rc == TTC_OK && ftruncate(fileno(f), good) != 0)
-        rc = ttc_err_set(e, TTC_EIO, "%s: cannot drop torn last line: %s", path, strerror(errno));
-    fclose(f);
-    return rc;
+/* ttc_jsonl_resume callback: remembers the phase of each record on file. */
+static int note_done(void *ud, json_t *r, int line, ttc_err *e) {
+    const char *uid = json_string_value(json_object_get(r, "uid"));
+    const char *phase = json_string_value(json_object_get(r, "phase"));
+    if (!uid || !phase)
+        return ttc_err_set(e, TTC_EFORMAT, "records.jsonl:%d: not an experiment record (remove the file to start over)", line);
+    char key[512];
+    phase_key(key, sizeof key, uid, phase, json_string_value(json_object_get(r, "method")),
+              (int)json_integer_value(json_object_get(r, "budget")));
+    return ttc_strset_add(ud, key) ? ttc_err_set(e, TTC_ENOMEM, "records.jsonl: out of memory") : TTC_OK;
 }
 
 static json_t *cost_json(const ttc_budget *b) {
@@ -126,17 +83,6 @@ static json_t *cost_json(const ttc_budget *b) {
     json_object_set_new(c, "flops_verifier", json_real(b->flops_verifier));
     json_object_set_new(c, "wall_seconds", json_real(b->wall_seconds));
     return c;
-}
-
-/* Appends one record as a line and flushes it to disk. */
-static int append_record(FILE *f, json_t *rec, const char *path, ttc_err *e) {
-    char *s = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(rec);
-    if (!s) return ttc_err_set(e, TTC_ENOMEM, "%s: out of memory", path);
-    int bad = fputs(s, f) < 0 || fputc('\n', f) < 0 || fflush(f) != 0;
-    free(s);
-    if (!bad) fsync(fileno(f));
-    return bad ? ttc_err_set(e, TTC_EIO, "%s: write failed: %s", path, strerror(errno)) : TTC_OK;
 }
 
 static json_t *record_base(const ttc_example *x, const char *phase) {
@@ -246,9 +192,9 @@ int ttc_exp_run(const ttc_exp_config *c, const ttc_exp_models *m, ttc_err *e) {
     int n = select_problems(&ds, c, sel);
     char path[1024];
     snprintf(path, sizeof path, "%s/records.jsonl", c->out_dir);
-    done_set done = {0};
+    ttc_strset done = {0};
     FILE *out = NULL;
-    if ((rc = load_done(path, &done, e))) goto end;
+    if ((rc = ttc_jsonl_resume(path, note_done, &done, e))) goto end;
     if ((rc = write_meta(c, m, e))) goto end;
     out = fopen(path, "a");
     if (!out) { rc = ttc_err_set(e, TTC_EIO, "%s: cannot append: %s", path, strerror(errno)); goto end; }
@@ -266,7 +212,7 @@ int ttc_exp_run(const ttc_exp_config *c, const ttc_exp_models *m, ttc_err *e) {
         ttc_search_result res;
         /* 1. parallel samples, scored by the PRM */
         phase_key(key, sizeof key, x->unique_id, "samples", NULL, 0);
-        if (!done_has(&done, key)) {
+        if (!ttc_strset_has(&done, key)) {
             snprintf(label, sizeof label, "%s: %d samples", x->unique_id, c->samples);
             if (c->progress) c->progress(c->progress_ud, label, doneu, total);
             ttc_search_params p;
@@ -283,7 +229,7 @@ int ttc_exp_run(const ttc_exp_config *c, const ttc_exp_models *m, ttc_err *e) {
             json_object_set_new(r, "cost", cost_json(&res.budget));
             free(order);
             ttc_search_result_free(&res);
-            if ((rc = append_record(out, r, path, e))) break;
+            if ((rc = ttc_jsonl_append(out, r, path, e))) break;
         }
         doneu += c->samples;
         /* 2. tree searches at every budget */
@@ -293,7 +239,7 @@ int ttc_exp_run(const ttc_exp_config *c, const ttc_exp_models *m, ttc_err *e) {
                 int B = c->budgets[b];
                 phase_key(key, sizeof key, x->unique_id, "search", ttc_exp_search_name(mi), B);
                 ttc_search_params p;
-                if (!done_has(&done, key) && search_params(mi, B, c, mix3(ps, mi + 1, B), &p)) {
+                if (!ttc_strset_has(&done, key) && search_params(mi, B, c, mix3(ps, mi + 1, B), &p)) {
                     snprintf(label, sizeof label, "%s: %s @%d", x->unique_id, ttc_exp_search_name(mi), B);
                     if (c->progress) c->progress(c->progress_ud, label, doneu, total);
                     if ((rc = ttc_search_run(&p, m->gen, m->prm, x->problem, &res, e))) break;
@@ -306,7 +252,7 @@ int ttc_exp_run(const ttc_exp_config *c, const ttc_exp_models *m, ttc_err *e) {
                     json_object_set_new(r, "correct", json_boolean(res.answer[0] && ttc_search_answer_correct(res.answer, x->answer)));
                     json_object_set_new(r, "cost", cost_json(&res.budget));
                     ttc_search_result_free(&res);
-                    if ((rc = append_record(out, r, path, e))) break;
+                    if ((rc = ttc_jsonl_append(out, r, path, e))) break;
                 }
                 doneu += B;
                 if (c->cancel && *c->cancel) rc = ttc_err_set(e, TTC_ECANCELED, "experiment: interrupted (resume with the same command)");
@@ -315,7 +261,7 @@ int ttc_exp_run(const ttc_exp_config *c, const ttc_exp_models *m, ttc_err *e) {
         if (rc) break;
         /* 3. revision chains scored by the ORM */
         phase_key(key, sizeof key, x->unique_id, "revisions", NULL, 0);
-        if (m->rev && m->orm && c->revise_chains > 0 && !done_has(&done, key)) {
+        if (m->rev && m->orm && c->revise_chains > 0 && !ttc_strset_has(&done, key)) {
             snprintf(label, sizeof label, "%s: revisions %dx%d", x->unique_id, c->revise_chains, c->revise_len);
             if (c->progress) c->progress(c->progress_ud, label, doneu, total);
             ttc_search_params p;
@@ -340,12 +286,12 @@ int ttc_exp_run(const ttc_exp_config *c, const ttc_exp_models *m, ttc_err *e) {
             json_object_set_new(r, "cost", cost_json(&res.budget));
             free(order);
             ttc_search_result_free(&res);
-            if ((rc = append_record(out, r, path, e))) break;
+            if ((rc = ttc_jsonl_append(out, r, path, e))) break;
         }
         if (m->rev && m->orm) doneu += c->revise_chains * c->revise_len;
         /* 4. the larger generator, greedy */
         phase_key(key, sizeof key, x->unique_id, "large", NULL, 0);
-        if (m->large && !done_has(&done, key)) {
+        if (m->large && !ttc_strset_has(&done, key)) {
             ttc_search_params p;
             ttc_search_params_default(&p, TTC_SEARCH_MAJORITY, 1);
             p.temperature = 0;
@@ -356,15 +302,14 @@ int ttc_exp_run(const ttc_exp_config *c, const ttc_exp_models *m, ttc_err *e) {
             json_object_set_new(r, "correct", json_boolean(res.answer[0] && ttc_search_answer_correct(res.answer, x->answer)));
             json_object_set_new(r, "cost", cost_json(&res.budget));
             ttc_search_result_free(&res);
-            if ((rc = append_record(out, r, path, e))) break;
+            if ((rc = ttc_jsonl_append(out, r, path, e))) break;
         }
         if (m->large) doneu += 1;
         if (c->progress) c->progress(c->progress_ud, x->unique_id, doneu, total);
     }
 end:
     if (out) fclose(out);
-    for (int i = 0; i < done.n; i++) free(done.v[i]);
-    free(done.v);
+    ttc_strset_free(&done);
     free(sel);
     ttc_dataset_free(&ds);
     return rc;
