@@ -162,6 +162,21 @@ Test(tokenizer, bos_eos_and_capacity) {
     cr_assert_eq(n, 2);
     cr_assert_eq(all[0], 15043);
     free(all);
+    /* SPM: text after a special token gets its own space prefix (llama.cpp) */
+    cr_assert_eq(ttc_tokenize(s, "Hello</s>world", 14, false, true, ids, 8, &n, &e), TTC_OK);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(ids[0], 15043);
+    cr_assert_eq(ids[1], 2);
+    cr_assert_eq(ids[2], 3186);
+    cr_assert_eq(ttc_tokenize(s, "Hello</s>world", 14, false, false, ids, 8, &n, &e), TTC_OK);
+    cr_assert_gt(n, 3, "</s> is text without parse_special");
+    /* add_eos metadata: EOS follows when BOS is requested */
+    ttc_tokenizer_set_add_bos(s, true, true);
+    cr_assert_eq(ttc_tokenize(s, "Hello", 5, true, false, ids, 8, &n, &e), TTC_OK);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(ids[2], 2);
+    cr_assert_eq(ttc_tokenize(s, "Hello", 5, false, false, ids, 8, &n, &e), TTC_OK);
+    cr_assert_eq(n, 1);
     ttc_tokenizer_free(s);
 }
 
