@@ -34,4 +34,5 @@ int cmd_solve(int argc, char **argv);
 int cmd_rescore(int argc, char **argv);
 int cmd_experiment(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_label(int argc, char **argv);
 #endif

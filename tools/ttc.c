@@ -14,6 +14,7 @@ static const struct { const char *name; cli_fn fn; const char *help; } cmds[] = 
     {"rescore",    cmd_rescore,    "majority / best-of-N accuracy from recorded samples"},
     {"data",       cmd_data,       "generate the synthetic MATH-like benchmark"},
     {"train",      cmd_train,      "train a model (generator, PRM, revision, ORM)"},
+    {"label",      cmd_label,      "training data for the PRM, revision model and ORM"},
     {"tokenize",   cmd_tokenize,   "print the token ids of stdin"},
     {"logits",     cmd_logits,     "write the last position's logits of a prompt"},
     {"gguf",       cmd_gguf,       "inspect GGUF files or write random-weight models"},

@@ -1,0 +1,48 @@
+/* Training data for the bundled model family, made by ttc's own models
+ * (the paper's recipes, no human labels):
+ *
+ *   prm       Monte-Carlo step labels (Math-Shepherd-style soft labels, as
+ *             in Snell et al. 2024): sample solutions from the generator;
+ *             after each step, `rollouts` completions from that prefix; the
+ *             fraction that reach the right answer is the step's label. The
+ *             last step's label is the solution's own correctness. Output:
+ *             train/prm.h's JSONL {"problem", "steps", "labels"}.
+ *   revision  contexts of 0..4 incorrect attempts followed by a correct one:
+ *             the last incorrect attempt in context is the one closest to
+ *             the correct answer by edit distance, the others random.
+ *             Output: {"prompt": ttc_prompt_revise(...), "completion"}.
+ *   orm       revision-model chains; each attempt labeled by the grader.
+ *             Output: {"problem", "steps", "labels"} with only the last
+ *             step labeled (the `orm` task).
+ *
+ * All rollouts of one problem run as forks of shared prefixes in one batched
+ * generation, so the shared prompt and steps are computed once. Output is
+ * appended one problem at a time with its "uid"; a rerun skips problems
+ * already in the file (a killed run resumes; a torn last line is dropped). */
+#ifndef TTC_FAMILY_LABELS_H
+#define TTC_FAMILY_LABELS_H
+#include <stdint.h>
+#include "ttc.h"
+
+typedef struct ttc_label_opts {
+    const char *data;       /* benchmark JSONL (train split) */
+    const char *out;        /* output JSONL (appended) */
+    int      offset, limit; /* problems [offset, offset + limit) of the file */
+    int      samples;       /* sampled solutions / attempts per problem */
+    int      rollouts;      /* prm: completions per step prefix */
+    int      chain;         /* orm: revision attempts per chain */
+    float    temperature;
+    int      max_tokens;    /* per solution */
+    uint64_t seed;
+    int      threads;       /* 0 = all cores */
+    void   (*progress)(void *ud, const char *label, double done, double total);
+    void    *progress_ud;
+} ttc_label_opts;
+
+int ttc_label_prm(const char *model_path, const ttc_label_opts *o, ttc_err *e);
+int ttc_label_revision(const char *model_path, const ttc_label_opts *o, ttc_err *e);
+int ttc_label_orm(const char *model_path, const ttc_label_opts *o, ttc_err *e);
+
+/* Levenshtein distance between a and b (bytes). */
+int ttc_edit_distance(const char *a, const char *b);
+#endif
