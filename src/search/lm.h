@@ -113,9 +113,10 @@ typedef struct ttc_verifier_vt {
      * score in [0, 1] to scores[i]. ORMs return TTC_EUNSUPPORTED. */
     int  (*score)(ttc_verifier *v, const int *nodes, const char *const *steps, int n,
                   float *scores, ttc_err *e);
-    /* Appends texts[i] (may be "") as the rest of the solution and writes the
-     * outcome score of the whole solution to scores[i]. For a PRM this is the
-     * score of texts[i] taken as one last step (texts[i] must not be ""). */
+    /* Appends texts[i] (non-empty: the rest of the solution, split into
+     * steps at "\n" as `score` would take them) and writes the score read at
+     * its last step to scores[i]: the outcome score of an ORM, the last
+     * step's score of a PRM. */
     int  (*score_final)(ttc_verifier *v, const int *nodes, const char *const *texts, int n,
                         float *scores, ttc_err *e);
     void (*destroy)(ttc_verifier *v);

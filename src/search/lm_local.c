@@ -1,0 +1,554 @@
+/* Generator and verifier over the local engine (see lm_local.h). */
+#include "search/lm_local.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/rng.h"
+#include "gguf/gguf.h"
+#include "kernels/quant.h"
+#include "model/generate.h"
+#include "tokenizer/tokenizer.h"
+
+static void info_from(ttc_ctx *c, ttc_lm_info *in) {
+    const ttc_model *m = ttc_ctx_model(c);
+    in->n_params = m->n_params;
+    in->n_ctx = ttc_ctx_n_ctx(c);
+    in->n_layer = m->cfg.n_layer;
+    in->d_attn = m->cfg.n_head * m->cfg.head_dim;
+    size_t n = strlen(m->path), keep = sizeof in->name - 1;   /* keep the file name end */
+    memcpy(in->name, m->path + (n > keep ? n - keep : 0), (n > keep ? keep : n) + 1);
+}
+
+/* Computes the pending tokens of seqs[0..n) (ttc_decode_pending), adding
+ * exactly what runs to usage. */
+static int decode_counted(ttc_ctx *c, const int *seqs, int n, bool keep_last, bool want_hidden, int *idx,
+                          const ttc_lm_info *info, ttc_lm_usage *u, ttc_err *e) {
+    int64_t tokens = 0;
+    double flops = 0;
+    for (int i = 0; i < n; i++) {
+        int cached = ttc_seq_n_cached(c, seqs[i]);
+        int todo = ttc_seq_len(c, seqs[i]) - cached - (keep_last ? 1 : 0);
+        if (todo > 0) { tokens += todo; flops += ttc_lm_flops(info, cached, todo); }
+    }
+    int rc = ttc_decode_pending(c, seqs, n, keep_last, want_hidden, idx, e);
+    if (rc) return rc;
+    u->tokens_prefill += tokens;
+    u->flops += flops;
+    return TTC_OK;
+}
+
+/* Tokenizes len bytes of text (no BOS) and appends them to seq; *n_out
+ * (may be NULL) gets the count. */
+static int append_text(ttc_ctx *c, int seq, const char *text, size_t len, bool special, int *n_out, ttc_err *e) {
+    if (n_out) *n_out = 0;
+    if (len == 0) return TTC_OK;
+    const ttc_tokenizer *tok = ttc_model_tokenizer(ttc_ctx_model(c));
+    int32_t *ids = NULL;
+    int n = 0;
+    int rc = ttc_tokenize_alloc(tok, text, len, false, special, &ids, &n, e);
+    if (!rc && n > 0) rc = ttc_seq_append_tokens(c, seq, ids, n, e);
+    free(ids);
+    if (!rc && n_out) *n_out = n;
+    return rc;
+}
+
+/* A new sequence holding [BOS] + the pieces (special tokens parsed in the
+ * pieces flagged so), prefilled up to its last token. */
+static int new_root(ttc_ctx *c, const char *const *pieces, const bool *special, int n_pieces,
+                    const ttc_lm_info *info, ttc_lm_usage *u, int *seq, ttc_err *e) {
+    const ttc_tokenizer *tok = ttc_model_tokenizer(ttc_ctx_model(c));
+    int rc = ttc_seq_new(c, seq, e);
+    if (rc) return rc;
+    int32_t bos = ttc_tokenizer_bos(tok);
+    if (ttc_tokenizer_add_bos(tok) && bos >= 0) rc = ttc_seq_append_tokens(c, *seq, &bos, 1, e);
+    for (int i = 0; !rc && i < n_pieces; i++)
+        rc = append_text(c, *seq, pieces[i], strlen(pieces[i]), special[i], NULL, e);
+    if (!rc && ttc_seq_len(c, *seq) < 1) rc = ttc_err_set(e, TTC_EINVAL, "root: the prompt has no tokens");
+    if (!rc) rc = decode_counted(c, seq, 1, true, false, NULL, info, u, e);
+    if (rc) ttc_seq_free(c, *seq);
+    else u->calls++;
+    return rc;
+}
+
+/* ---- generator ------------------------------------------------------------- */
+
+typedef struct gnode {
+    char  *out;      /* the last extend's text */
+    size_t len, cap;
+    char  *carry;    /* bytes past the last step's "\n" (see lm_local.h) */
+} gnode;
+
+typedef struct lgen {
+    ttc_generator base;
+    ttc_ctx *c;
+    int      n_nodes;         /* n_seq_max: nodes are indexed by sequence id */
+    gnode   *nodes;
+    ttc_gen_request *reqs;    /* n_nodes each */
+    ttc_rng *rngs;
+    int     *act, *gen_tok, *pre_tok, *cached;
+    bool    *fin, *trunc;
+} lgen;
+
+static int out_append(gnode *g, const char *s, size_t n, ttc_err *e) {
+    if (g->len + n + 1 > g->cap) {
+        size_t cap = g->cap ? g->cap : 256;
+        while (cap < g->len + n + 1) cap *= 2;
+        char *x = realloc(g->out, cap);
+        if (!x) return ttc_err_set(e, TTC_ENOMEM, "generator: out of memory (%zu bytes of text)", cap);
+        g->out = x;
+        g->cap = cap;
+    }
+    memcpy(g->out + g->len, s, n);
+    g->len += n;
+    g->out[g->len] = 0;
+    return TTC_OK;
+}
+
+static bool blank(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\n' && s[i] != '\t' && s[i] != '\r') return false;
+    return true;
+}
+
+static int lgen_check(lgen *x, int node, ttc_err *e) {
+    if (node < 0 || node >= x->n_nodes || !ttc_seq_valid(x->c, node))
+        return ttc_err_set(e, TTC_EINVAL, "generator: node %d is not live", node);
+    return TTC_OK;
+}
+
+static int lgen_root(ttc_generator *g, const char *prompt, int *node, ttc_err *e) {
+    lgen *x = (lgen *)g;
+    const char *pieces[1] = {prompt};
+    const bool special[1] = {true};
+    int rc = new_root(x->c, pieces, special, 1, &g->info, &g->usage, node, e);
+    if (rc) return ttc_err_wrap(e, "generator root: ");
+    if (*node >= x->n_nodes) {
+        ttc_seq_free(x->c, *node);
+        return ttc_err_set(e, TTC_EINVAL, "generator: sequence id %d beyond n_seq_max %d", *node, x->n_nodes);
+    }
+    x->nodes[*node].len = 0;
+    free(x->nodes[*node].carry);
+    x->nodes[*node].carry = NULL;
+    return TTC_OK;
+}
+
+static int lgen_fork(ttc_generator *g, int src, int *node, ttc_err *e) {
+    lgen *x = (lgen *)g;
+    int rc = lgen_check(x, src, e);
+    if (!rc) rc = ttc_seq_fork(x->c, src, node, e);
+    if (rc) return ttc_err_wrap(e, "generator fork: ");
+    gnode *d = &x->nodes[*node];
+    d->len = 0;
+    free(d->carry);
+    d->carry = x->nodes[src].carry ? strdup(x->nodes[src].carry) : NULL;
+    if (x->nodes[src].carry && !d->carry) {
+        ttc_seq_free(x->c, *node);
+        return ttc_err_set(e, TTC_ENOMEM, "generator fork: out of memory");
+    }
+    return TTC_OK;
+}
+
+static void lgen_release(ttc_generator *g, int node) {
+    lgen *x = (lgen *)g;
+    if (node < 0 || node >= x->n_nodes || !ttc_seq_valid(x->c, node)) return;
+    ttc_seq_free(x->c, node);
+    free(x->nodes[node].carry);
+    x->nodes[node].carry = NULL;
+    x->nodes[node].len = 0;
+}
+
+/* One chunk of at most n_nodes nodes. */
+static int lgen_extend_chunk(lgen *x, const int *nodes, int n, ttc_extend_mode mode,
+                             const ttc_extend_opts *o, ttc_extend_result *res, ttc_err *e) {
+    ttc_generator *g = &x->base;
+    ttc_ctx *c = x->c;
+    static const char *const stop_nl[1] = {"\n"};
+    int rc = TTC_OK;
+    for (int i = 0; i < n; i++) {
+        gnode *d = &x->nodes[nodes[i]];
+        ttc_rng_split(&x->rngs[i], o->seeds ? o->seeds[i] : 0, 0);
+        d->len = 0;
+        if ((rc = out_append(d, "", 0, e))) return rc;
+        if (d->carry) {
+            rc = out_append(d, d->carry, strlen(d->carry), e);
+            free(d->carry);
+            d->carry = NULL;
+            if (rc) return rc;
+        }
+        x->gen_tok[i] = x->pre_tok[i] = 0;
+        x->fin[i] = x->trunc[i] = false;
+        x->act[i] = i;
+    }
+    int n_act = n;
+    ttc_sample_params sp = {.temperature = o->temperature, .top_p = o->top_p};
+    while (n_act > 0) {
+        int m = 0;
+        for (int a = 0; a < n_act; a++) {
+            int i = x->act[a], seq = nodes[i];
+            int room = ttc_ctx_n_ctx(c) - ttc_seq_len(c, seq);
+            int cap = o->max_tokens > 0 ? o->max_tokens - x->gen_tok[i] : room;
+            cap = cap < room ? cap : room;
+            if (cap <= 0) { x->fin[i] = x->trunc[i] = true; continue; }
+            ttc_gen_request *q = &x->reqs[m];
+            *q = ttc_gen_request_make(seq, cap, sp, 0);
+            q->rng = &x->rngs[i];
+            if (mode == TTC_EXTEND_STEP) { q->stop = stop_nl; q->n_stop = 1; q->include_stop = true; }
+            x->act[m++] = i;     /* compacts act in place: m <= a */
+        }
+        if (m == 0) break;
+        for (int k = 0; k < m; k++) x->cached[k] = ttc_seq_n_cached(c, x->reqs[k].seq);
+        rc = ttc_generate(c, x->reqs, m, NULL, e);
+        g->usage.calls++;
+        if (rc) goto fail;
+        int n_next = 0;
+        for (int k = 0; k < m; k++) {
+            ttc_gen_request *q = &x->reqs[k];
+            int i = x->act[k];
+            gnode *d = &x->nodes[nodes[i]];
+            g->usage.flops += ttc_lm_flops(&g->info, x->cached[k], q->n_decoded);
+            g->usage.tokens_gen += q->n_tokens;
+            g->usage.tokens_prefill += q->n_prefill;
+            x->gen_tok[i] += q->n_tokens;
+            x->pre_tok[i] += q->n_prefill;
+            if ((rc = out_append(d, q->text, q->text_len, e))) goto fail;
+            if (q->finish == TTC_FINISH_EOS) { x->fin[i] = true; continue; }
+            if (q->finish == TTC_FINISH_LENGTH) { x->fin[i] = x->trunc[i] = true; continue; }
+            if (q->finish != TTC_FINISH_STOP) {
+                rc = ttc_err_set(e, TTC_EINVAL, "generator: sequence %d stopped without a reason", q->seq);
+                goto fail;
+            }
+            /* Bytes of the last token past the "\n" belong to what follows. */
+            char *full = NULL;
+            size_t full_len = 0;
+            const ttc_tokenizer *tok = ttc_model_tokenizer(ttc_ctx_model(c));
+            if ((rc = ttc_detokenize(tok, q->tokens, q->n_tokens, 0, &full, &full_len, e))) goto fail;
+            char *carry = NULL;
+            if (full_len > q->text_len && !memcmp(full, q->text, q->text_len))
+                carry = full + q->text_len;
+            if (blank(d->out, d->len)) {            /* only blank lines so far: go on */
+                if (carry) rc = out_append(d, carry, strlen(carry), e);
+                x->act[n_next++] = i;
+            } else if (carry && !(d->carry = strdup(carry))) {
+                rc = ttc_err_set(e, TTC_ENOMEM, "generator: out of memory");
+            }
+            free(full);
+            if (rc) goto fail;
+        }
+        for (int k = 0; k < m; k++) ttc_gen_request_free(&x->reqs[k]);
+        n_act = n_next;
+    }
+    for (int i = 0; i < n; i++) {
+        gnode *d = &x->nodes[nodes[i]];
+        res[i] = (ttc_extend_result){.text = d->out, .len = (int)d->len, .n_tokens = x->gen_tok[i],
+                                     .n_prefill = x->pre_tok[i], .finished = x->fin[i],
+                                     .truncated = x->trunc[i]};
+    }
+    return TTC_OK;
+fail:
+    for (int k = 0; k < n; k++) ttc_gen_request_free(&x->reqs[k]);
+    return rc;
+}
+
+static int lgen_extend(ttc_generator *g, const int *nodes, int n, ttc_extend_mode mode,
+                       const ttc_extend_opts *o, ttc_extend_result *res, ttc_err *e) {
+    lgen *x = (lgen *)g;
+    for (int i = 0; i < n; i++) {
+        int rc = lgen_check(x, nodes[i], e);
+        if (rc) return ttc_err_wrap(e, "generator extend: ");
+    }
+    for (int at = 0; at < n; at += x->n_nodes) {
+        int m = n - at < x->n_nodes ? n - at : x->n_nodes;
+        ttc_extend_opts oc = *o;
+        if (o->seeds) oc.seeds = o->seeds + at;
+        int rc = lgen_extend_chunk(x, nodes + at, m, mode, &oc, res + at, e);
+        if (rc) return ttc_err_wrap(e, "generator extend: ");
+    }
+    return TTC_OK;
+}
+
+static void lgen_destroy(ttc_generator *g) {
+    lgen *x = (lgen *)g;
+    if (!x) return;
+    for (int i = 0; x->nodes && i < x->n_nodes; i++) { free(x->nodes[i].out); free(x->nodes[i].carry); }
+    free(x->nodes); free(x->reqs); free(x->rngs); free(x->act); free(x->gen_tok); free(x->pre_tok);
+    free(x->cached);
+    free(x->fin); free(x->trunc);
+    free(x);
+}
+
+static const ttc_generator_vt lgen_vt = {lgen_root, lgen_fork, lgen_release, lgen_extend, lgen_destroy};
+
+int ttc_local_generator_new(ttc_ctx *c, ttc_generator **out, ttc_err *e) {
+    if (!ttc_model_tokenizer(ttc_ctx_model(c)))
+        return ttc_err_set(e, TTC_EINVAL, "generator: %s has no tokenizer", ttc_ctx_model(c)->path);
+    lgen *x = calloc(1, sizeof *x);
+    if (!x) return ttc_err_set(e, TTC_ENOMEM, "generator: out of memory");
+    x->base.vt = &lgen_vt;
+    x->c = c;
+    info_from(c, &x->base.info);
+    int n = x->n_nodes = ttc_ctx_n_seq_max(c);
+    x->nodes = calloc((size_t)n, sizeof *x->nodes);
+    x->reqs = calloc((size_t)n, sizeof *x->reqs);
+    x->rngs = calloc((size_t)n, sizeof *x->rngs);
+    x->act = calloc((size_t)n, sizeof *x->act);
+    x->gen_tok = calloc((size_t)n, sizeof *x->gen_tok);
+    x->pre_tok = calloc((size_t)n, sizeof *x->pre_tok);
+    x->cached = calloc((size_t)n, sizeof *x->cached);
+    x->fin = calloc((size_t)n, sizeof *x->fin);
+    x->trunc = calloc((size_t)n, sizeof *x->trunc);
+    if (!x->nodes || !x->reqs || !x->rngs || !x->act || !x->gen_tok || !x->pre_tok || !x->cached || !x->fin || !x->trunc) {
+        lgen_destroy(&x->base);
+        return ttc_err_set(e, TTC_ENOMEM, "generator: out of memory");
+    }
+    *out = &x->base;
+    return TTC_OK;
+}
+
+/* ---- verifier ------------------------------------------------------------- */
+
+typedef struct lver {
+    ttc_verifier base;
+    ttc_ctx *c;
+    ttc_prm_format f;
+    int32_t tag, pos, neg;   /* -1 when unused */
+    int      d;              /* hidden size */
+    float   *w1, *b1, *w2, *b2, *wv, bv;
+    int      n_nodes;
+    int     *n_steps;        /* per sequence id */
+    int     *idx;            /* output index per node of the last decode */
+    float   *tmp;            /* d floats */
+} lver;
+
+/* The single token text stands for (see prm.h), or an error naming field. */
+static int resolve_token(const ttc_tokenizer *tok, const char *path, const char *fmt, const char *field,
+                         const char *text, int32_t *out, ttc_err *e) {
+    int32_t *ids = NULL;
+    int n = 0;
+    *out = -1;
+    int rc = ttc_tokenize_alloc(tok, text, strlen(text), false, true, &ids, &n, e);
+    if (!rc && n == 1) *out = ids[0];
+    free(ids);
+    if (*out < 0) *out = ttc_tokenizer_find(tok, text);
+    if (*out < 0)
+        return ttc_err_set(e, TTC_ENOTFOUND, "%s: PRM format %s: %s '%s' is not a single token of the "
+                           "vocabulary (it tokenizes to %d tokens)", path, fmt, field, text, n);
+    return TTC_OK;
+}
+
+/* Dequantizes tensor name (shape [rows][cols]; rows = 1 for vectors given
+ * as 1-D) into a fresh float array. */
+static int load_tensor(const ttc_model *m, const char *name, int n_dims, int64_t cols, int64_t rows,
+                       float **out, ttc_err *e) {
+    const ttc_gguf_tensor *t;
+    int64_t ne[2] = {cols, rows};
+    int rc = ttc_gguf_tensor_get(m->gguf, name, n_dims, ne, &t, e);
+    if (rc) return ttc_err_wrap(e, "%s: PRM head: ", m->path);
+    float *w = malloc((size_t)(cols * rows) * sizeof *w);
+    if (!w) return ttc_err_set(e, TTC_ENOMEM, "%s: PRM head %s: out of memory", m->path, name);
+    size_t rb = ttc_type_row_bytes(t->type, cols);
+    for (int64_t r = 0; r < rows && !rc; r++)
+        rc = ttc_dequantize_row(t->type, (const char *)t->data + (size_t)r * rb, w + r * cols, cols, e);
+    if (rc) { free(w); return ttc_err_wrap(e, "%s: PRM head %s: ", m->path, name); }
+    *out = w;
+    return TTC_OK;
+}
+
+static float sigmoid(double x) { return (float)(1.0 / (1.0 + exp(-x))); }
+
+/* The score of the output at batch index i of the last decode. */
+static float read_score(lver *x, int i) {
+    if (x->f.kind == TTC_PRM_LM_TOKEN) {
+        const float *l = ttc_logits(x->c, i);
+        return sigmoid((double)l[x->pos] - (double)l[x->neg]);
+    }
+    const float *h = ttc_hidden(x->c, i);
+    int d = x->d;
+    if (x->f.kind == TTC_PRM_HEAD_VALUE) {
+        double s = x->bv;
+        for (int j = 0; j < d; j++) s += (double)x->wv[j] * h[j];
+        return sigmoid(s);
+    }
+    for (int r = 0; r < d; r++) {
+        const float *w = x->w1 + (size_t)r * d;
+        float s = x->b1[r];
+        for (int j = 0; j < d; j++) s += w[j] * h[j];
+        x->tmp[r] = s > 0 ? s : 0;
+    }
+    double z[2];
+    for (int k = 0; k < 2; k++) {
+        const float *w = x->w2 + (size_t)k * d;
+        double s = x->b2[k];
+        for (int j = 0; j < d; j++) s += (double)w[j] * x->tmp[j];
+        z[k] = s;
+    }
+    return sigmoid(z[1] - z[0]);
+}
+
+static int lver_check(lver *x, int node, ttc_err *e) {
+    if (node < 0 || node >= x->n_nodes || !ttc_seq_valid(x->c, node))
+        return ttc_err_set(e, TTC_EINVAL, "verifier: node %d is not live", node);
+    return TTC_OK;
+}
+
+static int lver_root(ttc_verifier *v, const char *problem, int *node, ttc_err *e) {
+    lver *x = (lver *)v;
+    const char *pieces[3] = {x->f.root_prefix, problem, x->f.root_suffix};
+    const bool special[3] = {true, false, true};
+    int rc = new_root(x->c, pieces, special, 3, &v->info, &v->usage, node, e);
+    if (rc) return ttc_err_wrap(e, "verifier root: ");
+    if (*node >= x->n_nodes) {
+        ttc_seq_free(x->c, *node);
+        return ttc_err_set(e, TTC_EINVAL, "verifier: sequence id %d beyond n_seq_max %d", *node, x->n_nodes);
+    }
+    x->n_steps[*node] = 0;
+    return TTC_OK;
+}
+
+static int lver_fork(ttc_verifier *v, int src, int *node, ttc_err *e) {
+    lver *x = (lver *)v;
+    int rc = lver_check(x, src, e);
+    if (!rc) rc = ttc_seq_fork(x->c, src, node, e);
+    if (rc) return ttc_err_wrap(e, "verifier fork: ");
+    x->n_steps[*node] = x->n_steps[src];
+    return TTC_OK;
+}
+
+static void lver_release(ttc_verifier *v, int node) {
+    lver *x = (lver *)v;
+    if (node >= 0 && node < x->n_nodes) ttc_seq_free(x->c, node);
+}
+
+/* Appends one step's pieces (prefix, text, suffix, tag) to seq. */
+static int append_step(lver *x, int seq, const char *step, size_t len, ttc_err *e) {
+    const char *pre = x->n_steps[seq] == 0 ? x->f.first_prefix : x->f.step_prefix;
+    if (x->f.strip_newline && len > 0 && step[len - 1] == '\n') len--;
+    int rc = append_text(x->c, seq, pre, strlen(pre), true, NULL, e);
+    if (!rc) rc = append_text(x->c, seq, step, len, false, NULL, e);
+    if (!rc) rc = append_text(x->c, seq, x->f.step_suffix, strlen(x->f.step_suffix), true, NULL, e);
+    if (!rc && x->tag >= 0) rc = ttc_seq_append_tokens(x->c, seq, &x->tag, 1, e);
+    return rc;
+}
+
+/* Scores nodes[0..n) after their text was appended: one decode, one read
+ * per node, then `after` appended (pending) and the step counted. */
+static int score_appended(lver *x, const int *nodes, int n, float *scores, ttc_err *e) {
+    ttc_verifier *v = &x->base;
+    bool hidden = x->f.kind != TTC_PRM_LM_TOKEN;
+    int rc = decode_counted(x->c, nodes, n, false, hidden, x->idx, &v->info, &v->usage, e);
+    if (rc) return rc;
+    v->usage.calls++;
+    for (int i = 0; i < n; i++) {
+        if (x->idx[i] < 0) return ttc_err_set(e, TTC_EINVAL, "verifier: node %d had nothing to score", nodes[i]);
+        scores[i] = read_score(x, x->idx[i]);
+        if (!isfinite(scores[i]))
+            return ttc_err_set(e, TTC_ENUMERIC, "verifier: score of node %d is not finite", nodes[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        if ((rc = append_text(x->c, nodes[i], x->f.after, strlen(x->f.after), true, NULL, e))) return rc;
+        x->n_steps[nodes[i]]++;
+    }
+    return TTC_OK;
+}
+
+static int lver_score(ttc_verifier *v, const int *nodes, const char *const *steps, int n, float *scores,
+                      ttc_err *e) {
+    lver *x = (lver *)v;
+    if (v->kind == TTC_VERIFIER_ORM)
+        return ttc_err_set(e, TTC_EUNSUPPORTED, "verifier: an outcome verifier has no step scores");
+    for (int at = 0; at < n; at += x->n_nodes) {
+        int m = n - at < x->n_nodes ? n - at : x->n_nodes;
+        int rc = TTC_OK;
+        for (int i = 0; i < m && !rc; i++) {
+            rc = lver_check(x, nodes[at + i], e);
+            if (!rc) rc = append_step(x, nodes[at + i], steps[at + i], strlen(steps[at + i]), e);
+        }
+        if (!rc) rc = score_appended(x, nodes + at, m, scores + at, e);
+        if (rc) return ttc_err_wrap(e, "verifier score: ");
+    }
+    return TTC_OK;
+}
+
+static int lver_score_final(ttc_verifier *v, const int *nodes, const char *const *texts, int n, float *scores,
+                            ttc_err *e) {
+    lver *x = (lver *)v;
+    for (int at = 0; at < n; at += x->n_nodes) {
+        int m = n - at < x->n_nodes ? n - at : x->n_nodes;
+        int rc = TTC_OK;
+        for (int i = 0; i < m && !rc; i++) {
+            int seq = nodes[at + i];
+            const char *p = texts[at + i];
+            if ((rc = lver_check(x, seq, e))) break;
+            if (!*p) { rc = ttc_err_set(e, TTC_EINVAL, "verifier: final text %d is empty", at + i); break; }
+            /* every step but the last with its tag and `after`; the last
+             * one's score is read below */
+            while (!rc && *p) {
+                const char *nl = strchr(p, '\n');
+                size_t len = nl ? (size_t)(nl - p) + 1 : strlen(p);
+                rc = append_step(x, seq, p, len, e);
+                p += len;
+                if (!rc && *p) {
+                    rc = append_text(x->c, seq, x->f.after, strlen(x->f.after), true, NULL, e);
+                    x->n_steps[seq]++;
+                }
+            }
+        }
+        if (!rc) rc = score_appended(x, nodes + at, m, scores + at, e);
+        if (rc) return ttc_err_wrap(e, "verifier score_final: ");
+    }
+    return TTC_OK;
+}
+
+static void lver_destroy(ttc_verifier *v) {
+    lver *x = (lver *)v;
+    if (!x) return;
+    free(x->w1); free(x->b1); free(x->w2); free(x->b2); free(x->wv);
+    free(x->n_steps); free(x->idx); free(x->tmp);
+    free(x);
+}
+
+static const ttc_verifier_vt lver_vt = {lver_root, lver_fork, lver_release, lver_score, lver_score_final,
+                                        lver_destroy};
+
+int ttc_local_verifier_new(ttc_ctx *c, const ttc_prm_format *fmt, ttc_verifier **out, ttc_err *e) {
+    const ttc_model *m = ttc_ctx_model(c);
+    const ttc_tokenizer *tok = ttc_model_tokenizer(m);
+    if (!tok) return ttc_err_set(e, TTC_EINVAL, "verifier: %s has no tokenizer", m->path);
+    lver *x = calloc(1, sizeof *x);
+    if (!x) return ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
+    x->base.vt = &lver_vt;
+    x->base.kind = fmt->outcome ? TTC_VERIFIER_ORM : TTC_VERIFIER_PRM;
+    x->c = c;
+    x->f = *fmt;
+    x->tag = x->pos = x->neg = -1;
+    x->d = m->cfg.n_embd;
+    info_from(c, &x->base.info);
+    int n = x->n_nodes = ttc_ctx_n_seq_max(c);
+    x->n_steps = calloc((size_t)n, sizeof *x->n_steps);
+    x->idx = calloc((size_t)n, sizeof *x->idx);
+    x->tmp = calloc((size_t)x->d, sizeof *x->tmp);
+    int rc = x->n_steps && x->idx && x->tmp ? TTC_OK : ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
+    if (!rc && fmt->tag[0]) rc = resolve_token(tok, m->path, fmt->name, "tag", fmt->tag, &x->tag, e);
+    if (!rc && fmt->kind == TTC_PRM_LM_TOKEN) {
+        rc = resolve_token(tok, m->path, fmt->name, "pos", fmt->pos, &x->pos, e);
+        if (!rc) rc = resolve_token(tok, m->path, fmt->name, "neg", fmt->neg, &x->neg, e);
+    }
+    if (!rc && fmt->kind == TTC_PRM_HEAD_2CLASS) {
+        rc = load_tensor(m, "prm_head.0.weight", 2, x->d, x->d, &x->w1, e);
+        if (!rc) rc = load_tensor(m, "prm_head.0.bias", 1, x->d, 1, &x->b1, e);
+        if (!rc) rc = load_tensor(m, "prm_head.2.weight", 2, x->d, 2, &x->w2, e);
+        if (!rc) rc = load_tensor(m, "prm_head.2.bias", 1, 2, 1, &x->b2, e);
+    }
+    if (!rc && fmt->kind == TTC_PRM_HEAD_VALUE) {
+        float *b = NULL;
+        rc = load_tensor(m, "prm_value.weight", 2, x->d, 1, &x->wv, e);
+        if (!rc) rc = load_tensor(m, "prm_value.bias", 1, 1, 1, &b, e);
+        if (!rc) x->bv = b[0];
+        free(b);
+    }
+    if (rc) { lver_destroy(&x->base); return rc; }
+    *out = &x->base;
+    return TTC_OK;
+}
