@@ -332,6 +332,8 @@ int ttc_api_req_parse(const char *body, size_t len, ttc_api_kind kind, const ttc
     if ((rc = get_num(root, "presence_penalty", -2, 2, &pen, f, e))) goto done;
     if ((rc = get_num(root, "frequency_penalty", -2, 2, &pen, f, e))) goto done;
     out->temperature = (float)temp;
+    json_t *tv = json_object_get(root, "temperature");
+    out->has_temperature = tv && !json_is_null(tv);
     out->top_p = (float)top_p;
 
     json_t *seed = json_object_get(root, "seed");
@@ -361,7 +363,7 @@ int ttc_api_req_parse(const char *body, size_t len, ttc_api_kind kind, const ttc
 
     if (kind == TTC_API_COMPLETION) {
         long long lp = -1;
-        if ((rc = get_int(root, "logprobs", 0, 5, &lp, f, e))) goto done;
+        if ((rc = get_int(root, "logprobs", 0, TTC_API_MAX_TOP_LOGPROBS, &lp, f, e))) goto done;
         if (lp >= 0) { out->logprobs = true; out->top_logprobs = (int)lp; }
         if ((rc = get_bool(root, "echo", &out->echo, f, e))) goto done;
     } else {
@@ -375,6 +377,7 @@ int ttc_api_req_parse(const char *body, size_t len, ttc_api_kind kind, const ttc
         out->top_logprobs = (int)tl;
     }
 
+    if ((rc = get_bool(root, "include_stop_str_in_output", &out->include_stop, f, e))) goto done;
     json_t *user = json_object_get(root, "user");
     if (user && !json_is_null(user) && !json_is_string(user)) { rc = BAD_TYPE("user", "a string"); goto done; }
 

@@ -65,6 +65,7 @@ typedef struct ttc_api_req {
     char         *prompt;         /* completions only */
     int           max_tokens;
     float         temperature;    /* [0, 2]; 0 = greedy */
+    bool          has_temperature;/* the request set temperature (else 1) */
     float         top_p;          /* (0, 1] */
     uint64_t      seed;
     bool          has_seed;
@@ -74,6 +75,7 @@ typedef struct ttc_api_req {
     bool          stream;
     bool          include_usage;  /* stream_options.include_usage */
     bool          echo;           /* completions: prepend the prompt */
+    bool          include_stop;   /* vLLM's include_stop_str_in_output */
     bool          logprobs;       /* report per-token logprobs */
     int           top_logprobs;   /* alternatives per token, 0..20 */
     /* the "ttc" extension (or the server's defaults) */

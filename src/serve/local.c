@@ -1,0 +1,405 @@
+/* The local engine backend: see local.h. */
+#include "serve/local.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/pool.h"
+#include "base/util.h"
+#include "data/prompt.h"
+#include "model/model.h"
+#include "serve/remote.h"
+#include "serve/sched_lm.h"
+#include "tokenizer/chat.h"
+#include "tokenizer/tokenizer.h"
+#include "train/prm.h"
+
+#define MAX_RULES 32
+
+typedef struct policy_rule {
+    int max_budget;
+    ttc_search_method method;
+    int beam_width, lookahead;
+} policy_rule;
+
+struct ttc_local {
+    ttc_pool     *pool;
+    ttc_model    *model, *prm;
+    ttc_sched    *gen, *ver;
+    ttc_verifier_kind ver_kind;
+    ttc_http     *vh;          /* remote verifier, instead of ver */
+    ttc_remote_score_method vmethod;
+    ttc_chat_kind chat;
+    char          model_id[256];
+    ttc_serve_policy_fn policy;
+    void         *policy_ud;
+    policy_rule   rules[MAX_RULES];
+    int           n_rules;
+    ttc_search_method policy_default;
+    pthread_mutex_t mu;
+    ttc_rng       rng;         /* seeds of requests that give none */
+};
+
+/* A seed for a request without one. */
+static uint64_t fresh_seed(ttc_local *l) {
+    pthread_mutex_lock(&l->mu);
+    uint64_t s = ttc_rng_u64(&l->rng);
+    pthread_mutex_unlock(&l->mu);
+    return s;
+}
+
+static void on_text(void *ud, int item, const char *delta, size_t len) {
+    if (len) ttc_job_emit(ud, item, delta, len, NULL);
+}
+
+/* Token strings for the logprobs of an item (pieces; caller frees). */
+static int item_logprobs(ttc_local *l, ttc_job *j, int choice, const ttc_sched_item *it, int top_k, ttc_err *e) {
+    const ttc_tokenizer *tok = ttc_model_tokenizer(l->model);
+    size_t nt = (size_t)it->n_tokens, nk = nt * (size_t)top_k;
+    char **txt = calloc(nt + nk + 1, sizeof *txt);
+    if (!txt) return ttc_err_set(e, TTC_ENOMEM, "logprobs: out of memory");
+    int rc = TTC_OK;
+    for (size_t k = 0; k < nt + nk && !rc; k++) {
+        int32_t id = k < nt ? it->tokens[k] : it->top_ids[k - nt];
+        if (id < 0) continue;
+        char buf[256];
+        int n = ttc_token_to_piece(tok, id, buf, sizeof buf);
+        if (n < 0) n = 0;
+        if (n >= (int)sizeof buf) n = sizeof buf - 1;
+        buf[n] = 0;
+        if (!(txt[k] = strdup(buf))) rc = ttc_err_set(e, TTC_ENOMEM, "logprobs: out of memory");
+    }
+    if (!rc)
+        rc = ttc_job_set_logprobs(j, choice, it->n_tokens, (const char *const *)txt, it->logprobs, top_k,
+                                  (const char *const *)txt + nt, it->top_lps, e);
+    for (size_t k = 0; k < nt + nk; k++) free(txt[k]);
+    free(txt);
+    return rc;
+}
+
+/* n independent samples of the prompt, sharing its KV pages. */
+static int run_plain(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err *e) {
+    const ttc_tokenizer *tok = ttc_model_tokenizer(l->model);
+    char *chat_prompt = NULL;
+    int rc;
+    if (r->kind == TTC_API_CHAT && (rc = ttc_chat_format(l->chat, r->messages, r->n_messages, true, &chat_prompt, e)))
+        return rc;
+    const char *prompt = chat_prompt ? chat_prompt : r->prompt;
+    int32_t *ids = NULL;
+    int n_prompt = 0, n_ctx = ttc_sched_n_ctx(l->gen);
+    ttc_sched_item *items = NULL;
+    int *seqs = NULL, n_seqs = 0;
+    rc = ttc_tokenize_alloc(tok, prompt, strlen(prompt), ttc_tokenizer_add_bos(tok), true, &ids, &n_prompt, e);
+    if (rc) goto done;
+    if (n_prompt < 1) { rc = ttc_err_set(e, TTC_EINVAL, "the prompt is empty (and the model adds no BOS)"); goto done; }
+    if (n_prompt >= n_ctx) {
+        rc = ttc_err_set(e, TTC_EINVAL, "the prompt is %d tokens; this server's context holds %d", n_prompt, n_ctx);
+        goto done;
+    }
+    if (r->echo && r->logprobs) {
+        rc = ttc_err_set(e, TTC_EUNSUPPORTED, "'echo' with 'logprobs' (prompt logprobs) is not supported");
+        goto done;
+    }
+    items = calloc((size_t)r->n, sizeof *items);
+    seqs = calloc((size_t)r->n, sizeof *seqs);
+    if (!items || !seqs) { rc = ttc_err_set(e, TTC_ENOMEM, "out of memory"); goto done; }
+    if ((rc = ttc_sched_seq_new(l->gen, ids, n_prompt, &seqs[0], e))) goto done;
+    n_seqs = 1;
+    ttc_job_started(j);
+    if (r->echo)
+        for (int i = 0; i < r->n; i++) ttc_job_emit(j, i, prompt, strlen(prompt), NULL);
+    if (r->n > 1) {
+        /* prefill once, then fork: the prompt's pages are shared by all samples */
+        ttc_sched_item_init(&items[0], seqs[0], 0, (ttc_sample_params){0}, 0);
+        ttc_sched_task t = {.items = items, .n_items = 1, .cancel = ttc_job_cancel_flag(j)};
+        rc = ttc_sched_run(l->gen, &t, e);
+        ttc_sched_item_free(&items[0]);
+        if (rc) goto done;
+        for (; n_seqs < r->n; n_seqs++)
+            if ((rc = ttc_sched_seq_fork(l->gen, seqs[0], &seqs[n_seqs], e))) goto done;
+    }
+    uint64_t seed = r->has_seed ? r->seed : fresh_seed(l);
+    ttc_sample_params sp = {.temperature = r->temperature, .top_p = r->top_p};
+    int max_tokens = TTC_MIN(r->max_tokens, n_ctx - n_prompt);
+    for (int i = 0; i < r->n; i++) {
+        ttc_sched_item_init(&items[i], seqs[i], max_tokens, sp, 0);
+        ttc_rng_split(&items[i].rng, seed, (uint64_t)i);
+        items[i].want_logprobs = r->logprobs;
+        items[i].top_logprobs = r->logprobs ? r->top_logprobs : 0;
+    }
+    ttc_sched_task t = {.items = items, .n_items = r->n, .stop = (const char *const *)r->stop, .n_stop = r->n_stop,
+                        .include_stop = r->include_stop, .cancel = ttc_job_cancel_flag(j), .on_text = on_text, .ud = j};
+    rc = ttc_sched_run(l->gen, &t, e);
+    int64_t completion = 0;
+    for (int i = 0; i < r->n; i++) {
+        completion += items[i].n_tokens;
+        if (rc) continue;
+        ttc_job_finish_choice(j, i, items[i].finish == TTC_FINISH_LENGTH ? "length" : "stop");
+        if (r->logprobs && (rc = item_logprobs(l, j, i, &items[i], r->top_logprobs, e))) break;
+    }
+    ttc_api_usage u = {.prompt_tokens = n_prompt, .completion_tokens = completion};
+    ttc_job_set_usage(j, &u);
+done:
+    for (int i = 0; items && i < r->n; i++) ttc_sched_item_free(&items[i]);
+    for (int i = 0; i < n_seqs; i++) ttc_sched_seq_free(l->gen, seqs[i]);
+    free(items);
+    free(seqs);
+    free(ids);
+    free(chat_prompt);
+    return rc;
+}
+
+static ttc_search_method method_of(ttc_strategy_id s) {
+    switch (s) {
+    case TTC_STRAT_MAJORITY:  return TTC_SEARCH_MAJORITY;
+    case TTC_STRAT_BEAM:      return TTC_SEARCH_BEAM;
+    case TTC_STRAT_LOOKAHEAD: return TTC_SEARCH_LOOKAHEAD;
+    case TTC_STRAT_DVTS:      return TTC_SEARCH_DVTS;
+    case TTC_STRAT_REVISE:    return TTC_SEARCH_REVISE;
+    default:                  return TTC_SEARCH_BON_WEIGHTED;
+    }
+}
+
+/* The built-in rule-table policy (ttc_local_load_policy). */
+static int rules_policy(void *ud, const char *problem, int budget, ttc_search_params *p, ttc_err *e) {
+    ttc_local *l = ud;
+    for (int i = 0; i < l->n_rules; i++) {
+        const policy_rule *r = &l->rules[i];
+        if (budget > r->max_budget) continue;
+        ttc_search_params_default(p, r->method, budget);
+        if (r->beam_width) p->beam_width = r->beam_width;
+        if (r->lookahead) p->lookahead = r->lookahead;
+        return TTC_OK;
+    }
+    ttc_search_params_default(p, l->policy_default, budget);
+    return TTC_OK;
+}
+
+/* A test-time compute strategy on the problem of the request. */
+static int run_strategy(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err *e) {
+    const char *problem = r->prompt;
+    if (r->kind == TTC_API_CHAT) {
+        problem = r->messages[r->n_messages - 1].content;
+        for (int i = r->n_messages - 1; i >= 0; i--)
+            if (!strcmp(r->messages[i].role, "user")) { problem = r->messages[i].content; break; }
+    }
+    ttc_search_params p;
+    int rc;
+    if (r->strategy == TTC_STRAT_AUTO) {
+        ttc_search_params_default(&p, l->ver || l->vh ? TTC_SEARCH_BON_WEIGHTED : TTC_SEARCH_MAJORITY, r->budget);
+        if (l->policy && (rc = l->policy(l->policy_ud, problem, r->budget, &p, e))) return ttc_err_wrap(e, "policy: ");
+        if (!l->ver && !l->vh && ttc_search_needs_verifier(&p)) ttc_search_params_default(&p, TTC_SEARCH_MAJORITY, r->budget);
+    } else {
+        ttc_search_params_default(&p, method_of(r->strategy), r->budget);
+    }
+    if (r->beam_width) p.beam_width = r->beam_width;
+    if (r->lookahead) p.lookahead = r->lookahead;
+    if (r->has_temperature) { p.temperature = r->temperature; p.top_p = r->top_p; }
+    p.max_solution_tokens = r->max_tokens;
+    p.max_step_tokens = r->max_tokens;
+    p.seed = r->has_seed ? r->seed : fresh_seed(l);
+    if (ttc_search_needs_verifier(&p) && !l->ver && !l->vh)
+        return ttc_err_set(e, TTC_EINVAL, "strategy '%s' needs a verifier; this server has none (start it with --prm)",
+                           ttc_search_method_name(p.method));
+    if ((rc = ttc_search_params_check(&p, e))) return ttc_err_wrap(e, "ttc: ");
+
+    /* refuse prompts that do not fit before committing to a response */
+    char *prompt = ttc_prompt_solve(problem);
+    int32_t *ids = NULL;
+    int n_prompt = 0;
+    if (!prompt) return ttc_err_set(e, TTC_ENOMEM, "out of memory");
+    const ttc_tokenizer *tok = ttc_model_tokenizer(l->model);
+    rc = ttc_tokenize_alloc(tok, prompt, strlen(prompt), ttc_tokenizer_add_bos(tok), false, &ids, &n_prompt, e);
+    free(prompt);
+    free(ids);
+    if (rc) return rc;
+    if (n_prompt >= ttc_sched_n_ctx(l->gen))
+        return ttc_err_set(e, TTC_EINVAL, "the problem prompt is %d tokens; this server's context holds %d", n_prompt,
+                           ttc_sched_n_ctx(l->gen));
+
+    ttc_job_started(j);
+    ttc_generator *gen = NULL;
+    ttc_verifier *ver = NULL;
+    ttc_search_result res = {0};
+    if ((rc = ttc_sched_generator_new(l->gen, ttc_job_cancel_flag(j), &gen, e))) goto done;
+    if (l->ver && (rc = ttc_sched_verifier_new(l->ver, l->ver_kind, ttc_job_cancel_flag(j), &ver, e))) goto done;
+    if (l->vh && (rc = ttc_remote_verifier_new(l->vh, NULL, l->ver_kind, l->vmethod, ttc_job_cancel_flag(j), &ver, e)))
+        goto done;
+    if ((rc = ttc_search_run(&p, gen, ver, problem, &res, e))) goto done;
+
+    /* choice 0: the chosen solution; then the other candidates by score */
+    int64_t completion = 0;
+    bool *used = calloc((size_t)res.n_cands + 1, 1);
+    if (!used) { rc = ttc_err_set(e, TTC_ENOMEM, "out of memory"); goto done; }
+    for (int c = 0; c < r->n; c++) {
+        int pick = -1;
+        if (c == 0 && res.chosen >= 0) pick = res.chosen;
+        for (int k = 0; pick < 0 && k < res.n_cands; k++) {
+            if (used[k]) continue;
+            int best = k;
+            for (int m = k + 1; m < res.n_cands; m++)
+                if (!used[m] && res.cands[m].score > res.cands[best].score) best = m;
+            pick = best;
+        }
+        const char *text = pick >= 0 ? res.cands[pick].text : (c == 0 && res.solution ? res.solution : "");
+        if (pick >= 0) { used[pick] = true; completion += res.cands[pick].n_tokens; }
+        ttc_job_emit(j, c, text, strlen(text), NULL);
+        ttc_job_finish_choice(j, c, pick >= 0 && !res.cands[pick].finished ? "length" : "stop");
+    }
+    free(used);
+    ttc_api_usage u = {.prompt_tokens = n_prompt, .completion_tokens = completion,
+                       .generations = llround(res.budget.generations),
+                       .ttc_tokens = res.budget.tokens_generated, .verifier_tokens = res.budget.tokens_scored,
+                       .strategy_used = ttc_search_method_name(p.method)};
+    ttc_job_set_usage(j, &u);
+done:
+    ttc_search_result_free(&res);
+    ttc_verifier_free(ver);
+    ttc_generator_free(gen);
+    return rc;
+}
+
+static int local_run(void *self, ttc_job *j, ttc_err *e) {
+    ttc_local *l = self;
+    const ttc_api_req *r = ttc_job_req(j);
+    return r->strategy == TTC_STRAT_NONE ? run_plain(l, j, r, e) : run_strategy(l, j, r, e);
+}
+
+static void local_gauges(void *self, ttc_metrics_gauges *g) {
+    ttc_local *l = self;
+    ttc_sched_stats st = ttc_sched_get_stats(l->gen);
+    g->kv_pages_used = st.kv_pages_used;
+    g->kv_pages_total = st.kv_pages_total;
+    if (l->ver) {
+        st = ttc_sched_get_stats(l->ver);
+        g->kv_pages_used += st.kv_pages_used;
+        g->kv_pages_total += st.kv_pages_total;
+    }
+}
+
+ttc_serve_backend ttc_local_backend(ttc_local *l) {
+    return (ttc_serve_backend){.self = l, .model_id = l->model_id, .run = local_run, .gauges = local_gauges};
+}
+
+ttc_sched_stats ttc_local_stats(ttc_local *l) { return ttc_sched_get_stats(l->gen); }
+
+void ttc_local_set_policy(ttc_local *l, ttc_serve_policy_fn fn, void *ud) {
+    l->policy = fn;
+    l->policy_ud = ud;
+}
+
+int ttc_local_load_policy(ttc_local *l, const char *path, ttc_err *e) {
+    json_error_t je;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!root) return ttc_err_set(e, TTC_EFORMAT, "%s: line %d: %s", path, je.line, je.text);
+    int rc = TTC_OK;
+    json_t *rules = json_object_get(root, "rules"), *def = json_object_get(root, "default");
+    l->n_rules = 0;
+    l->policy_default = l->ver ? TTC_SEARCH_BON_WEIGHTED : TTC_SEARCH_MAJORITY;
+    if (def && (!json_is_string(def) || ttc_search_method_parse(json_string_value(def), &l->policy_default, e))) {
+        rc = ttc_err_set(e, TTC_EFORMAT, "%s: 'default' must name a strategy", path);
+        goto out;
+    }
+    if (rules && !json_is_array(rules)) { rc = ttc_err_set(e, TTC_EFORMAT, "%s: 'rules' must be an array", path); goto out; }
+    size_t i;
+    json_t *r;
+    json_array_foreach(rules, i, r) {
+        if (i >= MAX_RULES) { rc = ttc_err_set(e, TTC_EFORMAT, "%s: more than %d rules", path, MAX_RULES); goto out; }
+        json_t *mb = json_object_get(r, "max_budget"), *st = json_object_get(r, "strategy");
+        policy_rule *pr = &l->rules[i];
+        memset(pr, 0, sizeof *pr);
+        if (!json_is_integer(mb) || !json_is_string(st) ||
+            ttc_search_method_parse(json_string_value(st), &pr->method, e)) {
+            rc = ttc_err_set(e, TTC_EFORMAT, "%s: rules[%zu] needs an integer 'max_budget' and a known 'strategy'",
+                             path, i);
+            goto out;
+        }
+        pr->max_budget = (int)json_integer_value(mb);
+        pr->beam_width = (int)json_integer_value(json_object_get(r, "beam_width"));
+        pr->lookahead = (int)json_integer_value(json_object_get(r, "lookahead"));
+        l->n_rules = (int)i + 1;
+    }
+    ttc_local_set_policy(l, rules_policy, l);
+out:
+    json_decref(root);
+    return rc;
+}
+
+int ttc_local_new(const ttc_local_opts *o, ttc_local **out, ttc_err *e) {
+    ttc_local *l = calloc(1, sizeof *l);
+    if (!l) return ttc_err_set(e, TTC_ENOMEM, "out of memory");
+    pthread_mutex_init(&l->mu, NULL);
+    ttc_rng_seed(&l->rng, (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)l);
+    int rc = ttc_pool_new(o->threads, &l->pool, e);
+    if (rc) goto fail;
+    if ((rc = ttc_model_load(o->model_path, NULL, &l->model, e))) goto fail;
+    if (!ttc_model_tokenizer(l->model)) {
+        rc = ttc_err_set(e, TTC_EINVAL, "%s: the model has no tokenizer; ttc serve needs one", o->model_path);
+        goto fail;
+    }
+    ttc_sched_params sp = {.ctx = {.n_ctx = o->n_ctx, .n_seq_max = o->n_seq_max ? o->n_seq_max : 128,
+                                   .kv_tokens = o->kv_tokens, .pool = l->pool}};
+    if (!sp.ctx.kv_tokens) {
+        int n_ctx = o->n_ctx ? o->n_ctx : TTC_MIN(ttc_model_n_ctx_train(l->model), 4096);
+        sp.ctx.kv_tokens = (size_t)n_ctx * 8;
+    }
+    if ((rc = ttc_sched_new(l->model, &sp, &l->gen, e))) goto fail;
+    if (o->prm_path) {
+        if ((rc = ttc_model_load(o->prm_path, NULL, &l->prm, e))) goto fail;
+        if (!ttc_model_tokenizer(l->prm)) {
+            rc = ttc_err_set(e, TTC_EINVAL, "%s: the verifier has no tokenizer", o->prm_path);
+            goto fail;
+        }
+        if ((rc = ttc_sched_new(l->prm, &sp, &l->ver, e))) goto fail;
+        l->ver_kind = o->orm ? TTC_VERIFIER_ORM : TTC_VERIFIER_PRM;
+        int32_t a, b, c;
+        if ((rc = ttc_prm_tokens(ttc_model_tokenizer(l->prm), &a, &b, &c, e))) {
+            ttc_err_wrap(e, "%s: ", o->prm_path);
+            goto fail;
+        }
+    }
+    l->chat = ttc_chat_detect(ttc_tokenizer_chat_template(ttc_model_tokenizer(l->model)));
+    if (o->model_id) {
+        snprintf(l->model_id, sizeof l->model_id, "%s", o->model_id);
+    } else {
+        const char *b = strrchr(o->model_path, '/');
+        snprintf(l->model_id, sizeof l->model_id, "%s", b ? b + 1 : o->model_path);
+        size_t n = strlen(l->model_id);
+        if (n > 5 && !strcmp(l->model_id + n - 5, ".gguf")) l->model_id[n - 5] = 0;
+    }
+    if (o->policy_path && (rc = ttc_local_load_policy(l, o->policy_path, e))) goto fail;
+    *out = l;
+    return TTC_OK;
+fail:
+    ttc_local_free(l);
+    return rc;
+}
+
+int ttc_local_set_remote_verifier(ttc_local *l, const char *url, bool orm, ttc_err *e) {
+    if (l->ver) return ttc_err_set(e, TTC_EINVAL, "a local verifier is loaded already");
+    ttc_http_opts ho = {0};
+    ho.base_url = url;
+    l->vmethod = TTC_REMOTE_LOGPROBS;
+    if (!strncmp(url, "pooling+", 8)) { l->vmethod = TTC_REMOTE_POOLING; ho.base_url = url + 8; }
+    l->ver_kind = orm ? TTC_VERIFIER_ORM : TTC_VERIFIER_PRM;
+    ttc_http_free(l->vh);
+    l->vh = NULL;
+    return ttc_http_new(&ho, &l->vh, e);
+}
+
+void ttc_local_free(ttc_local *l) {
+    if (!l) return;
+    ttc_http_free(l->vh);
+    ttc_sched_free(l->gen);
+    ttc_sched_free(l->ver);
+    ttc_model_free(l->model);
+    ttc_model_free(l->prm);
+    ttc_pool_free(l->pool);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+}

@@ -1,0 +1,94 @@
+/* Remote OpenAI-compatible engines (vLLM, SGLang, llama.cpp server, or ttc
+ * serve itself) behind the strategies' generator and verifier interfaces
+ * (search/lm.h), and behind ttc serve (--backend / --verifier-backend).
+ *
+ * HTTP: libcurl with a share handle (one connection cache for all threads,
+ * so keep-alive connections are reused), concurrent requests through curl
+ * multi, per-request timeouts, and retries with exponential backoff
+ * (100 ms, 200 ms, 400 ms, ...) on connection failures, 429 and 5xx.
+ * Errors name the URL, the HTTP status and the start of the body.
+ *
+ * Generator: a node is a text prefix (prompt + solution so far). extend
+ * sends one POST /v1/completions per node, all at once, with "stop": ["\n"]
+ * in step mode and vLLM's "include_stop_str_in_output": true; a step ended
+ * at the delimiter when the text ends in "\n" (or "stop_reason" is "\n"),
+ * else finish_reason "stop" means end of solution and "length" truncation.
+ *
+ * Verifier ("logprobs" method, needs no special endpoint): a node is the
+ * verifier input text in the train/prm.h layout (solve prompt, then each
+ * step followed by the tag "<|step|>"); scoring appends step + tag and asks
+ * /v1/completions for one token with "logprobs": 20; the score is
+ * p(+) / (p(+) + p(-)) from the first token's top logprobs. An engine that
+ * returns no logprobs, or neither "+" nor "-" among them, is an error naming
+ * the endpoint. ("pooling" method: vLLM's POST /pooling returns per-token
+ * [p(bad), p(good)] for head PRMs; the score is p(good) at the last tag.) */
+#ifndef TTC_SERVE_REMOTE_H
+#define TTC_SERVE_REMOTE_H
+#include <jansson.h>
+#include <stdatomic.h>
+#include "search/lm.h"
+#include "serve/server.h"
+
+/* ---- HTTP client ---- */
+
+typedef struct ttc_http ttc_http;
+
+typedef struct ttc_http_opts {
+    const char *base_url;   /* "http://127.0.0.1:8080" (no trailing /v1) */
+    const char *api_key;    /* sent as Bearer; NULL = none */
+    double      timeout_s;  /* per request; default 300 */
+    int         retries;    /* extra attempts on 429/5xx/connect errors; default 4 */
+    int         backoff_ms; /* first backoff; default 100 (doubles each retry) */
+} ttc_http_opts;
+
+int  ttc_http_new(const ttc_http_opts *o, ttc_http **out, ttc_err *e);
+void ttc_http_free(ttc_http *h);
+const char *ttc_http_base(const ttc_http *h);
+
+/* POSTs bodies[i] (JSON) to base_url + path for i in [0, n), concurrently,
+ * and parses each 2xx answer into outs[i] (caller decrefs). Retries as
+ * described above; other 4xx fail at once. cancel (may be NULL) aborts.
+ * On error every outs[i] is NULL and e names the endpoint and status. */
+int  ttc_http_post_json(ttc_http *h, const char *path, json_t *const *bodies, int n, json_t **outs,
+                        atomic_int *cancel, ttc_err *e);
+/* GET base_url + path, parsed as JSON. */
+int  ttc_http_get_json(ttc_http *h, const char *path, json_t **out, ttc_err *e);
+
+/* ---- strategies' backends ---- */
+
+typedef enum { TTC_REMOTE_LOGPROBS = 0, TTC_REMOTE_POOLING = 1 } ttc_remote_score_method;
+
+/* A generator over h (not owned; must outlive it) for model (NULL: the
+ * engine's default). n_ctx is what the engine accepts per request (0 =
+ * 4096). cancel may be NULL. */
+int ttc_remote_generator_new(ttc_http *h, const char *model, int n_ctx, atomic_int *cancel,
+                             ttc_generator **out, ttc_err *e);
+/* A verifier over h scoring by method. */
+int ttc_remote_verifier_new(ttc_http *h, const char *model, ttc_verifier_kind kind, ttc_remote_score_method method,
+                            atomic_int *cancel, ttc_verifier **out, ttc_err *e);
+
+/* ---- ttc serve --backend: the whole server backend on a remote engine ---- */
+
+typedef struct ttc_remote ttc_remote;
+
+typedef struct ttc_remote_opts {
+    const char *url;        /* engine base URL */
+    const char *model;      /* model name sent to the engine; NULL: first of its /v1/models */
+    const char *api_key;
+    int         n_ctx;
+} ttc_remote_opts;
+
+/* Connects (GET /v1/models, which names the model when opts->model is NULL). */
+int  ttc_remote_new(const ttc_remote_opts *o, ttc_remote **out, ttc_err *e);
+void ttc_remote_free(ttc_remote *r);
+/* Scores strategy requests on a remote verifier at url. */
+int  ttc_remote_set_verifier(ttc_remote *r, const char *url, bool orm, ttc_err *e);
+/* Plain requests are forwarded (non-streaming; a streaming client gets the
+ * text as one chunk); strategy requests run here over the remote generator
+ * (and verifier). */
+ttc_serve_backend ttc_remote_backend(ttc_remote *r);
+
+/* For the local backend: score strategy requests on a remote verifier. */
+typedef struct ttc_local ttc_local;
+int  ttc_local_set_remote_verifier(ttc_local *l, const char *url, bool orm, ttc_err *e);
+#endif
