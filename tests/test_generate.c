@@ -260,3 +260,72 @@ Test(generate, cancellation_stops_with_partial_output) {
     bad[0].seq = empty;
     cr_assert_eq(ttc_generate(C, bad, 1, NULL, &e), TTC_EINVAL);
 }
+
+/* ---- the CLI: ttc logits, ttc generate, ttc gguf random ---- */
+
+Test(cli, logits_generate_and_random_match_the_library, .timeout = 60) {
+    const char *dir = tu_tmpdir();
+    char path[256], path2[256], out[256], cmd[1024];
+    snprintf(path, sizeof path, "%s/m.gguf", dir);
+    snprintf(path2, sizeof path2, "%s/m2.gguf", dir);
+    snprintf(out, sizeof out, "%s/l.f32", dir);
+    const char *vocab = tu_shared("vocab/ggml-vocab-llama-spm.gguf");
+    snprintf(cmd, sizeof cmd, "%s gguf random --shape tiny-qwen3 --vocab %s --type q4_k --seed 9 -o %s -t 2", tu_bin(), vocab, path);
+    cr_assert_eq(tu_run(cmd, NULL, NULL), 0, "%s", cmd);
+    /* the library writes the same bytes, whatever the thread count */
+    ttc_err e = {0};
+    ttc_random_params rp = {.vocab_path = vocab, .type = TTC_TYPE_Q4_K, .seed = 9};
+    cr_assert_eq(ttc_random_model_write(ttc_random_shape_find("tiny-qwen3"), &rp, path2, &e), TTC_OK, "%s", e.msg);
+    snprintf(cmd, sizeof cmd, "cmp -s %s %s", path, path2);
+    cr_assert_eq(tu_run(cmd, NULL, NULL), 0, "random models differ");
+
+    snprintf(cmd, sizeof cmd, "%s logits -m %s -o %s -t 1", tu_bin(), path, out);
+    cr_assert_eq(tu_run(cmd, "Hello world", NULL), 0, "%s", cmd);
+    ttc_model *m;
+    cr_assert_eq(ttc_model_load(path, NULL, &m, &e), TTC_OK, "%s", e.msg);
+    int32_t ids[16];
+    int n, s;
+    cr_assert_eq(ttc_tokenize(m->tok, "Hello world", 11, ttc_tokenizer_add_bos(m->tok), true, ids, 16, &n, &e), TTC_OK);
+    ttc_ctx *c;
+    cr_assert_eq(ttc_ctx_new(m, NULL, &c, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_seq_new(c, &s, &e), TTC_OK);
+    cr_assert_eq(ttc_seq_append_tokens(c, s, ids, n, &e), TTC_OK);
+    cr_assert_eq(ttc_decode_pending(c, &s, 1, false, false, NULL, &e), TTC_OK, "%s", e.msg);
+    FILE *f = fopen(out, "rb");
+    cr_assert_not_null(f);
+    int V = m->cfg.n_vocab;
+    float *got = malloc(sizeof(float) * (V + 1));
+    cr_assert_eq(fread(got, sizeof(float), (size_t)V + 1, f), (size_t)V);
+    fclose(f);
+    const float *want = ttc_logits(c, 0);
+    for (int i = 0; i < V; i++) cr_assert(fabsf(got[i] - want[i]) <= 1e-4f * (1 + fabsf(want[i])), "logit %d: %g vs %g", i, got[i], want[i]);
+    free(got);
+
+    /* greedy generate prints the library's greedy text */
+    cr_assert_eq(ttc_seq_truncate(c, s, n, &e), TTC_OK);
+    ttc_gen_request r = ttc_gen_request_make(s, 10, greedy, 0);
+    cr_assert_eq(ttc_generate(c, &r, 1, NULL, &e), TTC_OK, "%s", e.msg);
+    snprintf(cmd, sizeof cmd, "%s generate -m %s -p 'Hello world' -n 10 --temp 0 -t 1 -q", tu_bin(), path);
+    char *txt;
+    cr_assert_eq(tu_run(cmd, NULL, &txt), 0, "%s", cmd);
+    char want_txt[512];
+    snprintf(want_txt, sizeof want_txt, "%s\n", r.text);
+    cr_assert_str_eq(txt, want_txt);
+    free(txt);
+    ttc_gen_request_free(&r);
+    ttc_ctx_free(c);
+    ttc_model_free(m);
+
+    /* argument errors: 2; runtime errors: 1; help: 0 */
+    const char *cases[][2] = {
+        {"generate --help", "0"}, {"logits --help", "0"}, {"gguf random --help", "0"},
+        {"generate -p hi", "2"}, {"generate -m x -p hi --temp abc", "2"}, {"logits -m x", "2"},
+        {"gguf random --shape nope --type q8_0 -o /dev/null", "2"}, {"gguf random --shape tiny-llama --type q5_1 -o x", "2"},
+        {"generate -m /nonexistent.gguf -p hi", "1"}, {"logits -m /nonexistent.gguf -o /dev/null", "1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(cmd, sizeof cmd, "%s %s 2>/dev/null", tu_bin(), cases[i][0]);
+        cr_assert_eq(tu_run(cmd, "", NULL), atoi(cases[i][1]), "%s", cmd);
+    }
+    unlink(path); unlink(path2); unlink(out); rmdir(dir);
+}

@@ -131,6 +131,7 @@ ttc_pool *ttc_ctx_pool(const ttc_ctx *c) { return c->pool; }
 int ttc_ctx_n_ctx(const ttc_ctx *c) { return c->n_ctx; }
 int ttc_ctx_n_batch(const ttc_ctx *c) { return c->n_batch; }
 int ttc_ctx_n_seq_max(const ttc_ctx *c) { return c->n_seq_max; }
+int ttc_ctx_n_outputs_max(const ttc_ctx *c) { return c->n_out_max; }
 const ttc_kv *ttc_ctx_kv(const ttc_ctx *c) { return &c->kv; }
 ttc_ctx_stats ttc_ctx_get_stats(const ttc_ctx *c) { return c->stats; }
 

@@ -55,6 +55,7 @@ ttc_pool        *ttc_ctx_pool(const ttc_ctx *c);
 int              ttc_ctx_n_ctx(const ttc_ctx *c);       /* max tokens per sequence */
 int              ttc_ctx_n_batch(const ttc_ctx *c);
 int              ttc_ctx_n_seq_max(const ttc_ctx *c);
+int              ttc_ctx_n_outputs_max(const ttc_ctx *c);
 const ttc_kv    *ttc_ctx_kv(const ttc_ctx *c);
 
 /* New empty sequence; *seq gets its id. TTC_ENOMEM when n_seq_max are live. */

@@ -83,8 +83,9 @@ static void stream(const ttc_gen_opts *o, int i, ttc_gen_request *r, size_t max_
 static int validate(ttc_ctx *c, ttc_gen_request *reqs, int n, ttc_err *e) {
     const ttc_model *m = ttc_ctx_model(c);
     if (!m->tok) return ttc_err_set(e, TTC_EINVAL, "generate: the model has no tokenizer");
-    if (n < 0 || n > ttc_ctx_n_seq_max(c))
-        return ttc_err_set(e, TTC_EINVAL, "generate: %d requests, the context allows %d", n, ttc_ctx_n_seq_max(c));
+    if (n < 0 || n > ttc_ctx_n_outputs_max(c))
+        return ttc_err_set(e, TTC_EINVAL, "generate: %d requests, the context allows %d outputs per step", n,
+                           ttc_ctx_n_outputs_max(c));
     for (int i = 0; i < n; i++) {
         const ttc_gen_request *r = &reqs[i];
         if (ttc_seq_len(c, r->seq) < 1)
