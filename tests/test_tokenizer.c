@@ -294,6 +294,18 @@ Test(tokenizer, in_memory_bpe_and_errors) {
     cr_assert(ttc_tokenizer_is_eog(t, 7));
     ttc_tokenizer_free(t);
 
+    /* llama3 keeps a pre-token whole when it is a token (ignore_merges) */
+    const char *only_ab[] = {"a b"};
+    const int32_t *no_ids = NULL;
+    cr_assert_eq(ttc_tokenizer_new_bpe(tokens, types, 8, only_ab, 1, "gpt-2", no_ids, &t, &e), TTC_OK);
+    cr_assert_eq(ttc_tokenize(t, "abc", 3, false, false, ids, 16, &n, &e), TTC_OK);
+    cr_assert(n == 2 && ids[0] == 4 && ids[1] == 2, "gpt-2: ab c");
+    ttc_tokenizer_free(t);
+    cr_assert_eq(ttc_tokenizer_new_bpe(tokens, types, 8, only_ab, 1, "llama-bpe", no_ids, &t, &e), TTC_OK);
+    cr_assert_eq(ttc_tokenize(t, "abc", 3, false, false, ids, 16, &n, &e), TTC_OK);
+    cr_assert(n == 1 && ids[0] == 5, "llama3: abc");
+    ttc_tokenizer_free(t);
+
     cr_assert_eq(ttc_tokenizer_new_bpe(tokens, types, 8, merges, 3, "no-such-pre", NULL, &t, &e),
                  TTC_EUNSUPPORTED);
     cr_assert(strstr(e.msg, "no-such-pre"), "%s", e.msg);

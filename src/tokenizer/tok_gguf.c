@@ -112,8 +112,11 @@ int ttc_tokenizer_from_gguf(const ttc_gguf *g, ttc_tokenizer **out, ttc_err *e) 
     rc = ttc_gguf_get_str(g, "tokenizer.chat_template", &sp.chat_template, e);
     if (rc == TTC_ENOTFOUND) { sp.chat_template = NULL; rc = TTC_OK; }
     if (rc) goto done;
-    rc = ttc_tokenizer_new(&sp, out, e);
-    if (!rc && (*out)->eot < 0) {          /* as llama.cpp: find an end-of-turn token */
+    if ((rc = ttc_tokenizer_new(&sp, out, e))) {
+        ttc_err_wrap(e, "%s: ", ttc_gguf_path(g));
+        goto done;
+    }
+    if ((*out)->eot < 0) {          /* as llama.cpp: find an end-of-turn token */
         static const char *const eot_names[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>"};
         for (size_t i = 0; i < sizeof eot_names / sizeof eot_names[0]; i++) {
             int32_t id = ttc_tokenizer_find(*out, eot_names[i]);
@@ -122,7 +125,6 @@ int ttc_tokenizer_from_gguf(const ttc_gguf *g, ttc_tokenizer **out, ttc_err *e) 
     }
 done:
     free(tokens); free(tlens); free(merges); free(mlens);
-    if (rc) ttc_err_wrap(e, "%s: ", ttc_gguf_path(g));
     return rc;
 }
 

@@ -180,7 +180,7 @@ bool tok_pre_from_name(const char *name, tok_pre *out) {
     static const struct { const char *name; tok_pre pre; } names[] = {
         {"default", TOK_PRE_GPT2}, {"gpt-2", TOK_PRE_GPT2}, {"gpt2", TOK_PRE_GPT2},
         {"llama3", TOK_PRE_LLAMA3}, {"llama-v3", TOK_PRE_LLAMA3},
-        {"llama-bpe", TOK_PRE_LLAMA3}, {"smaug-bpe", TOK_PRE_LLAMA3},
+        {"llama-bpe", TOK_PRE_LLAMA3}, {"falcon3", TOK_PRE_LLAMA3}, {"pixtral", TOK_PRE_LLAMA3},
         {"qwen2", TOK_PRE_QWEN2}, {"deepseek-r1-qwen", TOK_PRE_QWEN2},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -539,6 +539,8 @@ int ttc_tokenize(const ttc_tokenizer *t, const char *text, size_t len, bool add_
     if (n) *n = 0;
     if (!t || !n || (!text && len) || cap < 0 || (!ids && cap))
         return ttc_err_set(e, TTC_EINVAL, "tokenize: bad arguments");
+    if (len > (size_t)INT32_MAX / 4)
+        return ttc_err_set(e, TTC_ENOMEM, "tokenize: text of %zu bytes is too long", len);
     tok_work w = {.ids = ids, .cap = cap};
     if (add_bos && t->bos >= 0) tok_emit(&w, t->bos);
     int rc = TTC_OK;
