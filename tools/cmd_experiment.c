@@ -1,9 +1,242 @@
-/* ttc experiment: placeholder until its module lands; owned by that module. */
+/* ttc experiment: the compute-optimal scaling experiment (optimal/experiment.h)
+ * on local GGUF models: sweep (resumable), then analysis and report. */
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/pool.h"
+#include "base/util.h"
 #include "cli.h"
+#include "gguf/gguf.h"
+#include "model/ctx.h"
+#include "model/model.h"
+#include "optimal/experiment.h"
+#include "search/lm_local.h"
+#include "search/prm.h"
+
+static const char usage[] =
+    "usage: ttc experiment [--preset demo|paper|tiny] [options]\n"
+    "\n"
+    "Runs every test-time method across generation budgets on a benchmark, then\n"
+    "writes summary.json, CSV tables, SVG figures, report.html and policy.json.\n"
+    "A killed run resumes where it stopped (records.jsonl is append-only).\n"
+    "\n"
+    "  --preset NAME        demo (default, ~15 min on 2 cores), paper (full sweep), tiny\n"
+    "  -m, --model FILE     generator (default models/generator.gguf)\n"
+    "  --prm FILE           process reward model (default models/prm.gguf)\n"
+    "  --revision FILE      revision model (default models/revision.gguf if present)\n"
+    "  --orm FILE           outcome verifier for revisions (default models/orm.gguf if present)\n"
+    "  --large FILE         larger generator for the FLOPs-matched comparison\n"
+    "                       (default models/generator-large.gguf if present)\n"
+    "  --no-revisions, --no-large   skip those phases\n"
+    "  --data FILE          benchmark JSONL (default data/synth/test.jsonl)\n"
+    "  -o, --out DIR        output folder (default results/<preset>)\n"
+    "  --limit N            problems (preset default; 0 = all)\n"
+    "  --samples S          parallel samples per problem\n"
+    "  --budgets LIST       e.g. 1,2,4,8,16\n"
+    "  --seed S             (default 1)\n"
+    "  -t, --threads N      compute threads (default: all cores)\n"
+    "  --shard I/K          run every K-th problem starting at I (merge with --analyze)\n"
+    "  --analyze [FILES]    only analyze: records.jsonl of DIR, or the given record\n"
+    "                       files (shards) merged\n";
+
+static volatile int interrupted;
+static void on_sigint(int sig) { (void)sig; interrupted = 1; }
+
+typedef struct bar { double t0; bool tty; char last[96]; } bar;
+
+/* Progress bar on stderr (terminal only): overall share, ETA, current phase. */
+static void progress(void *ud, const char *label, double done, double total) {
+    bar *b = ud;
+    if (!b->tty || total <= 0) return;
+    double f = done / total, el = ttc_now() - b->t0, eta = f > 0.005 ? el * (1 - f) / f : NAN;
+    int w = 28, fill = (int)(f * w);
+    char cells[64];
+    for (int i = 0; i < w; i++) cells[i] = i < fill ? '#' : '.';
+    cells[w] = 0;
+    char etas[32] = "--";
+    if (!isnan(eta)) snprintf(etas, sizeof etas, "%dm%02ds", (int)eta / 60, (int)eta % 60);
+    fprintf(stderr, "\r[%s] %5.1f%% ETA %-8s %-44.44s", cells, 100 * f, etas, label);
+    fflush(stderr);
+}
+
+/* A loaded model with its context and backend. */
+typedef struct loaded {
+    ttc_model *m;
+    ttc_ctx *ctx;
+    ttc_generator *gen;
+    ttc_verifier *ver;
+    double train_tokens;
+} loaded;
+
+static void loaded_free(loaded *l) {
+    if (l->gen) l->gen->vt->destroy(l->gen);
+    if (l->ver) l->ver->vt->destroy(l->ver);
+    ttc_ctx_free(l->ctx);
+    ttc_model_free(l->m);
+    memset(l, 0, sizeof *l);
+}
+
+static int load(const char *path, bool verifier, int n_seq, ttc_pool *pool, loaded *l, ttc_err *e) {
+    memset(l, 0, sizeof *l);
+    int rc = ttc_model_load(path, NULL, &l->m, e);
+    if (rc) return rc;
+    ttc_ctx_params cp = {.n_ctx = TTC_MIN(ttc_model_n_ctx_train(l->m), 2048), .n_seq_max = n_seq,
+                         .kv_tokens = (size_t)n_seq * 512, .pool = pool};
+    rc = ttc_ctx_new(l->m, &cp, &l->ctx, e);
+    if (!rc && verifier) {
+        ttc_prm_format fmt;
+        rc = ttc_prm_format_from_gguf(l->m->gguf, &fmt, e);
+        if (!rc) rc = ttc_local_verifier_new(l->ctx, &fmt, &l->ver, e);
+    } else if (!rc) {
+        rc = ttc_local_generator_new(l->ctx, &l->gen, e);
+    }
+    int64_t k = ttc_gguf_find_key(l->m->gguf, "ttc.train.tokens");
+    if (k >= 0) {
+        int64_t v = 0;
+        if (ttc_gguf_get_int(l->m->gguf, "ttc.train.tokens", 0, INT64_MAX, &v, NULL) == TTC_OK) l->train_tokens = (double)v;
+    }
+    if (rc) { ttc_err_wrap(e, "%s: ", path); loaded_free(l); }
+    return rc;
+}
+
+static bool parse_budgets(const char *s, ttc_exp_config *c) {
+    c->n_budgets = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+        long v;
+        if (c->n_budgets == TTC_EXP_MAX_BUDGETS || !cli_parse_int(t, 1, 4096, &v)) return false;
+        if (c->n_budgets && v <= c->budgets[c->n_budgets - 1]) return false;
+        c->budgets[c->n_budgets++] = (int)v;
+    }
+    return c->n_budgets > 0;
+}
+
+static void print_headline(const ttc_exp_headline *h, const char *dir) {
+    printf("\n%d problems. Accuracy by generation budget:\n\n%-28s", h->n_problems, "method");
+    for (int b = 0; b < h->n_budgets; b++) printf("%7d", h->budgets[b]);
+    printf("\n");
+    struct { const char *name; const float *v; } rows[] = {
+        {"best-of-N weighted", h->bon_weighted}, {"majority", h->majority}, {"beam search (M=sqrt N)", h->beam_sqrt},
+        {"compute-optimal (oracle)", h->co_oracle}, {"compute-optimal (predicted)", h->co_predicted}};
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        printf("%-28s", rows[r].name);
+        for (int b = 0; b < h->n_budgets; b++)
+            if (isnan(rows[r].v[b])) printf("%7s", "-");
+            else printf("%7.3f", rows[r].v[b]);
+        printf("\n");
+    }
+    printf("\nEfficiency of compute-optimal over best-of-N weighted (budget best-of-N needs / budget):\n");
+    if (isnan(h->eff_oracle)) printf("  oracle bins:    not reached within the budgets\n");
+    else printf("  oracle bins:    %.2fx (at budget %d)\n", h->eff_oracle, h->eff_oracle_at);
+    if (isnan(h->eff_predicted)) printf("  predicted bins: not reached within the budgets\n");
+    else printf("  predicted bins: %.2fx (at budget %d)\n", h->eff_predicted, h->eff_predicted_at);
+    printf("\nReport: %s/report.html  (summary: %s/summary.json)\n", dir, dir);
+}
+
+static const char *default_if_exists(const char *path) { return access(path, R_OK) == 0 ? path : NULL; }
 
 int cmd_experiment(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "ttc experiment: not available in this build yet\n");
-    return 2;
+    if (cli_wants_help(argc, argv)) { fputs(usage, stdout); return 0; }
+    const char *preset = "demo", *gen = "models/generator.gguf", *prm = "models/prm.gguf";
+    const char *rev = default_if_exists("models/revision.gguf"), *orm = default_if_exists("models/orm.gguf");
+    const char *large = default_if_exists("models/generator-large.gguf"), *data = "data/synth/test.jsonl", *out = NULL;
+    const char *budgets = NULL;
+    long limit = -1, samples = -1, seed = 1, threads = 0, shard = 0, n_shards = 1;
+    bool analyze = false;
+    static const struct option opts[] = {
+        {"preset", 1, 0, 'p'}, {"model", 1, 0, 'm'}, {"prm", 1, 0, 'P'}, {"revision", 1, 0, 'r'},
+        {"orm", 1, 0, 'O'}, {"large", 1, 0, 'L'}, {"no-revisions", 0, 0, 'R'}, {"no-large", 0, 0, 'G'},
+        {"data", 1, 0, 'd'}, {"out", 1, 0, 'o'}, {"limit", 1, 0, 'l'}, {"samples", 1, 0, 's'},
+        {"budgets", 1, 0, 'b'}, {"seed", 1, 0, 'S'}, {"threads", 1, 0, 't'}, {"shard", 1, 0, 'H'},
+        {"analyze", 0, 0, 'A'}, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:o:t:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': preset = optarg; break;
+        case 'm': gen = optarg; break;
+        case 'P': prm = optarg; break;
+        case 'r': rev = optarg; break;
+        case 'O': orm = optarg; break;
+        case 'L': large = optarg; break;
+        case 'R': rev = orm = NULL; break;
+        case 'G': large = NULL; break;
+        case 'd': data = optarg; break;
+        case 'o': out = optarg; break;
+        case 'l': if (!cli_parse_int(optarg, 0, 1 << 30, &limit)) return cli_bad_args("experiment", "--limit: bad number '%s'", optarg); break;
+        case 's': if (!cli_parse_int(optarg, 1, 4096, &samples)) return cli_bad_args("experiment", "--samples: expected 1..4096, got '%s'", optarg); break;
+        case 'b': budgets = optarg; break;
+        case 'S': if (!cli_parse_int(optarg, 0, 1L << 62, &seed)) return cli_bad_args("experiment", "--seed: bad number '%s'", optarg); break;
+        case 't': if (!cli_parse_int(optarg, 0, 256, &threads)) return cli_bad_args("experiment", "--threads: expected 0..256, got '%s'", optarg); break;
+        case 'H':
+            if (sscanf(optarg, "%ld/%ld", &shard, &n_shards) != 2 || n_shards < 1 || shard < 0 || shard >= n_shards)
+                return cli_bad_args("experiment", "--shard: expected I/K with 0 <= I < K, got '%s'", optarg);
+            break;
+        case 'A': analyze = true; break;
+        default: return cli_bad_args("experiment", "unknown option");
+        }
+    }
+    ttc_exp_config cfg = {0};
+    ttc_err e = {0};
+    if (ttc_exp_preset(&cfg, preset, &e)) return cli_bad_args("experiment", "%s", e.msg);
+    char outbuf[512];
+    if (!out) { snprintf(outbuf, sizeof outbuf, "results/%s", preset); out = outbuf; }
+    if (analyze) {
+        ttc_exp_headline h;
+        const char *const *files = optind < argc ? (const char *const *)argv + optind : NULL;
+        if (ttc_exp_analyze(out, files, argc - optind, (uint64_t)seed, &h, &e)) return cli_fail("experiment", &e);
+        print_headline(&h, out);
+        return 0;
+    }
+    if (optind < argc) return cli_bad_args("experiment", "unexpected argument '%s'", argv[optind]);
+    if (limit >= 0) cfg.limit = (int)limit;
+    if (samples > 0) cfg.samples = (int)samples;
+    if (budgets && !parse_budgets(budgets, &cfg)) return cli_bad_args("experiment", "--budgets: expected ascending numbers like 1,2,4, got '%s'", budgets);
+    if (cfg.samples < cfg.budgets[cfg.n_budgets - 1]) cfg.samples = cfg.budgets[cfg.n_budgets - 1];
+    cfg.data = data;
+    cfg.out_dir = out;
+    cfg.seed = (uint64_t)seed;
+    cfg.shard = (int)shard;
+    cfg.n_shards = (int)n_shards;
+    if ((rev == NULL) != (orm == NULL)) return cli_bad_args("experiment", "revisions need both --revision and --orm (or --no-revisions)");
+    if (access(gen, R_OK) || access(prm, R_OK))
+        return fprintf(stderr, "ttc experiment: missing model %s (bundled models are built by 'make models')\n",
+                       access(gen, R_OK) ? gen : prm), 1;
+    if (access(data, R_OK)) return fprintf(stderr, "ttc experiment: missing benchmark %s\n", data), 1;
+    ttc_pool *pool = NULL;
+    loaded lg = {0}, lp = {0}, lr = {0}, lo = {0}, ll = {0};
+    int n_seq = cfg.samples + 8;
+    int rc = ttc_pool_new((int)threads, &pool, &e);
+    if (!rc) rc = load(gen, false, n_seq, pool, &lg, &e);
+    if (!rc) rc = load(prm, true, n_seq, pool, &lp, &e);
+    if (!rc && rev) rc = load(rev, false, cfg.revise_chains + 8, pool, &lr, &e);
+    if (!rc && orm) rc = load(orm, true, cfg.revise_chains * cfg.revise_len + 8, pool, &lo, &e);
+    if (!rc && large) rc = load(large, false, 8, pool, &ll, &e);
+    if (rc) goto done;
+    ttc_exp_models m = {.gen = lg.gen, .prm = lp.ver, .rev = lr.gen, .orm = lo.ver, .large = ll.gen,
+                        .gen_train_tokens = lg.train_tokens, .large_train_tokens = ll.train_tokens};
+    bar b = {.t0 = ttc_now(), .tty = isatty(2)};
+    cfg.progress = progress;
+    cfg.progress_ud = &b;
+    cfg.cancel = &interrupted;
+    signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
+    if (!b.tty) fprintf(stderr, "ttc experiment: %s preset, %d budgets up to %d, %d samples, output %s\n", preset,
+                        cfg.n_budgets, cfg.budgets[cfg.n_budgets - 1], cfg.samples, out);
+    rc = ttc_exp_run(&cfg, &m, &e);
+    if (b.tty) fprintf(stderr, "\n");
+    if (rc) goto done;
+    ttc_exp_headline h;
+    rc = ttc_exp_analyze(out, NULL, 0, cfg.seed, &h, &e);
+    if (!rc) print_headline(&h, out);
+done:
+    loaded_free(&lg); loaded_free(&lp); loaded_free(&lr); loaded_free(&lo); loaded_free(&ll);
+    ttc_pool_free(pool);
+    return rc ? cli_fail("experiment", &e) : 0;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 double ttc_now(void) {
@@ -69,4 +70,20 @@ size_t ttc_rss_bytes(void) {
     int n = fscanf(f, "%ld %ld", &pages, &rss);
     fclose(f);
     return n == 2 ? (size_t)rss * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+int ttc_mkdir_p(const char *dir, ttc_err *e) {
+    char buf[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof buf) return ttc_err_set(e, TTC_EINVAL, "mkdir: bad path length %zu", n);
+    memcpy(buf, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != 0) continue;
+        char c = buf[i];
+        buf[i] = 0;
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return ttc_err_set(e, TTC_EIO, "%s: cannot create: %s", buf, strerror(errno));
+        buf[i] = c;
+    }
+    return TTC_OK;
 }

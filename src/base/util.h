@@ -28,6 +28,9 @@ static inline bool ttc_add_ok(size_t a, size_t b, size_t *out) {
     return !__builtin_add_overflow(a, b, out);
 }
 
+/* Creates dir and its missing parents (mode 0755); existing dirs are fine. */
+int ttc_mkdir_p(const char *dir, ttc_err *e);
+
 /* Resident set size of this process in bytes (from /proc), or 0. */
 size_t ttc_rss_bytes(void);
 #endif

@@ -182,10 +182,9 @@ int ttc_exp_run(const ttc_exp_config *c, const ttc_exp_models *m, ttc_err *e) {
         return ttc_err_set(e, TTC_EINVAL, "experiment: samples (%d) must be at least the largest budget (%d)", c->samples, maxb);
     if (c->n_shards < 1 || c->shard < 0 || c->shard >= c->n_shards)
         return ttc_err_set(e, TTC_EINVAL, "experiment: shard %d/%d out of range", c->shard, c->n_shards);
-    if (mkdir(c->out_dir, 0755) != 0 && errno != EEXIST)
-        return ttc_err_set(e, TTC_EIO, "%s: cannot create: %s", c->out_dir, strerror(errno));
     ttc_dataset ds = {0};
-    int rc = ttc_dataset_load(c->data, &ds, e);
+    int rc = ttc_mkdir_p(c->out_dir, e);
+    if (!rc) rc = ttc_dataset_load(c->data, &ds, e);
     if (rc) return rc;
     int *sel = malloc(sizeof(int) * (ds.n ? ds.n : 1));
     if (!sel) { ttc_dataset_free(&ds); return ttc_err_set(e, TTC_ENOMEM, "experiment: out of memory"); }
