@@ -80,6 +80,10 @@ fuzz: | $(BUILD)/.setup
 	    build-fuzz/corpus/$$n $$( [ -d fuzz/seeds/$$n ] && echo fuzz/seeds/$$n ) 2>&1 | tail -n 3; \
 	done
 
+# The main job: the compute-optimal experiment on the bundled models.
+run: all
+	scripts/run.sh $(BUILD)
+
 # Speed report (bench/results.md), the bundled models, the load test.
 bench: all $(BENCH_BIN)
 	scripts/bench.sh $(BUILD)

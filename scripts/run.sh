@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The main job (make run): the compute-optimal experiment on the bundled
+# models and benchmark, demo preset. Resumable: rerun to continue.
+set -eu
+build=${1:-build}
+out=${TTC_RUN_OUT:-results/demo}
+for m in models/generator.gguf models/prm.gguf; do
+  if [ ! -f "$m" ]; then
+    echo "make run: $m is missing; build the bundled models with 'make models'" >&2
+    exit 1
+  fi
+done
+exec "$build/ttc" experiment --preset demo -o "$out" ${TTC_RUN_ARGS:-}
