@@ -1,0 +1,380 @@
+/* Verifiers: PRM format presets and GGUF keys; the local verifier's
+ * incremental step scores against a one-batch reference decode of the whole
+ * layout, forks, score_final, a value head; the local generator's seeds,
+ * limits and counts; a strategy end to end on the engine. Uses a tiny random
+ * llama with the GPT-2 vocabulary. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "data/prompt.h"
+#include "gguf/gguf.h"
+#include "kernels/quant.h"
+#include "model/ctx.h"
+#include "model/generate.h"
+#include "model/random.h"
+#include "search/lm_local.h"
+#include "search/prm.h"
+#include "search/strategy.h"
+#include "tokenizer/tokenizer.h"
+#include "testutil.h"
+
+static char Path[512];
+static ttc_model *M;
+static ttc_ctx *C;
+
+/* A format over the GPT-2 vocabulary: ttc's layout with <|endoftext|> as
+ * the tag (the vocabulary has no <|step|>). */
+static ttc_prm_format test_format(void) {
+    ttc_prm_format f;
+    ttc_err e = {0};
+    cr_assert_eq(ttc_prm_preset("ttc", &f, &e), TTC_OK);
+    strcpy(f.name, "test");
+    strcpy(f.tag, "<|endoftext|>");
+    return f;
+}
+
+static void setup(void) {
+    snprintf(Path, sizeof Path, "%s/m.gguf", tu_tmpdir());
+    ttc_err e = {0};
+    ttc_random_params p = {.vocab_path = tu_shared("vocab/ggml-vocab-gpt-2.gguf"), .type = TTC_TYPE_Q8_0, .seed = 9};
+    cr_assert_eq(ttc_random_model_write(ttc_random_shape_find("tiny-llama"), &p, Path, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_model_load(Path, NULL, &M, &e), TTC_OK, "%s", e.msg);
+    ttc_ctx_params cp = {.n_ctx = 256, .n_seq_max = 16, .n_batch = 256, .kv_tokens = 4096};
+    cr_assert_eq(ttc_ctx_new(M, &cp, &C, &e), TTC_OK, "%s", e.msg);
+}
+
+static void teardown(void) {
+    ttc_ctx_free(C);
+    ttc_model_free(M);
+    unlink(Path);
+    char *slash = strrchr(Path, '/');
+    if (slash) { *slash = 0; rmdir(Path); }
+}
+
+TestSuite(verifier, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(prm_format);
+
+/* ---- formats ------------------------------------------------------------------ */
+
+Test(prm_format, presets) {
+    ttc_prm_format f;
+    ttc_err e = {0};
+    cr_assert_eq(ttc_prm_preset("math-shepherd", &f, &e), TTC_OK);
+    cr_assert_eq(f.kind, TTC_PRM_LM_TOKEN);
+    cr_assert_str_eq(f.tag, "ки");
+    cr_assert(f.strip_newline);
+    cr_assert_eq(ttc_prm_preset("qwen2.5-math-prm", &f, &e), TTC_OK);
+    cr_assert_eq(f.kind, TTC_PRM_HEAD_2CLASS);
+    cr_assert_str_eq(f.tag, "<extra_0>");
+    cr_assert_eq(ttc_prm_preset("rlhflow", &f, &e), TTC_OK);
+    cr_assert_str_eq(f.tag, "");
+    cr_assert_str_eq(f.after, "+<|eot_id|>");
+    cr_assert_eq(ttc_prm_preset("skywork-prm", &f, &e), TTC_OK);
+    cr_assert_eq(f.kind, TTC_PRM_HEAD_VALUE);
+    cr_assert_eq(ttc_prm_preset("ttc-orm", &f, &e), TTC_OK);
+    cr_assert(f.outcome);
+    cr_assert_eq(ttc_prm_preset("ttc", &f, &e), TTC_OK);
+    cr_assert(!f.outcome);
+    /* the ttc root is exactly the generator's prompt */
+    char root[600];
+    snprintf(root, sizeof root, "%s%s%s", f.root_prefix, "1+1?", f.root_suffix);
+    char *want = ttc_prompt_solve("1+1?");
+    cr_assert_str_eq(root, want);
+    free(want);
+    cr_assert_eq(ttc_prm_preset("prm-9000", &f, &e), TTC_ENOTFOUND);
+    cr_assert(strstr(e.msg, "prm-9000") && strstr(e.msg, "math-shepherd"), "%s", e.msg);
+}
+
+Test(prm_format, from_gguf_keys) {
+    ttc_err e = {0};
+    ttc_gguf_writer *w;
+    cr_assert_eq(ttc_gguf_writer_new(&w, &e), TTC_OK);
+    cr_assert_eq(ttc_gguf_set_str(w, "ttc.prm.format", "math-shepherd", &e), TTC_OK);
+    cr_assert_eq(ttc_gguf_set_str(w, "ttc.prm.tag", "<step>", &e), TTC_OK);
+    cr_assert_eq(ttc_gguf_set_bool(w, "ttc.prm.outcome", true, &e), TTC_OK);
+    cr_assert_eq(ttc_gguf_set_str(w, "ttc.prm.kind", "head-value", &e), TTC_OK);
+    void *buf;
+    size_t len;
+    cr_assert_eq(ttc_gguf_writer_write_mem(w, &buf, &len, &e), TTC_OK, "%s", e.msg);
+    ttc_gguf *g;
+    cr_assert_eq(ttc_gguf_open_mem(buf, len, &g, &e), TTC_OK, "%s", e.msg);
+    ttc_prm_format f;
+    cr_assert_eq(ttc_prm_format_from_gguf(g, &f, &e), TTC_OK, "%s", e.msg);
+    cr_assert_str_eq(f.name, "math-shepherd");
+    cr_assert_str_eq(f.tag, "<step>");
+    cr_assert_str_eq(f.after, "\n");       /* from the preset */
+    cr_assert(f.outcome);
+    cr_assert_eq(f.kind, TTC_PRM_HEAD_VALUE);
+    ttc_gguf_close(g);
+    free(buf);
+    /* a bad kind names the key */
+    cr_assert_eq(ttc_gguf_set_str(w, "ttc.prm.kind", "regression", &e), TTC_OK);
+    cr_assert_eq(ttc_gguf_writer_write_mem(w, &buf, &len, &e), TTC_OK);
+    cr_assert_eq(ttc_gguf_open_mem(buf, len, &g, &e), TTC_OK);
+    cr_assert_eq(ttc_prm_format_from_gguf(g, &f, &e), TTC_EINVAL);
+    cr_assert(strstr(e.msg, "ttc.prm.kind") && strstr(e.msg, "regression"), "%s", e.msg);
+    ttc_gguf_close(g);
+    free(buf);
+    ttc_gguf_writer_free(w);
+}
+
+/* ---- local verifier --------------------------------------------------------------- */
+
+static const char *Problem = "Ann has 3 apples and buys 2 more. How many apples?";
+static const char *Steps[3] = {"She buys 2, so 3 + 2 = 5.\n", "That is 5 apples.\n",
+                               "The answer is \\boxed{5}.\n"};
+
+static void push_text(int32_t *ids, int *n, const char *text, bool special) {
+    int k;
+    ttc_err e = {0};
+    cr_assert_eq(ttc_tokenize(M->tok, text, strlen(text), false, special, ids + *n, 512 - *n, &k, &e), TTC_OK);
+    *n += k;
+}
+
+/* The whole layout in one sequence and one decode, logits at each tag. */
+static void reference_scores(const ttc_prm_format *f, int n_steps, float *out) {
+    int32_t ids[512];
+    int n = 0, tag_at[8];
+    int32_t tag = -1, pos = -1, neg = -1;
+    int k;
+    ttc_err e = {0};
+    cr_assert_eq(ttc_tokenize(M->tok, f->tag, strlen(f->tag), false, true, &tag, 1, &k, &e), TTC_OK);
+    cr_assert_eq(ttc_tokenize(M->tok, f->pos, strlen(f->pos), false, true, &pos, 1, &k, &e), TTC_OK);
+    cr_assert_eq(ttc_tokenize(M->tok, f->neg, strlen(f->neg), false, true, &neg, 1, &k, &e), TTC_OK);
+    if (ttc_tokenizer_add_bos(M->tok) && ttc_tokenizer_bos(M->tok) >= 0) ids[n++] = ttc_tokenizer_bos(M->tok);
+    push_text(ids, &n, f->root_prefix, true);
+    push_text(ids, &n, Problem, false);
+    push_text(ids, &n, f->root_suffix, true);
+    for (int s = 0; s < n_steps; s++) {
+        push_text(ids, &n, Steps[s], false);
+        tag_at[s] = n;
+        ids[n++] = tag;
+    }
+    int seq;
+    cr_assert_eq(ttc_seq_new(C, &seq, &e), TTC_OK);
+    ttc_batch_entry be[512];
+    for (int i = 0; i < n; i++) be[i] = (ttc_batch_entry){.seq = seq, .token = ids[i]};
+    for (int s = 0; s < n_steps; s++) be[tag_at[s]].want_logits = true;
+    cr_assert_eq(ttc_decode(C, be, n, &e), TTC_OK, "%s", e.msg);
+    for (int s = 0; s < n_steps; s++) {
+        const float *l = ttc_logits(C, tag_at[s]);
+        out[s] = (float)(1.0 / (1.0 + exp(-((double)l[pos] - l[neg]))));
+    }
+    ttc_seq_free(C, seq);
+}
+
+Test(verifier, incremental_scores_match_one_batch_reference) {
+    ttc_prm_format f = test_format();
+    ttc_verifier *v;
+    ttc_err e = {0};
+    cr_assert_eq(ttc_local_verifier_new(C, &f, &v, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(v->kind, TTC_VERIFIER_PRM);
+    float ref[3];
+    reference_scores(&f, 3, ref);
+    int root, a, b;
+    cr_assert_eq(v->vt->root(v, Problem, &root, &e), TTC_OK, "%s", e.msg);
+    int64_t after_root = v->usage.tokens_prefill;
+    cr_assert_eq(v->vt->fork(v, root, &a, &e), TTC_OK);
+    float s[3];
+    for (int i = 0; i < 3; i++) {
+        int64_t before = v->usage.tokens_prefill;
+        cr_assert_eq(v->vt->score(v, &a, &Steps[i], 1, &s[i], &e), TTC_OK, "%s", e.msg);
+        cr_assert_float_eq(s[i], ref[i], 1e-4, "step %d: %f vs reference %f", i, s[i], ref[i]);
+        /* only the new step's tokens (+ tag, + the pending last token of the
+         * root before the first step) were run */
+        int32_t ids[64];
+        int k;
+        cr_assert_eq(ttc_tokenize(M->tok, Steps[i], strlen(Steps[i]), false, false, ids, 64, &k, &e), TTC_OK);
+        cr_assert_eq(v->usage.tokens_prefill - before, k + 1 + (i == 0), "step %d", i);
+    }
+    cr_assert(ref[0] != ref[1] || ref[1] != ref[2], "scores should vary");
+    /* a fork after step 1 scores its own step 2; batched with another node */
+    cr_assert_eq(v->vt->fork(v, root, &b, &e), TTC_OK);
+    int c;
+    cr_assert_eq(v->vt->fork(v, root, &c, &e), TTC_OK);
+    const char *first[2] = {Steps[0], Steps[0]};
+    int bc[2] = {b, c};
+    float t[2];
+    cr_assert_eq(v->vt->score(v, bc, first, 2, t, &e), TTC_OK);
+    cr_assert_float_eq(t[0], ref[0], 1e-4);
+    cr_assert_float_eq(t[1], ref[0], 1e-4);
+    const char *second[2] = {Steps[1], "Something else entirely.\n"};
+    cr_assert_eq(v->vt->score(v, bc, second, 2, t, &e), TTC_OK);
+    cr_assert_float_eq(t[0], ref[1], 1e-4);
+    cr_assert(fabsf(t[1] - ref[1]) > 1e-6, "a different step should score differently");
+    /* score_final of the whole text on a fresh fork reads the last tag */
+    int d;
+    cr_assert_eq(v->vt->fork(v, root, &d, &e), TTC_OK);
+    char all[256];
+    snprintf(all, sizeof all, "%s%s%s", Steps[0], Steps[1], Steps[2]);
+    const char *texts[1] = {all};
+    float fin;
+    cr_assert_eq(v->vt->score_final(v, &d, texts, 1, &fin, &e), TTC_OK, "%s", e.msg);
+    cr_assert_float_eq(fin, ref[2], 1e-4);
+    cr_assert_gt(after_root, 10);
+    cr_assert_gt(v->usage.flops, 2.0 * (double)M->n_params * (double)v->usage.tokens_prefill);
+    int seqs[] = {root, a, b, c, d};
+    for (int i = 0; i < 5; i++) v->vt->release(v, seqs[i]);
+    cr_assert_eq(ttc_kv_pages_used(ttc_ctx_kv(C)), 0, "KV pages leaked");
+    ttc_verifier_free(v);
+}
+
+Test(verifier, bad_formats_name_the_field) {
+    ttc_prm_format f = test_format();
+    ttc_verifier *v = NULL;
+    ttc_err e = {0};
+    strcpy(f.tag, "not one token at all");
+    cr_assert_eq(ttc_local_verifier_new(C, &f, &v, &e), TTC_ENOTFOUND);
+    cr_assert(strstr(e.msg, "tag") && strstr(e.msg, "not one token"), "%s", e.msg);
+    f = test_format();
+    f.kind = TTC_PRM_HEAD_VALUE;
+    cr_assert_eq(ttc_local_verifier_new(C, &f, &v, &e), TTC_ENOTFOUND);
+    cr_assert(strstr(e.msg, "prm_value.weight"), "%s", e.msg);
+    f = test_format();
+    f.outcome = true;
+    cr_assert_eq(ttc_local_verifier_new(C, &f, &v, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(v->kind, TTC_VERIFIER_ORM);
+    int r;
+    float s;
+    cr_assert_eq(v->vt->root(v, Problem, &r, &e), TTC_OK);
+    cr_assert_eq(v->vt->score(v, &r, &Steps[0], 1, &s, &e), TTC_EUNSUPPORTED);
+    v->vt->release(v, r);
+    ttc_verifier_free(v);
+}
+
+Test(verifier, value_head_reads_hidden_state) {
+    /* the model plus prm_value.{weight,bias}: score = sigmoid(w.h + b) at the tag */
+    ttc_err e = {0};
+    ttc_gguf_writer *w;
+    cr_assert_eq(ttc_gguf_writer_new(&w, &e), TTC_OK);
+    cr_assert_eq(ttc_gguf_writer_copy_prefix(w, M->gguf, "", &e), TTC_OK, "%s", e.msg);
+    for (int64_t i = 0; i < ttc_gguf_n_tensors(M->gguf); i++) {
+        const ttc_gguf_tensor *t = ttc_gguf_tensor_at(M->gguf, i);
+        cr_assert_eq(ttc_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, &e), TTC_OK);
+    }
+    int d = M->cfg.n_embd;
+    float *wv = malloc((size_t)d * sizeof *wv), bv = 0.25f;
+    for (int i = 0; i < d; i++) wv[i] = (float)sin(i * 0.37) * 0.05f;
+    int64_t ne_w[2] = {d, 1}, ne_b[1] = {1};
+    cr_assert_eq(ttc_gguf_writer_add_tensor(w, "prm_value.weight", TTC_TYPE_F32, 2, ne_w, wv, &e), TTC_OK);
+    cr_assert_eq(ttc_gguf_writer_add_tensor(w, "prm_value.bias", TTC_TYPE_F32, 1, ne_b, &bv, &e), TTC_OK);
+    char path[600];
+    snprintf(path, sizeof path, "%s.head.gguf", Path);
+    cr_assert_eq(ttc_gguf_writer_write(w, path, &e), TTC_OK, "%s", e.msg);
+    ttc_gguf_writer_free(w);
+    ttc_model *m2;
+    cr_assert_eq(ttc_model_load(path, NULL, &m2, &e), TTC_OK, "%s", e.msg);
+    ttc_ctx *c2;
+    ttc_ctx_params cp = {.n_ctx = 256, .n_seq_max = 4, .n_batch = 256, .kv_tokens = 1024};
+    cr_assert_eq(ttc_ctx_new(m2, &cp, &c2, &e), TTC_OK);
+    ttc_prm_format f = test_format();
+    f.kind = TTC_PRM_HEAD_VALUE;
+    ttc_verifier *v;
+    cr_assert_eq(ttc_local_verifier_new(c2, &f, &v, &e), TTC_OK, "%s", e.msg);
+    int r;
+    float s;
+    cr_assert_eq(v->vt->root(v, Problem, &r, &e), TTC_OK);
+    cr_assert_eq(v->vt->score(v, &r, &Steps[0], 1, &s, &e), TTC_OK, "%s", e.msg);
+    /* reference: the hidden state at the tag from a fresh decode */
+    int seq;
+    cr_assert_eq(ttc_seq_new(c2, &seq, &e), TTC_OK);
+    const int32_t *hist = ttc_seq_tokens(c2, r);
+    int n = ttc_seq_len(c2, r);
+    cr_assert_eq(ttc_seq_append_tokens(c2, seq, hist, n, &e), TTC_OK);
+    cr_assert_eq(ttc_decode_pending(c2, &seq, 1, false, true, NULL, &e), TTC_OK);
+    const float *h = ttc_hidden(c2, 0);
+    double z = bv;
+    for (int i = 0; i < d; i++) z += (double)wv[i] * h[i];
+    cr_assert_float_eq(s, 1.0 / (1.0 + exp(-z)), 1e-4, "%f vs %f", s, 1.0 / (1.0 + exp(-z)));
+    ttc_seq_free(c2, seq);
+    v->vt->release(v, r);
+    ttc_verifier_free(v);
+    ttc_ctx_free(c2);
+    ttc_model_free(m2);
+    unlink(path);
+    free(wv);
+}
+
+/* ---- local generator ----------------------------------------------------------------- */
+
+Test(verifier, local_generator_seeds_limits_counts) {
+    ttc_generator *g;
+    ttc_err e = {0};
+    cr_assert_eq(ttc_local_generator_new(C, &g, &e), TTC_OK, "%s", e.msg);
+    int root, n[4];
+    cr_assert_eq(g->vt->root(g, "Problem: 2+2?\nSolution:\n", &root, &e), TTC_OK, "%s", e.msg);
+    for (int i = 0; i < 4; i++) cr_assert_eq(g->vt->fork(g, root, &n[i], &e), TTC_OK);
+    uint64_t seeds[4] = {1, 2, 1, 3};
+    ttc_extend_opts o = {.temperature = 1.0f, .top_p = 1.0f, .max_tokens = 6, .seeds = seeds};
+    ttc_extend_result res[4];
+    ttc_lm_usage u0 = g->usage;
+    cr_assert_eq(g->vt->extend(g, n, 4, TTC_EXTEND_SOLUTION, &o, res, &e), TTC_OK, "%s", e.msg);
+    char *t[4];
+    int sum = 0;
+    for (int i = 0; i < 4; i++) {
+        t[i] = strdup(res[i].text);
+        sum += res[i].n_tokens;
+        cr_assert_leq(res[i].n_tokens, 6);
+        if (res[i].n_tokens == 6) cr_assert(res[i].finished && res[i].truncated);
+    }
+    cr_assert_str_eq(t[0], t[2], "same seed, same text");
+    cr_assert(strcmp(t[0], t[1]) || strcmp(t[0], t[3]), "different seeds should differ");
+    cr_assert_eq(g->usage.tokens_gen - u0.tokens_gen, sum);
+    cr_assert_gt(g->usage.flops, u0.flops);
+    /* greedy SOLUTION from a fork equals the engine's greedy generation */
+    int f1, f2;
+    cr_assert_eq(g->vt->fork(g, root, &f1, &e), TTC_OK);
+    cr_assert_eq(ttc_seq_fork(C, root, &f2, &e), TTC_OK);
+    ttc_extend_opts og = {.temperature = 0, .max_tokens = 10};
+    cr_assert_eq(g->vt->extend(g, &f1, 1, TTC_EXTEND_SOLUTION, &og, res, &e), TTC_OK, "%s", e.msg);
+    ttc_gen_request q = ttc_gen_request_make(f2, 10, (ttc_sample_params){0}, 0);
+    cr_assert_eq(ttc_generate(C, &q, 1, NULL, &e), TTC_OK);
+    cr_assert_str_eq(res[0].text, q.text);
+    cr_assert_eq(res[0].n_tokens, q.n_tokens);
+    ttc_gen_request_free(&q);
+    ttc_seq_free(C, f2);
+    g->vt->release(g, f1);
+    for (int i = 0; i < 4; i++) { g->vt->release(g, n[i]); free(t[i]); }
+    g->vt->release(g, root);
+    cr_assert_eq(ttc_kv_pages_used(ttc_ctx_kv(C)), 0, "KV pages leaked");
+    ttc_generator_free(g);
+}
+
+Test(verifier, strategy_end_to_end_on_the_engine) {
+    ttc_generator *g;
+    ttc_verifier *v;
+    ttc_err e = {0};
+    ttc_prm_format f = test_format();
+    cr_assert_eq(ttc_local_generator_new(C, &g, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_local_verifier_new(C, &f, &v, &e), TTC_OK, "%s", e.msg);
+    const ttc_search_method ms[] = {TTC_SEARCH_BON_WEIGHTED, TTC_SEARCH_BEAM};
+    for (int i = 0; i < 2; i++) {
+        ttc_search_params p;
+        ttc_search_params_default(&p, ms[i], 4);
+        p.beam_width = 2;
+        p.max_rounds = 3;
+        p.max_step_tokens = 4;
+        p.max_solution_tokens = 8;
+        ttc_search_result r;
+        cr_assert_eq(ttc_search_run(&p, g, v, Problem, &r, &e), TTC_OK, "%s", e.msg);
+        cr_assert_gt(r.n_cands, 0);
+        cr_assert_geq(r.chosen, 0);
+        int64_t sum = 0;
+        for (int c = 0; c < r.n_cands; c++) {
+            sum += r.cands[c].n_tokens;
+            cr_assert(!isnan(r.cands[c].score) || r.cands[c].text[0] == 0);
+        }
+        if (ms[i] == TTC_SEARCH_BON_WEIGHTED) cr_assert_eq(sum, r.budget.tokens_generated);
+        else cr_assert_leq(sum, r.budget.tokens_generated);
+        cr_assert_gt(r.budget.tokens_scored, 0);
+        cr_assert_gt(r.budget.flops_verifier, 0);
+        cr_assert_eq(ttc_kv_pages_used(ttc_ctx_kv(C)), 0, "%s leaked KV pages", ttc_search_method_name(ms[i]));
+        ttc_search_result_free(&r);
+    }
+    ttc_verifier_free(v);
+    ttc_generator_free(g);
+}
