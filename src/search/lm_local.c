@@ -345,7 +345,7 @@ static int load_tensor(const ttc_model *m, const char *name, int n_dims, int64_t
     const ttc_gguf_tensor *t;
     int64_t ne[2] = {cols, rows};
     int rc = ttc_gguf_tensor_get(m->gguf, name, n_dims, ne, &t, e);
-    if (rc) return ttc_err_wrap(e, "%s: PRM head: ", m->path);
+    if (rc) return ttc_err_wrap(e, "PRM head: ");
     float *w = malloc((size_t)(cols * rows) * sizeof *w);
     if (!w) return ttc_err_set(e, TTC_ENOMEM, "%s: PRM head %s: out of memory", m->path, name);
     size_t rb = ttc_type_row_bytes(t->type, cols);
