@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <dirent.h>
 #include <jansson.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -80,11 +81,19 @@ static int stub_run(void *self, ttc_job *j, ttc_err *e) {
         }
         ttc_job_finish_choice(j, i, reason);
         if (r->logprobs) {
-            const char *toks[2] = {head, "x"};
-            float lps[2] = {-0.5f, -1.5f};
-            const char *tops[4] = {head, "alt", "x", "y"};
-            float tlps[4] = {-0.5f, -2.0f, -1.5f, -3.0f};
-            ttc_job_set_logprobs(j, i, 2, toks, lps, r->top_logprobs ? 2 : 0, tops, tlps, e);
+            size_t sl = strlen(src);
+            if (sl >= 8 && !strcmp(src + sl - 8, "<|step|>")) {
+                /* answer like a PRM: p(+) = 0.75, p(-) = 0.25 after the tag */
+                const char *toks[1] = {"+"}, *tops[2] = {"+", "-"};
+                float lps[1] = {logf(0.75f)}, tlps[2] = {logf(0.75f), logf(0.25f)};
+                ttc_job_set_logprobs(j, i, 1, toks, lps, r->top_logprobs ? 2 : 0, tops, tlps, e);
+            } else {
+                const char *toks[2] = {head, "x"};
+                float lps[2] = {-0.5f, -1.5f};
+                const char *tops[4] = {head, "alt", "x", "y"};
+                float tlps[4] = {-0.5f, -2.0f, -1.5f, -3.0f};
+                ttc_job_set_logprobs(j, i, 2, toks, lps, r->top_logprobs ? 2 : 0, tops, tlps, e);
+            }
         }
     }
     ttc_api_usage u = {.prompt_tokens = (int64_t)strlen(src), .completion_tokens = completion};
@@ -562,5 +571,370 @@ Test(serve_queue, disconnect_mid_stream_cancels, .timeout = 30) {
     cr_assert_eq(atomic_load(&g_stub.canceled), 2);
     wait_load(0, 0);
     free(r2.body);
+    stop_server();
+}
+
+/* ---- the real engine: a tiny random-weight qwen2 with the Qwen2 vocabulary ---- */
+
+#include "kernels/quant.h"
+#include "model/ctx.h"
+#include "model/generate.h"
+#include "model/random.h"
+#include "search/strategy.h"
+#include "serve/local.h"
+#include "serve/remote.h"
+#include "tokenizer/chat.h"
+
+static ttc_local *g_local;
+static char g_model[300];
+
+static void start_local(int parallel) {
+    snprintf(g_model, sizeof g_model, "%s/tiny.gguf", tu_tmpdir());
+    ttc_err e = {0};
+    ttc_random_params rp = {.vocab_path = tu_shared("vocab/ggml-vocab-qwen2.gguf"), .type = TTC_TYPE_Q8_0, .seed = 11};
+    cr_assert_eq(ttc_random_model_write(ttc_random_shape_find("tiny-qwen2"), &rp, g_model, &e), TTC_OK, "%s", e.msg);
+    ttc_local_opts lo = {.model_path = g_model, .threads = 1, .n_ctx = 512, .n_seq_max = 32};
+    cr_assert_eq(ttc_local_new(&lo, &g_local, &e), TTC_OK, "%s", e.msg);
+    ttc_serve_backend be = ttc_local_backend(g_local);
+    ttc_server_opts o = {0};
+    o.parallel = parallel;
+    cr_assert_eq(ttc_server_start(&o, &be, &g_srv, &e), TTC_OK, "%s", e.msg);
+    snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", ttc_server_port(g_srv));
+}
+
+static void stop_local(void) {
+    ttc_server_stop(g_srv);
+    g_srv = NULL;
+    ttc_local_free(g_local);
+    g_local = NULL;
+}
+
+static void start_local_default(void) { start_local(4); }
+
+TestSuite(engine, .init = start_local_default, .fini = stop_local, .timeout = 120);
+
+/* Greedy text of a prompt from ttc_generate on a fresh context: the reference. */
+static char *reference_greedy(const char *prompt, bool bos, int max_tokens) {
+    ttc_err e = {0};
+    ttc_model *m;
+    cr_assert_eq(ttc_model_load(g_model, NULL, &m, &e), TTC_OK, "%s", e.msg);
+    ttc_ctx_params cp = {.n_ctx = 512, .n_seq_max = 4};
+    ttc_ctx *c;
+    cr_assert_eq(ttc_ctx_new(m, &cp, &c, &e), TTC_OK, "%s", e.msg);
+    int32_t *ids;
+    int n, seq;
+    cr_assert_eq(ttc_tokenize_alloc(m->tok, prompt, strlen(prompt), bos && ttc_tokenizer_add_bos(m->tok), true, &ids, &n, &e), TTC_OK);
+    cr_assert_eq(ttc_seq_new(c, &seq, &e), TTC_OK);
+    cr_assert_eq(ttc_seq_append_tokens(c, seq, ids, n, &e), TTC_OK);
+    ttc_gen_request r = ttc_gen_request_make(seq, max_tokens, (ttc_sample_params){.temperature = 0}, 0);
+    cr_assert_eq(ttc_generate(c, &r, 1, NULL, &e), TTC_OK, "%s", e.msg);
+    char *text = strdup(r.text);
+    ttc_gen_request_free(&r);
+    free(ids);
+    ttc_ctx_free(c);
+    ttc_model_free(m);
+    return text;
+}
+
+Test(engine, completion_greedy_matches_generate) {
+    json_t *j = post_json("/v1/completions",
+                          "{\"prompt\":\"The quick brown fox\",\"max_tokens\":12,\"temperature\":0}", 200);
+    char *ref = reference_greedy("The quick brown fox", true, 12);
+    cr_assert_str_eq(jget_str(j, "choices.0.text"), ref);
+    cr_assert_str_eq(jget_str(j, "model"), "tiny");
+    cr_assert_eq(jget_int(j, "usage.completion_tokens"), 12);
+    cr_assert_str_eq(jget_str(j, "choices.0.finish_reason"), "length");
+    free(ref);
+    json_decref(j);
+}
+
+Test(engine, chat_uses_model_template) {
+    json_t *j = post_json("/v1/chat/completions",
+                          "{\"messages\":[{\"role\":\"user\",\"content\":\"hi there\"}],\"max_tokens\":6,\"temperature\":0}", 200);
+    ttc_chat_msg msg = {.role = "user", .content = "hi there"};
+    char *prompt;
+    ttc_err e;
+    cr_assert_eq(ttc_chat_format(TTC_CHAT_CHATML, &msg, 1, true, &prompt, &e), TTC_OK);
+    char *ref = reference_greedy(prompt, true, 6);
+    cr_assert_str_eq(jget_str(j, "choices.0.message.content"), ref);
+    /* "<|im_start|>user\nhi there<|im_end|>\n<|im_start|>assistant\n": 3 + 2 + 1 + 1 + 3 tokens */
+    cr_assert_eq(jget_int(j, "usage.prompt_tokens"), 10, "prompt tokens %lld", (long long)jget_int(j, "usage.prompt_tokens"));
+    free(ref);
+    free(prompt);
+    json_decref(j);
+}
+
+Test(engine, seeded_samples_independent_of_n_and_stream) {
+    json_t *a = post_json("/v1/completions", "{\"prompt\":\"a b\",\"max_tokens\":10,\"seed\":42,\"n\":3}", 200);
+    json_t *b = post_json("/v1/completions", "{\"prompt\":\"a b\",\"max_tokens\":10,\"seed\":42}", 200);
+    cr_assert_str_eq(jget_str(a, "choices.0.text"), jget_str(b, "choices.0.text"), "sample 0 depends only on the seed");
+    cr_assert_eq(json_array_size(json_object_get(a, "choices")), 3);
+    resp r = {0};
+    cr_assert_eq(http("POST", "/v1/completions", "{\"prompt\":\"a b\",\"max_tokens\":10,\"seed\":42,\"stream\":true}", -1,
+                      NULL, &r), CURLE_OK);
+    int n;
+    bool done;
+    json_t *last;
+    char *text = parse_sse(r.body, false, &n, &done, &last);
+    cr_assert(done);
+    cr_assert_str_eq(text, jget_str(b, "choices.0.text"), "streamed deltas concatenate to the same text");
+    json_decref(last);
+    free(text);
+    free(r.body);
+    json_decref(a);
+    json_decref(b);
+}
+
+Test(engine, logprobs_are_log_probabilities) {
+    json_t *j = post_json("/v1/completions", "{\"prompt\":\"x\",\"max_tokens\":4,\"temperature\":0,\"logprobs\":3}", 200);
+    json_t *lp = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "logprobs");
+    json_t *tl = json_object_get(lp, "token_logprobs"), *top = json_object_get(lp, "top_logprobs");
+    cr_assert_eq(json_array_size(tl), 4);
+    for (size_t t = 0; t < 4; t++) {
+        double v = json_real_value(json_array_get(tl, t));
+        cr_assert(v <= 0 && v > -50, "logprob %g", v);
+        /* greedy: the chosen token is the most likely one, so it leads the alternatives */
+        json_t *alts = json_array_get(top, t);
+        cr_assert_eq(json_object_size(alts), 3);
+        const char *tok = json_string_value(json_array_get(json_object_get(lp, "tokens"), t));
+        json_t *self = json_object_get(alts, tok);
+        cr_assert_not_null(self, "greedy token '%s' is among its top alternatives", tok);
+        cr_assert_float_eq(json_real_value(self), v, 1e-4);
+    }
+    json_decref(j);
+}
+
+Test(engine, majority_strategy_reports_budget) {
+    json_t *j = post_json("/v1/chat/completions",
+                          "{\"messages\":[{\"role\":\"user\",\"content\":\"What is 2+3?\"}],\"max_tokens\":8,"
+                          "\"ttc\":{\"strategy\":\"majority\",\"budget\":4}}", 200);
+    cr_assert_str_eq(jget_str(j, "ttc.strategy_used"), "majority");
+    cr_assert_eq(jget_int(j, "ttc.generations"), 4);
+    cr_assert(jget_int(j, "ttc.tokens") >= 4 && jget_int(j, "ttc.tokens") <= 32);
+    cr_assert_eq(jget_int(j, "ttc.verifier_tokens"), 0);
+    json_decref(j);
+    /* a strategy that needs a verifier is refused without one */
+    j = post_json("/v1/completions", "{\"prompt\":\"q\",\"ttc\":{\"strategy\":\"beam\",\"budget\":4}}", 400);
+    cr_assert(strstr(jget_str(j, "error.message"), "verifier"));
+    json_decref(j);
+}
+
+Test(engine, prompt_too_long_400) {
+    char *body = malloc(20000);
+    strcpy(body, "{\"prompt\":\"");
+    for (int i = 0; i < 900; i++) strcat(body, "word ");
+    strcat(body, "\"}");
+    json_t *j = post_json("/v1/completions", body, 400);
+    cr_assert(strstr(jget_str(j, "error.message"), "context holds 512"), "%s", jget_str(j, "error.message"));
+    json_decref(j);
+    free(body);
+}
+
+typedef struct stream_bg { resp r; pthread_t t; atomic_int got_first; } stream_bg;
+
+static size_t on_stream(char *p, size_t sz, size_t nm, void *ud) {
+    stream_bg *b = ud;
+    size_t n = on_body(p, sz, nm, &b->r);
+    atomic_store(&b->got_first, 1);
+    return n;
+}
+
+static void *stream_main(void *arg) {
+    stream_bg *b = arg;
+    CURL *c = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1/completions", g_base);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{\"prompt\":\"long\",\"max_tokens\":300,\"temperature\":0,\"stream\":true}");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &b->r.status);
+    curl_easy_cleanup(c);
+    return NULL;
+}
+
+Test(engine, concurrent_requests_share_decode_steps) {
+    stream_bg a = {0};
+    pthread_create(&a.t, NULL, stream_main, &a);
+    for (int i = 0; i < 5000 && !atomic_load(&a.got_first); i++) usleep(1000);
+    cr_assert(atomic_load(&a.got_first), "the long request started streaming");
+    json_t *j = post_json("/v1/completions", "{\"prompt\":\"The quick brown fox\",\"max_tokens\":12,\"temperature\":0}", 200);
+    pthread_join(a.t, NULL);
+    cr_assert_eq(a.r.status, 200);
+    cr_assert(strstr(a.r.body, "data: [DONE]"));
+    ttc_sched_stats st = ttc_local_stats(g_local);
+    cr_assert_geq(st.max_tasks_step, 2, "two requests were decoded in one step (steps %lld, max seqs %d, body %zu bytes)",
+                  (long long)st.steps, st.max_seqs_step, a.r.len);
+    /* and batching changed nothing: same text as alone */
+    char *ref = reference_greedy("The quick brown fox", true, 12);
+    cr_assert_str_eq(jget_str(j, "choices.0.text"), ref);
+    free(ref);
+    json_decref(j);
+    free(a.r.body);
+    cr_assert_eq(st.live_seqs, 0, "every sequence was released");
+    cr_assert_eq(st.kv_pages_used, 0, "every KV page was freed");
+}
+
+Test(engine, disconnect_frees_kv_pages) {
+    resp r = {.abort_after = 300};
+    cr_assert_eq(http("POST", "/v1/completions", "{\"prompt\":\"go\",\"max_tokens\":400,\"n\":3,\"stream\":true}", -1, NULL, &r),
+                 CURLE_WRITE_ERROR);
+    free(r.body);
+    wait_load(0, 0);
+    ttc_sched_stats st = ttc_local_stats(g_local);
+    cr_assert_eq(st.live_seqs, 0);
+    cr_assert_eq(st.kv_pages_used, 0, "%d KV pages still in use", st.kv_pages_used);
+    cr_assert_lt(st.steps, 400, "the generation stopped early (%lld steps)", (long long)st.steps);
+    resp m = {0};
+    cr_assert_eq(http("GET", "/metrics", NULL, 0, NULL, &m), CURLE_OK);
+    cr_assert(strstr(m.body, "ttc_client_disconnects_total 1\n"), "%s", m.body);
+    cr_assert(strstr(m.body, "ttc_kv_pages_used 0\n"));
+    free(m.body);
+}
+
+/* ---- remote engines over loopback ---- */
+
+Test(engine, remote_generator_runs_majority) {
+    ttc_http *h;
+    ttc_err e = {0};
+    ttc_http_opts ho = {.base_url = g_base};
+    cr_assert_eq(ttc_http_new(&ho, &h, &e), TTC_OK, "%s", e.msg);
+    ttc_generator *g;
+    cr_assert_eq(ttc_remote_generator_new(h, "tiny", 512, NULL, &g, &e), TTC_OK);
+    /* a step ends at "\n" (kept) or the solution ends */
+    int node;
+    cr_assert_eq(g->vt->root(g, "Problem: 1+1\nSolution:\n", &node, &e), TTC_OK);
+    ttc_extend_opts o = {.temperature = 0, .max_tokens = 20};
+    ttc_extend_result res;
+    cr_assert_eq(g->vt->extend(g, &node, 1, TTC_EXTEND_STEP, &o, &res, &e), TTC_OK, "%s", e.msg);
+    cr_assert(res.n_tokens >= 1 && res.n_tokens <= 20);
+    cr_assert((res.len > 0 && res.text[res.len - 1] == '\n' && !res.finished) || res.finished);
+    cr_assert(strchr(res.text, '\n') == NULL || strchr(res.text, '\n') == res.text + res.len - 1, "one step at most");
+    g->vt->release(g, node);
+    ttc_search_params p;
+    ttc_search_params_default(&p, TTC_SEARCH_MAJORITY, 3);
+    p.max_solution_tokens = 8;
+    ttc_search_result sr;
+    cr_assert_eq(ttc_search_run(&p, g, NULL, "What is 1+1?", &sr, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(sr.n_cands, 3);
+    cr_assert(sr.budget.tokens_generated >= 3 && sr.budget.tokens_generated <= 24);
+    ttc_search_result_free(&sr);
+    ttc_generator_free(g);
+    /* the random model is no PRM: the verifier says so and names the endpoint */
+    ttc_verifier *v;
+    cr_assert_eq(ttc_remote_verifier_new(h, NULL, TTC_VERIFIER_PRM, TTC_REMOTE_LOGPROBS, NULL, &v, &e), TTC_OK);
+    cr_assert_eq(v->vt->root(v, "1+1", &node, &e), TTC_OK);
+    float score;
+    const char *step = "1+1=2\n";
+    int rc = v->vt->score(v, &node, &step, 1, &score, &e);
+    cr_assert(rc == TTC_EFORMAT, "rc %d: %s", rc, e.msg);
+    cr_assert(strstr(e.msg, g_base) && strstr(e.msg, "'+'"), "%s", e.msg);
+    ttc_verifier_free(v);
+    /* an endpoint the engine lacks */
+    cr_assert_eq(ttc_remote_verifier_new(h, NULL, TTC_VERIFIER_PRM, TTC_REMOTE_POOLING, NULL, &v, &e), TTC_OK);
+    cr_assert_eq(v->vt->root(v, "1+1", &node, &e), TTC_OK);
+    cr_assert_eq(v->vt->score(v, &node, &step, 1, &score, &e), TTC_EUNSUPPORTED);
+    cr_assert(strstr(e.msg, "/pooling") && strstr(e.msg, "404"), "%s", e.msg);
+    ttc_verifier_free(v);
+    ttc_http_free(h);
+}
+
+Test(serve, remote_verifier_reads_prm_logprobs) {
+    ttc_http *h;
+    ttc_err e = {0};
+    ttc_http_opts ho = {.base_url = g_base};
+    cr_assert_eq(ttc_http_new(&ho, &h, &e), TTC_OK);
+    ttc_verifier *v;
+    cr_assert_eq(ttc_remote_verifier_new(h, "stub-model", TTC_VERIFIER_PRM, TTC_REMOTE_LOGPROBS, NULL, &v, &e), TTC_OK);
+    int a, b;
+    cr_assert_eq(v->vt->root(v, "1+1", &a, &e), TTC_OK);
+    cr_assert_eq(v->vt->fork(v, a, &b, &e), TTC_OK);
+    const char *steps[2] = {"x = 2\n", "y\n"};
+    int nodes[2] = {a, b};
+    float s[2];
+    cr_assert_eq(v->vt->score(v, nodes, steps, 2, s, &e), TTC_OK, "%s", e.msg);
+    cr_assert_float_eq(s[0], 0.75f, 1e-5);
+    cr_assert_float_eq(s[1], 0.75f, 1e-5);
+    ttc_verifier_free(v);
+    ttc_http_free(h);
+}
+
+Test(serve, remote_backend_forwards_and_retries) {
+    /* server B forwards to the stub server A */
+    ttc_remote *rb;
+    ttc_err e = {0};
+    ttc_remote_opts ro = {.url = g_base};
+    cr_assert_eq(ttc_remote_new(&ro, &rb, &e), TTC_OK, "%s", e.msg);
+    ttc_serve_backend be = ttc_remote_backend(rb);
+    cr_assert_str_eq(be.model_id, "stub-model", "the model is named by A's /v1/models");
+    ttc_server *b;
+    ttc_server_opts o = {0};
+    cr_assert_eq(ttc_server_start(&o, &be, &b, &e), TTC_OK);
+    char a_base[64];
+    snprintf(a_base, sizeof a_base, "%s", g_base);
+    snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", ttc_server_port(b));
+    json_t *j = post_json("/v1/chat/completions",
+                          "{\"messages\":[{\"role\":\"user\",\"content\":\"via two servers\"}],\"n\":2}", 200);
+    cr_assert_str_eq(jget_str(j, "choices.1.message.content"), "c1 via two servers");
+    json_decref(j);
+    j = post_json("/v1/completions", "{\"prompt\":\"p q\",\"ttc\":{\"strategy\":\"majority\",\"budget\":3}}", 200);
+    cr_assert_str_eq(jget_str(j, "ttc.strategy_used"), "majority");
+    cr_assert_eq(jget_int(j, "ttc.generations"), 3);
+    json_decref(j);
+    ttc_server_stop(b);
+    ttc_remote_free(rb);
+    snprintf(g_base, sizeof g_base, "%s", a_base);
+}
+
+typedef struct gate_bg { int delay_ms; } gate_bg;
+static void *open_gate(void *arg) {
+    usleep((useconds_t)((gate_bg *)arg)->delay_ms * 1000);
+    atomic_store(&g_stub.gate, 1);
+    return NULL;
+}
+
+Test(serve_queue, client_retries_429_with_backoff, .timeout = 30) {
+    ttc_server_opts o = {0};
+    o.parallel = 1;
+    o.queue = -1;
+    start_stub(o);
+    bg_req a = {.body = "{\"prompt\":\"GATE a\"}"};
+    pthread_create(&a.t, NULL, bg_main, &a);
+    wait_load(0, 1);
+    gate_bg gb = {.delay_ms = 150};
+    pthread_t gt;
+    pthread_create(&gt, NULL, open_gate, &gb);
+    ttc_http *h;
+    ttc_err e = {0};
+    ttc_http_opts ho = {.base_url = g_base, .retries = 6, .backoff_ms = 50};
+    cr_assert_eq(ttc_http_new(&ho, &h, &e), TTC_OK);
+    json_t *body = json_pack("{s:s}", "prompt", "after retry"), *out = NULL;
+    cr_assert_eq(ttc_http_post_json(h, "/v1/completions", &body, 1, &out, NULL, &e), TTC_OK, "%s", e.msg);
+    cr_assert_str_eq(jget_str(out, "choices.0.text"), "c0 after retry");
+    cr_assert_geq(ttc_metrics_count(ttc_server_metrics(g_srv), TTC_EP_COMPLETIONS, 429), 1, "it was refused first");
+    json_decref(body);
+    json_decref(out);
+    /* without retries the 429 is an error naming the endpoint */
+    atomic_store(&g_stub.gate, 0);
+    bg_req c = {.body = "{\"prompt\":\"GATE c\"}"};
+    pthread_join(a.t, NULL);
+    pthread_create(&c.t, NULL, bg_main, &c);
+    wait_load(0, 1);
+    ttc_http *h0;
+    ttc_http_opts h0o = {.base_url = g_base, .retries = -1};
+    cr_assert_eq(ttc_http_new(&h0o, &h0, &e), TTC_OK);
+    body = json_pack("{s:s}", "prompt", "x");
+    cr_assert_eq(ttc_http_post_json(h0, "/v1/completions", &body, 1, &out, NULL, &e), TTC_ENET);
+    cr_assert(strstr(e.msg, "/v1/completions") && strstr(e.msg, "429"), "%s", e.msg);
+    json_decref(body);
+    atomic_store(&g_stub.gate, 1);
+    pthread_join(c.t, NULL);
+    pthread_join(gt, NULL);
+    free(a.r.body);
+    free(c.r.body);
+    ttc_http_free(h);
+    ttc_http_free(h0);
     stop_server();
 }

@@ -94,7 +94,7 @@ int cmd_serve(int argc, char **argv) {
     so.limits.default_max_tokens = (int)(max_tokens < 256 ? max_tokens : 256);
     so.port = (int)port;
     so.max_body = (size_t)max_body;
-    so.queue = (int)queue;
+    so.queue = queue ? (int)queue : -1;
     so.parallel = (int)parallel;
     so.timeout_s = (int)timeout;
 

@@ -324,6 +324,9 @@ int ttc_api_req_parse(const char *body, size_t len, ttc_api_kind kind, const ttc
     if (kind == TTC_API_CHAT && (rc = get_int(root, "max_completion_tokens", 1, lim.max_tokens, &mt, f, e)))
         goto done;
     out->max_tokens = (int)mt;
+    out->has_max_tokens = (json_object_get(root, "max_tokens") && !json_is_null(json_object_get(root, "max_tokens"))) ||
+                          (kind == TTC_API_CHAT && json_object_get(root, "max_completion_tokens") &&
+                           !json_is_null(json_object_get(root, "max_completion_tokens")));
 
     double temp = 1.0, top_p = 1.0, pen = 0;
     if ((rc = get_num(root, "temperature", 0, 2, &temp, f, e))) goto done;

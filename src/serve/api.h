@@ -64,6 +64,7 @@ typedef struct ttc_api_req {
     int           n_messages;
     char         *prompt;         /* completions only */
     int           max_tokens;
+    bool          has_max_tokens; /* the request set max_tokens */
     float         temperature;    /* [0, 2]; 0 = greedy */
     bool          has_temperature;/* the request set temperature (else 1) */
     float         top_p;          /* (0, 1] */

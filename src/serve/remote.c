@@ -617,8 +617,9 @@ int ttc_remote_set_verifier(ttc_remote *r, const char *url, bool orm, ttc_err *e
 
 /* Forwards a plain request to the engine (always non-streaming). */
 static int forward_plain(ttc_remote *r, ttc_job *j, const ttc_api_req *q, ttc_err *e) {
-    json_t *b = json_pack("{s:s,s:i,s:f,s:f,s:i}", "model", r->model, "max_tokens", q->max_tokens, "temperature",
-                          (double)q->temperature, "top_p", (double)q->top_p, "n", q->n);
+    json_t *b = json_pack("{s:s,s:f,s:f,s:i}", "model", r->model, "temperature", (double)q->temperature, "top_p",
+                          (double)q->top_p, "n", q->n);
+    if (q->has_max_tokens) json_object_set_new(b, "max_tokens", json_integer(q->max_tokens));
     if (q->kind == TTC_API_CHAT) {
         json_t *msgs = json_array();
         for (int i = 0; i < q->n_messages; i++)

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,9 +15,13 @@ struct ttc_sched {
     ttc_ctx             *c;
     pthread_t            th;
     bool                 started;
-    pthread_mutex_t      mu;
+    pthread_mutex_t      ctx_mu;    /* the context and the running tasks */
+    atomic_int           waiting;   /* client threads queued on ctx_mu */
+    pthread_mutex_t      mu;        /* incoming tasks, done flags, stop */
     pthread_cond_t       work, done;
-    ttc_sched_task      *tasks;     /* running, in arrival order */
+    ttc_sched_task      *incoming;  /* submitted, not yet running (mu) */
+    ttc_sched_task      *tasks;     /* running, in arrival order (ctx_mu) */
+    ttc_sched_task      *finished;  /* ended this step, to be signalled (ctx_mu) */
     bool                 stop;
     int                  n_batch;
     ttc_batch_entry     *entries;   /* n_batch */
@@ -45,69 +50,99 @@ void ttc_sched_item_free(ttc_sched_item *it) {
     it->len = it->cap = it->emitted = 0;
 }
 
+/* Client side of ctx_mu: counted, so the scheduler steps aside between
+ * decode steps instead of starving the caller. */
+static void ctx_lock(ttc_sched *s) {
+    atomic_fetch_add(&s->waiting, 1);
+    pthread_mutex_lock(&s->ctx_mu);
+    atomic_fetch_sub(&s->waiting, 1);
+}
+static void ctx_unlock(ttc_sched *s) { pthread_mutex_unlock(&s->ctx_mu); }
+
 /* ---- sequences ---- */
 
 int ttc_sched_seq_new(ttc_sched *s, const int32_t *ids, int n, int *seq, ttc_err *e) {
     if (n < 1) return ttc_err_set(e, TTC_EINVAL, "sched: a sequence needs at least one token");
-    pthread_mutex_lock(&s->mu);
+    ctx_lock(s);
     int rc = ttc_seq_new(s->c, seq, e);
     if (!rc && (rc = ttc_seq_append_tokens(s->c, *seq, ids, n, e))) ttc_seq_free(s->c, *seq);
     if (!rc) s->stats.live_seqs++;
-    pthread_mutex_unlock(&s->mu);
+    ctx_unlock(s);
     return rc;
 }
 
 int ttc_sched_seq_fork(ttc_sched *s, int src, int *seq, ttc_err *e) {
-    pthread_mutex_lock(&s->mu);
+    ctx_lock(s);
     int rc = ttc_seq_fork(s->c, src, seq, e);
     if (!rc) s->stats.live_seqs++;
-    pthread_mutex_unlock(&s->mu);
+    ctx_unlock(s);
     return rc;
 }
 
 int ttc_sched_seq_append(ttc_sched *s, int seq, const int32_t *ids, int n, ttc_err *e) {
-    pthread_mutex_lock(&s->mu);
+    ctx_lock(s);
     int rc = ttc_seq_append_tokens(s->c, seq, ids, n, e);
-    pthread_mutex_unlock(&s->mu);
+    ctx_unlock(s);
     return rc;
 }
 
 void ttc_sched_seq_free(ttc_sched *s, int seq) {
-    pthread_mutex_lock(&s->mu);
+    ctx_lock(s);
     if (ttc_seq_valid(s->c, seq)) {
         ttc_seq_free(s->c, seq);
         s->stats.live_seqs--;
     }
-    pthread_mutex_unlock(&s->mu);
+    ctx_unlock(s);
 }
 
 int ttc_sched_seq_len(ttc_sched *s, int seq) {
-    pthread_mutex_lock(&s->mu);
+    ctx_lock(s);
     int n = ttc_seq_len(s->c, seq);
-    pthread_mutex_unlock(&s->mu);
+    ctx_unlock(s);
     return n;
 }
 
 ttc_sched_stats ttc_sched_get_stats(ttc_sched *s) {
-    pthread_mutex_lock(&s->mu);
+    ctx_lock(s);
     ttc_sched_stats st = s->stats;
     const ttc_kv *kv = ttc_ctx_kv(s->c);
     st.kv_pages_used = ttc_kv_pages_used(kv);
     st.kv_pages_total = kv->n_pages;
-    pthread_mutex_unlock(&s->mu);
+    ctx_unlock(s);
     return st;
 }
 
-/* ---- the step loop (s->mu held) ---- */
+/* ---- the step loop (ctx_mu held) ---- */
 
+/* Moves t from the running list to the finished list with its result. */
 static void task_finish(ttc_sched *s, ttc_sched_task *t, int rc, const ttc_err *err) {
-    if (t->done) return;
+    bool found = false;
+    for (ttc_sched_task **p = &s->tasks; *p; p = &(*p)->next)
+        if (*p == t) { *p = t->next; found = true; break; }
+    if (!found) return; /* finished already */
     t->rc = rc;
     if (rc && err) t->err = *err;
-    t->done = true;
-    for (ttc_sched_task **p = &s->tasks; *p; p = &(*p)->next)
-        if (*p == t) { *p = t->next; break; }
+    t->next = s->finished;
+    s->finished = t;
+}
+
+/* Wakes the owners of the finished tasks (ctx_mu held, takes mu). */
+static void signal_finished(ttc_sched *s) {
+    if (!s->finished) return;
+    pthread_mutex_lock(&s->mu);
+    for (ttc_sched_task *t = s->finished, *nx; t; t = nx) {
+        nx = t->next;
+        t->done = true;
+    }
+    s->finished = NULL;
     pthread_cond_broadcast(&s->done);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static bool task_is_running(const ttc_sched *s, const ttc_sched_task *t) {
+    for (const ttc_sched_task *x = s->tasks; x; x = x->next)
+        if (x == t) return true;
+    return false;
 }
 
 static int text_put(ttc_sched_item *it, const char *p, size_t n) {
@@ -265,10 +300,27 @@ static int build_batch(ttc_sched *s, int *n_outs, int *n_tasks) {
 
 static void *sched_main(void *arg) {
     ttc_sched *s = arg;
-    pthread_mutex_lock(&s->mu);
-    while (!s->stop) {
-        if (!s->tasks) { pthread_cond_wait(&s->work, &s->mu); continue; }
+    for (;;) {
+        /* take in new tasks; sleep while there is nothing to do */
+        pthread_mutex_lock(&s->mu);
+        while (!s->stop && !s->incoming && !s->tasks) pthread_cond_wait(&s->work, &s->mu);
+        bool stop = s->stop;
+        ttc_sched_task *in = s->incoming;
+        s->incoming = NULL;
+        pthread_mutex_unlock(&s->mu);
+
+        pthread_mutex_lock(&s->ctx_mu);
+        ttc_sched_task **tail = &s->tasks;
+        while (*tail) tail = &(*tail)->next;
+        *tail = in;
         ttc_err e = {0};
+        if (stop) {
+            ttc_err_set(&e, TTC_ECANCELED, "sched: the scheduler is stopping");
+            while (s->tasks) task_finish(s, s->tasks, TTC_ECANCELED, &e);
+            signal_finished(s);
+            pthread_mutex_unlock(&s->ctx_mu);
+            break;
+        }
         for (ttc_sched_task *t = s->tasks, *nx; t; t = nx) {
             nx = t->next;
             if (t->cancel && atomic_load(t->cancel)) {
@@ -278,23 +330,21 @@ static void *sched_main(void *arg) {
         }
         int n_outs, n_tasks;
         int n = build_batch(s, &n_outs, &n_tasks);
-        if (n > 0) {
-            int rc = ttc_decode(s->c, s->entries, n, &e);
-            if (rc) {
-                /* typically the KV pool is full: fail the newest task, let the others go on */
-                ttc_sched_task *last = s->tasks;
-                while (last && last->next) last = last->next;
-                ttc_err_wrap(&e, "sched: decode of %d entries over %d tasks: ", n, n_tasks);
-                task_finish(s, last, rc, &e);
-                continue;
-            }
+        int rc = n > 0 ? ttc_decode(s->c, s->entries, n, &e) : TTC_OK;
+        if (rc) {
+            /* typically the KV pool is full: fail the newest task, let the others go on */
+            ttc_sched_task *last = s->tasks;
+            while (last && last->next) last = last->next;
+            ttc_err_wrap(&e, "sched: decode of %d entries over %d tasks: ", n, n_tasks);
+            task_finish(s, last, rc, &e);
+        } else if (n > 0) {
             s->stats.steps++;
             s->stats.entries += n;
             if (n_tasks > s->stats.max_tasks_step) s->stats.max_tasks_step = n_tasks;
             if (n_outs > s->stats.max_seqs_step) s->stats.max_seqs_step = n_outs;
             for (int k = 0; k < n_outs; k++) {
                 struct out_ref *o = &s->outs[k];
-                if (o->t->done) continue;
+                if (!task_is_running(s, o->t)) continue;
                 ttc_sched_item *it = &o->t->items[o->item];
                 if (it->score) {
                     const float *lg = ttc_logits(s->c, o->entry);
@@ -320,11 +370,11 @@ static void *sched_main(void *arg) {
             }
             if (t->n_open == 0) task_finish(s, t, TTC_OK, NULL);
         }
+        signal_finished(s);
+        pthread_mutex_unlock(&s->ctx_mu);
+        /* let clients that wait for the context in (forks, new sequences) */
+        while (atomic_load(&s->waiting) > 0) sched_yield();
     }
-    ttc_err e;
-    ttc_err_set(&e, TTC_ECANCELED, "sched: the scheduler is stopping");
-    while (s->tasks) task_finish(s, s->tasks, TTC_ECANCELED, &e);
-    pthread_mutex_unlock(&s->mu);
     return NULL;
 }
 
@@ -371,27 +421,30 @@ int ttc_sched_run(ttc_sched *s, ttc_sched_task *t, ttc_err *e) {
     for (int i = 0; i < t->n_items; i++) ttc_sched_item_free(&t->items[i]);
     for (int k = 0; k < t->n_stop; k++)
         if (!t->stop[k] || !t->stop[k][0]) return ttc_err_set(e, TTC_EINVAL, "sched: stop string %d is empty", k);
-    pthread_mutex_lock(&s->mu);
+    ctx_lock(s);
     int rc = TTC_OK;
     for (int i = 0; i < t->n_items && !rc; i++) rc = item_setup(s, &t->items[i], i, e);
-    if (rc || s->stop) {
-        pthread_mutex_unlock(&s->mu);
-        return rc ? rc : ttc_err_set(e, TTC_ECANCELED, "sched: the scheduler is stopping");
-    }
+    ctx_unlock(s);
+    if (rc) return rc;
     t->n_open = t->n_items;
-    t->done = t->n_items == 0;
     t->rc = TTC_OK;
     t->next = NULL;
+    pthread_mutex_lock(&s->mu);
+    t->done = t->n_items == 0;
+    if (s->stop && !t->done) {
+        pthread_mutex_unlock(&s->mu);
+        return ttc_err_set(e, TTC_ECANCELED, "sched: the scheduler is stopping");
+    }
     if (!t->done) {
-        ttc_sched_task **p = &s->tasks;
+        ttc_sched_task **p = &s->incoming;
         while (*p) p = &(*p)->next;
         *p = t;
         pthread_cond_signal(&s->work);
     }
     while (!t->done) pthread_cond_wait(&s->done, &s->mu);
+    pthread_mutex_unlock(&s->mu);
     rc = t->rc;
     if (rc && e) *e = t->err;
-    pthread_mutex_unlock(&s->mu);
     return rc;
 }
 
@@ -402,6 +455,7 @@ int ttc_sched_new(const ttc_model *m, const ttc_sched_params *p, ttc_sched **out
     s->m = m;
     s->tok = m->tok;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->ctx_mu, NULL);
     pthread_cond_init(&s->work, NULL);
     pthread_cond_init(&s->done, NULL);
     int rc = ttc_ctx_new(m, p ? &p->ctx : NULL, &s->c, e);
@@ -436,5 +490,6 @@ void ttc_sched_free(ttc_sched *s) {
     pthread_cond_destroy(&s->work);
     pthread_cond_destroy(&s->done);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->ctx_mu);
     free(s);
 }

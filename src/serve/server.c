@@ -661,8 +661,7 @@ int ttc_server_start(const ttc_server_opts *opts, const ttc_serve_backend *backe
     snprintf(s->host, sizeof s->host, "%s", opts->host && *opts->host ? opts->host : "127.0.0.1");
     snprintf(s->model_id, sizeof s->model_id, "%s", backend->model_id ? backend->model_id : "ttc");
     if (!s->o.max_body) s->o.max_body = 1 << 20;
-    if (s->o.queue < 0) s->o.queue = 0;
-    if (!s->o.queue && !opts->queue) s->o.queue = 64;
+    s->o.queue = opts->queue < 0 ? 0 : opts->queue == 0 ? 64 : opts->queue;
     if (s->o.parallel <= 0) s->o.parallel = 8;
     if (s->o.timeout_s <= 0) s->o.timeout_s = 60;
     if (s->o.max_connections <= 0) s->o.max_connections = 256;

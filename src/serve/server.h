@@ -48,7 +48,7 @@ typedef struct ttc_server_opts {
     int         port;            /* 0 = any free port (see ttc_server_port) */
     const char *api_key;         /* NULL = no authentication */
     size_t      max_body;        /* bytes; default 1 MiB */
-    int         queue;           /* jobs waiting for a worker; default 64 */
+    int         queue;           /* jobs waiting for a worker; 0 = 64, < 0 = none */
     int         parallel;        /* jobs running at once; default 8 */
     int         timeout_s;       /* idle connection timeout; default 60 */
     int         max_connections; /* default 256 */
