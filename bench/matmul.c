@@ -1,8 +1,8 @@
 /* ttc_matmul benchmark: for each weight type, decode-shaped products
  * (n_tok = 1, 4, 16, 64) as weight GB/s against the memory bandwidth
  * measured in the same run, and prefill-shaped ones (n_tok = 256) as
- * GOP/s. Weights: a Qwen2.5-0.5B MLP slab (4864 x 896, up+gate+down sized,
- * 3 matrices) repeated so it exceeds the last-level cache.
+ * GOP/s. Weights: the Qwen2.5-0.5B ffn_down matrix (896 x 4864)
+ * repeated NMAT times so the set exceeds the last-level cache.
  * usage: matmul [threads] [--json] [--types q8_0,q4_K,...] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +14,7 @@
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 
-#define NMAT 24 /* 24 matrices of 4864 x 896: ~105 MB at 8 bits, well past the LLC */
+#define NMAT 24 /* ~105 MB at 8 bits, well past the LLC */
 
 typedef struct { const float *buf; size_t n; double sum[256]; } bw_ctx;
 
@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
     if (json) printf("{\"test\": \"bandwidth\", \"threads\": %d, \"gb_s\": %.2f}\n", threads, bw);
     else printf("memory read bandwidth %.1f GB/s (%d threads), kernel path %s\n", bw, threads,
                 ttc_kernel_name(ttc_kernel_get()));
-    const int rows = 4864, cols = 896;
+    const int rows = 896, cols = 4864; /* ffn_down: cols a multiple of 256 for the K-quants */
     ttc_rng rng;
     ttc_rng_seed(&rng, 1);
     float *src = malloc(sizeof(float) * cols * 64);
