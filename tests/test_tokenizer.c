@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/rng.h"
 #include "base/util.h"
 #include "gguf/gguf.h"
 #include "testutil.h"
+#include "tokenizer/tok_internal.h"
 #include "tokenizer/tokenizer.h"
 
 static ttc_tokenizer *load_vocab(const char *name) {
@@ -100,6 +102,100 @@ Test(tokenizer, vocab_qwen2) { check_vocab("qwen2"); }
 Test(tokenizer, vocab_llama_bpe) { check_vocab("llama-bpe"); }
 Test(tokenizer, vocab_gpt2) { check_vocab("gpt-2"); }
 Test(tokenizer, vocab_llama_spm) { check_vocab("llama-spm"); }
+
+/* Random words from a small alphabet of ASCII and 2-byte letters. */
+static size_t random_word(ttc_rng *r, char *out, bool spaces) {
+    static const char *const alpha[] = {"a", "b", "e", "n", "r", "s", "t", "th", "in", "é", "ü", "ß"};
+    size_t n = 0, len = 1 + ttc_rng_below(r, 40);
+    for (size_t i = 0; i < len; i++) {
+        const char *a = spaces && ttc_rng_below(r, 6) == 0 ? " " : alpha[ttc_rng_below(r, 12)];
+        memcpy(out + n, a, strlen(a));
+        n += strlen(a);
+    }
+    return n;
+}
+
+/* Naive BPE by definition: merge the lowest-rank adjacent pair (leftmost on
+ * ties) until none is left. O(n^2), for checking the heap version. */
+static int naive_bpe(const ttc_tokenizer *t, const char *s, size_t n, int32_t *out) {
+    int m = 0;
+    for (size_t i = 0; i < n; i++) out[m++] = t->byte_tok[(uint8_t)s[i]];
+    for (;;) {
+        int best = -1;
+        int32_t rank = INT32_MAX;
+        for (int i = 0; i + 1 < m; i++) {
+            int32_t rk = tok_merge_rank(t, out[i], out[i + 1]);
+            if (rk >= 0 && rk < rank) { rank = rk; best = i; }
+        }
+        if (best < 0) return m;
+        out[best] = t->merges[rank].result;
+        memmove(out + best + 1, out + best + 2, sizeof *out * (size_t)(m - best - 2));
+        m--;
+    }
+}
+
+/* Naive SentencePiece: merge the adjacent pair whose concatenation is the
+ * best-scoring token (leftmost on ties); leftovers as bytes. */
+static int naive_spm(const ttc_tokenizer *t, const char *in, size_t n, int32_t *out) {
+    char s[512];
+    size_t off[256], len[256], m = 0, k = 0;
+    memcpy(s, "\xE2\x96\x81", 3);
+    m = 3;
+    for (size_t i = 0; i < n; i++) {
+        if (in[i] == ' ') { memcpy(s + m, "\xE2\x96\x81", 3); m += 3; }
+        else s[m++] = in[i];
+    }
+    for (size_t i = 0; i < m;) {
+        uint32_t cp;
+        int c = tok_utf8_next((const uint8_t *)s + i, m - i, &cp);
+        off[k] = i;
+        len[k++] = (size_t)c;
+        i += (size_t)c;
+    }
+    for (;;) {
+        int best = -1;
+        float score = 0;
+        for (size_t i = 0; i + 1 < k; i++) {
+            int32_t id = tok_lookup(t, s + off[i], len[i] + len[i + 1]);
+            if (id >= 0 && (best < 0 || t->tok[id].score > score)) { best = (int)i; score = t->tok[id].score; }
+        }
+        if (best < 0) break;
+        len[best] += len[best + 1];
+        memmove(off + best + 1, off + best + 2, sizeof *off * (k - (size_t)best - 2));
+        memmove(len + best + 1, len + best + 2, sizeof *len * (k - (size_t)best - 2));
+        k--;
+    }
+    int nout = 0;
+    for (size_t i = 0; i < k; i++) {
+        int32_t id = tok_lookup(t, s + off[i], len[i]);
+        if (id >= 0) out[nout++] = id;
+        else for (size_t j = 0; j < len[i]; j++) out[nout++] = t->byte_tok[(uint8_t)s[off[i] + j]];
+    }
+    return nout;
+}
+
+Test(tokenizer, merge_loops_match_naive_reference) {
+    ttc_tokenizer *q = load_vocab("qwen2"), *s = load_vocab("llama-spm");
+    ttc_rng r;
+    ttc_rng_seed(&r, 7);
+    char w[256];
+    int32_t a[256], b[256];
+    for (int iter = 0; iter < 300; iter++) {
+        ttc_err e = {0};
+        size_t n = random_word(&r, w, false);         /* one qwen2 pre-token */
+        int na, nb = naive_bpe(q, w, n, b);
+        cr_assert_eq(ttc_tokenize(q, w, n, false, false, a, 256, &na, &e), TTC_OK);
+        cr_assert_eq(na, nb, "'%.*s': %d vs naive %d tokens", (int)n, w, na, nb);
+        for (int i = 0; i < na; i++) cr_assert_eq(a[i], b[i], "'%.*s' token %d", (int)n, w, i);
+        n = random_word(&r, w, true);
+        nb = naive_spm(s, w, n, b);
+        cr_assert_eq(ttc_tokenize(s, w, n, false, false, a, 256, &na, &e), TTC_OK);
+        cr_assert_eq(na, nb, "spm '%.*s': %d vs naive %d tokens", (int)n, w, na, nb);
+        for (int i = 0; i < na; i++) cr_assert_eq(a[i], b[i], "spm '%.*s' token %d", (int)n, w, i);
+    }
+    ttc_tokenizer_free(q);
+    ttc_tokenizer_free(s);
+}
 
 Test(tokenizer, metadata_queries) {
     ttc_tokenizer *q = load_vocab("qwen2");
