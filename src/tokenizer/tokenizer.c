@@ -170,6 +170,8 @@ void ttc_tokenizer_free(ttc_tokenizer *t) {
     free(t);
 }
 
+enum { TOK_MAX_VOCAB = 1 << 26 };
+
 static uint32_t pow2_at_least(uint64_t n) {
     uint32_t c = 16;
     while (c < n) c *= 2;
@@ -325,6 +327,9 @@ int ttc_tokenizer_new(const ttc_tokenizer_spec *sp, ttc_tokenizer **out, ttc_err
                            "(gpt-2, default, llama3, llama-bpe, qwen2)", pre_name);
     if (sp->n_vocab <= 0 || !sp->tokens)
         return ttc_err_set(e, TTC_EFORMAT, "tokenizer.ggml.tokens: empty vocabulary");
+    if (sp->n_vocab > TOK_MAX_VOCAB || sp->n_merges > TOK_MAX_VOCAB)
+        return ttc_err_set(e, TTC_EFORMAT, "tokenizer: %d tokens / %d merges exceed the limit of %d",
+                           sp->n_vocab, sp->n_merges, TOK_MAX_VOCAB);
     int rc;
     if ((rc = check_id("bos_token_id", sp->bos, sp->n_vocab, e)) ||
         (rc = check_id("eos_token_id", sp->eos, sp->n_vocab, e)) ||
