@@ -1,0 +1,481 @@
+/* Conformance with llama.cpp: tokenization of the shared vocab test texts
+ * (and of random texts) and last-position logits of random-weight models,
+ * ttc against a prebuilt libllama loaded with dlopen.
+ *
+ * The library comes from scripts/conformance-setup.sh (npm packages
+ * @node-llama-cpp/linux-x64 and node-llama-cpp, same version, into
+ * build/conformance/). Without it every test skips with a message. The few
+ * llama.h declarations needed are written out below from that exact
+ * llama.h; the setup script also compiles the real header and records the
+ * struct layouts (layout.txt), which are checked before any call. */
+#include <criterion/criterion.h>
+#include <dlfcn.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/rng.h"
+#include "base/util.h"
+#include "gguf/gguf.h"
+#include "model/ctx.h"
+#include "model/model.h"
+#include "model/random.h"
+#include "testutil.h"
+#include "tokenizer/tokenizer.h"
+
+/* LeakSanitizer: llama.cpp keeps global registries alive until exit. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) { return "leak:libllama\nleak:libggml\nleak:libstdc++\n"; }
+
+/* ---- llama.h (node-llama-cpp 3.22.1, llama.cpp commit de3ff815) ---- */
+
+typedef int32_t llama_token;
+
+struct llm_model_params {
+    void       *devices;
+    const void *tensor_buft_overrides;
+    int32_t     n_gpu_layers;
+    int32_t     split_mode, load_mode, lazy_mode;   /* enums */
+    int32_t     main_gpu;
+    const float *tensor_split;
+    void       *progress_callback;
+    void       *progress_callback_user_data;
+    const void *kv_overrides;
+    bool vocab_only, check_tensors, use_extra_bufts, no_host, no_alloc, load_mtp;
+};
+
+struct llm_context_params {
+    uint32_t n_ctx, n_batch, n_ubatch, n_seq_max, n_rs_seq, n_outputs_max, n_outputs_max_per_seq;
+    int32_t  n_threads, n_threads_batch;
+    int32_t  ctx_type, rope_scaling_type, pooling_type, attention_type, flash_attn_type;  /* enums */
+    float    rope_freq_base, rope_freq_scale, yarn_ext_factor, yarn_attn_factor, yarn_beta_fast, yarn_beta_slow;
+    uint32_t yarn_orig_ctx;
+    float    defrag_thold;
+    void    *cb_eval, *cb_eval_user_data;
+    int32_t  type_k, type_v;                           /* enum ggml_type */
+    void    *abort_callback, *abort_callback_data;
+    bool     embeddings, offload_kqv, no_perf, op_offload, swa_full, kv_unified;
+    void    *samplers;
+    size_t   n_samplers;
+    void    *ctx_other;
+};
+
+struct llm_batch {
+    int32_t      n_tokens;
+    llama_token *token;
+    float       *embd;
+    int32_t     *pos;
+    int32_t     *n_seq_id;
+    int32_t    **seq_id;
+    int8_t      *logits;
+};
+
+static_assert(sizeof(struct llm_model_params) == 80, "llama_model_params");
+static_assert(sizeof(struct llm_context_params) == 160, "llama_context_params");
+static_assert(sizeof(struct llm_batch) == 56, "llama_batch");
+
+static struct {
+    void *lib;
+    void (*backend_init)(void);
+    void (*log_set)(void (*cb)(int, const char *, void *), void *);
+    void (*load_backends)(const char *dir);
+    struct llm_model_params (*model_default_params)(void);
+    struct llm_context_params (*context_default_params)(void);
+    void *(*model_load)(const char *path, struct llm_model_params);
+    void (*model_free)(void *);
+    const void *(*model_vocab)(const void *);
+    int32_t (*vocab_n_tokens)(const void *);
+    int32_t (*tokenize)(const void *vocab, const char *text, int32_t len, llama_token *out, int32_t n_max,
+                        bool add_special, bool parse_special);
+    void *(*init_from_model)(void *model, struct llm_context_params);
+    void (*free_ctx)(void *);
+    struct llm_batch (*batch_get_one)(llama_token *tokens, int32_t n);
+    int32_t (*decode)(void *ctx, struct llm_batch);
+    float *(*logits_ith)(void *ctx, int32_t i);
+} L;
+
+static void quiet(int level, const char *text, void *ud) { (void)level; (void)text; (void)ud; }
+
+static const char *conf_dir(void) {
+    const char *d = getenv("TTC_CONFORMANCE_DIR");
+    return d && *d ? d : "build/conformance";
+}
+
+/* Compares our declarations with layout.txt written from the real llama.h. */
+static void check_layout(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/layout.txt", conf_dir());
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s missing: rerun scripts/conformance-setup.sh", path);
+    static const struct { const char *name; size_t value; } want[] = {
+        {"llama_model_params", sizeof(struct llm_model_params)},
+        {"llama_model_params.n_gpu_layers", offsetof(struct llm_model_params, n_gpu_layers)},
+        {"llama_model_params.vocab_only", offsetof(struct llm_model_params, vocab_only)},
+        {"llama_model_params.use_extra_bufts", offsetof(struct llm_model_params, use_extra_bufts)},
+        {"llama_context_params", sizeof(struct llm_context_params)},
+        {"llama_context_params.n_ctx", offsetof(struct llm_context_params, n_ctx)},
+        {"llama_context_params.n_batch", offsetof(struct llm_context_params, n_batch)},
+        {"llama_context_params.n_ubatch", offsetof(struct llm_context_params, n_ubatch)},
+        {"llama_context_params.n_seq_max", offsetof(struct llm_context_params, n_seq_max)},
+        {"llama_context_params.n_threads", offsetof(struct llm_context_params, n_threads)},
+        {"llama_context_params.n_threads_batch", offsetof(struct llm_context_params, n_threads_batch)},
+        {"llama_context_params.flash_attn_type", offsetof(struct llm_context_params, flash_attn_type)},
+        {"llama_context_params.yarn_ext_factor", offsetof(struct llm_context_params, yarn_ext_factor)},
+        {"llama_context_params.type_k", offsetof(struct llm_context_params, type_k)},
+        {"llama_context_params.embeddings", offsetof(struct llm_context_params, embeddings)},
+        {"llama_context_params.offload_kqv", offsetof(struct llm_context_params, offload_kqv)},
+        {"llama_context_params.no_perf", offsetof(struct llm_context_params, no_perf)},
+        {"llama_context_params.ctx_other", offsetof(struct llm_context_params, ctx_other)},
+        {"llama_batch", sizeof(struct llm_batch)},
+        {"llama_batch.logits", offsetof(struct llm_batch, logits)},
+    };
+    char name[128];
+    size_t value;
+    int seen = 0;
+    while (fscanf(f, "%127s %zu", name, &value) == 2)
+        for (size_t i = 0; i < TTC_ARRAY_LEN(want); i++)
+            if (!strcmp(name, want[i].name)) {
+                cr_assert_eq(value, want[i].value, "llama.h layout: %s is %zu, declared here as %zu",
+                             name, value, want[i].value);
+                seen++;
+            }
+    fclose(f);
+    cr_assert_eq(seen, (int)TTC_ARRAY_LEN(want), "layout.txt lists %d of %zu fields", seen, TTC_ARRAY_LEN(want));
+}
+
+#define SYM(field, name) do {                                                       \
+        *(void **)&L.field = dlsym(L.lib, name);                                    \
+        cr_assert_not_null(L.field, "libllama: no symbol %s", name);                \
+    } while (0)
+
+/* Loads libllama once per test process, or skips the test. */
+static void llama_load(void) {
+    if (L.lib) return;
+    char path[512];
+    snprintf(path, sizeof path, "%s/lib/libllama.so", conf_dir());
+    if (!tu_exists(path)) cr_skip("llama.cpp not installed (%s): run scripts/conformance-setup.sh", path);
+    check_layout();
+    L.lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    cr_assert_not_null(L.lib, "dlopen %s: %s", path, dlerror());
+    snprintf(path, sizeof path, "%s/lib/libggml.so", conf_dir());
+    void *ggml = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    cr_assert_not_null(ggml, "dlopen %s: %s", path, dlerror());
+    *(void **)&L.load_backends = dlsym(ggml, "ggml_backend_load_all_from_path");
+    cr_assert_not_null(L.load_backends);
+    SYM(backend_init, "llama_backend_init");
+    SYM(log_set, "llama_log_set");
+    SYM(model_default_params, "llama_model_default_params");
+    SYM(context_default_params, "llama_context_default_params");
+    SYM(model_load, "llama_model_load_from_file");
+    SYM(model_free, "llama_model_free");
+    SYM(model_vocab, "llama_model_get_vocab");
+    SYM(vocab_n_tokens, "llama_vocab_n_tokens");
+    SYM(tokenize, "llama_tokenize");
+    SYM(init_from_model, "llama_init_from_model");
+    SYM(free_ctx, "llama_free");
+    SYM(batch_get_one, "llama_batch_get_one");
+    SYM(decode, "llama_decode");
+    SYM(logits_ith, "llama_get_logits_ith");
+    L.log_set(quiet, NULL);
+    snprintf(path, sizeof path, "%s/lib", conf_dir());
+    L.load_backends(path);
+    L.backend_init();
+    /* The defaults must read as the real header's (layout sanity). */
+    struct llm_model_params mp = L.model_default_params();
+    cr_assert(mp.n_gpu_layers == -1 && !mp.vocab_only && mp.use_extra_bufts, "llama_model_params defaults look wrong");
+    struct llm_context_params cp = L.context_default_params();
+    cr_assert(cp.n_ctx == 512 && cp.n_batch == 2048 && cp.yarn_ext_factor == -1.0f && cp.type_k == 1 && cp.offload_kqv,
+              "llama_context_params defaults look wrong");
+}
+
+/* llama.cpp tokens of text (add_special, parse_special as given). */
+static int llama_tok(const void *vocab, const char *text, size_t len, bool add_special, bool parse_special,
+                     llama_token *out, int cap) {
+    int n = L.tokenize(vocab, text, (int32_t)len, out, cap, add_special, parse_special);
+    cr_assert_geq(n, 0, "llama_tokenize needs %d tokens, more than %d", -n, cap);
+    return n;
+}
+
+/* ---- tokenization ---- */
+
+typedef struct {
+    int n_texts, mismatches;
+    char first[512];
+} tok_report;
+
+/* Tokenizes text with llama.cpp and ttc; records a mismatch. want may be
+ * NULL (no expected list). */
+static void compare_text(const void *vocab, const ttc_tokenizer *tok, const char *text, size_t len, bool special,
+                         const int32_t *want, int n_want, tok_report *r) {
+    enum { CAP = 4096 };
+    static llama_token a[CAP];
+    static int32_t b[CAP];
+    int na = llama_tok(vocab, text, len, special, special, a, CAP), nb = 0;
+    ttc_err e = {0};
+    /* llama.cpp's add_special adds BOS/EOS as the vocabulary's flags say;
+     * ttc's add_bos asks for BOS explicitly (EOS follows the flag). */
+    bool add_bos = special && ttc_tokenizer_add_bos(tok);
+    cr_assert_eq(ttc_tokenize(tok, text, len, add_bos, special, b, CAP, &nb, &e), TTC_OK, "%s", e.msg);
+    bool same = na == nb && !memcmp(a, b, (size_t)na * sizeof *a);
+    bool ref = !want || (n_want == na && !memcmp(want, a, (size_t)na * sizeof *a));
+    r->n_texts++;
+    cr_assert(ref, "llama.cpp disagrees with the .out reference on text %d", r->n_texts);
+    if (same) return;
+    if (!r->mismatches++) {
+        int k = 0;
+        while (k < na && k < nb && a[k] == b[k]) k++;
+        snprintf(r->first, sizeof r->first, "text %d (%zu bytes, '%.60s'): llama.cpp %d tokens, ttc %d; first "
+                 "difference at %d: %d vs %d", r->n_texts, len, text, na, nb, k, k < na ? a[k] : -1, k < nb ? b[k] : -1);
+    }
+}
+
+/* Random text from pieces that stress pre-tokenizers: words, digit runs,
+ * whitespace runs, punctuation, contractions, multi-byte UTF-8. */
+static size_t random_text(ttc_rng *r, char *buf, size_t cap) {
+    static const char *pieces[] = {
+        "hello", "World", " the", "  ", "   ", "\n", "\n\n", "\t", " \n ", "12345", "3.14", "1,000", "x2",
+        "'s", "'LL", "'re", "n't", "!!", "?", "...", "(", ")", "{\"a\": 1}", "<b>", "__init__", "C++",
+        "é", "naïve", "Ünïcödé", "日本語", "中文", "한국어", "Привет", "🙂", "👍🏽", "\xe2\x80\x8b", "ｆｕｌｌ",
+        "αβγ", "\u00a0", "--", "==", "->", "$x_1$", "\\frac{1}{2}", "  \t\n", "A", "z", "0", "<|", "|>",
+    };
+    size_t n = 0;
+    int k = 1 + (int)ttc_rng_below(r, 12);
+    for (int i = 0; i < k; i++) {
+        const char *p = pieces[ttc_rng_below(r, TTC_ARRAY_LEN(pieces))];
+        size_t l = strlen(p);
+        if (n + l + 2 >= cap) break;
+        if (ttc_rng_below(r, 3) == 0) buf[n++] = ' ';
+        memcpy(buf + n, p, l);
+        n += l;
+    }
+    buf[n] = 0;
+    return n;
+}
+
+static void tokenization_case(const char *vocab_file, const char *special_text) {
+    llama_load();
+    char path[512];
+    snprintf(path, sizeof path, "vocab/%s", vocab_file);
+    const char *gpath = tu_shared(path);
+    snprintf(path, sizeof path, "%s", gpath);
+
+    struct llm_model_params mp = L.model_default_params();
+    mp.vocab_only = true;
+    void *model = L.model_load(path, mp);
+    cr_assert_not_null(model, "llama.cpp cannot load %s", path);
+    const void *vocab = L.model_vocab(model);
+
+    ttc_err e = {0};
+    ttc_gguf *g;
+    cr_assert_eq(ttc_gguf_open(path, &g, &e), TTC_OK, "%s", e.msg);
+    ttc_tokenizer *tok;
+    cr_assert_eq(ttc_tokenizer_from_gguf(g, &tok, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_tokenizer_n_vocab(tok), L.vocab_n_tokens(vocab));
+
+    /* The shared test texts, against llama.cpp and the .out reference. */
+    char ip[600], op[600];
+    snprintf(ip, sizeof ip, "%s.inp", path);
+    snprintf(op, sizeof op, "%s.out", path);
+    char *inp, *out;
+    size_t inl, outl;
+    cr_assert_eq(ttc_read_file(ip, &inp, &inl, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_read_file(op, &out, &outl, &e), TTC_OK, "%s", e.msg);
+    static const char sep[] = "\n__ggml_vocab_test__\n";
+    tok_report rep = {0};
+    char *text = inp, *line = out;
+    int32_t want[4096];
+    for (char *end; (end = strstr(text, sep)); text = end + strlen(sep)) {
+        char *nl = strchr(line, '\n');
+        cr_assert_not_null(nl, "%s: fewer lines than texts", op);
+        *nl = 0;
+        int nw = 0;
+        for (char *p = line, *q; nw < 4096; p = q) {
+            long v = strtol(p, &q, 10);
+            if (q == p) break;
+            want[nw++] = (int32_t)v;
+        }
+        compare_text(vocab, tok, text, (size_t)(end - text), false, want, nw, &rep);
+        line = nl + 1;
+    }
+    cr_assert_gt(rep.n_texts, 20);
+    int n_shared = rep.n_texts;
+
+    /* Random texts, plain and with special tokens parsed. */
+    ttc_rng rng;
+    ttc_rng_seed(&rng, 2024);
+    char buf[1024];
+    for (int i = 0; i < 300; i++) {
+        size_t n = random_text(&rng, buf, sizeof buf);
+        compare_text(vocab, tok, buf, n, false, NULL, 0, &rep);
+    }
+    for (int i = 0; i < 50; i++) {
+        size_t n = random_text(&rng, buf, sizeof buf - 200);
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s", special_text);
+        n += random_text(&rng, buf + n, sizeof buf - n);
+        compare_text(vocab, tok, buf, n, true, NULL, 0, &rep);
+    }
+    cr_expect_eq(rep.mismatches, 0, "%s: %d of %d texts tokenize differently (%d shared, rest random); first: %s",
+                 vocab_file, rep.mismatches, rep.n_texts, n_shared, rep.first);
+    free(inp);
+    free(out);
+    ttc_tokenizer_free(tok);
+    ttc_gguf_close(g);
+    L.model_free(model);
+}
+
+Test(conformance, tokenize_llama_bpe, .timeout = 120) {
+    tokenization_case("ggml-vocab-llama-bpe.gguf", "<|begin_of_text|>x<|eot_id|>");
+}
+Test(conformance, tokenize_qwen2, .timeout = 120) {
+    tokenization_case("ggml-vocab-qwen2.gguf", "<|im_start|>user\nhi<|im_end|>");
+}
+Test(conformance, tokenize_gpt2, .timeout = 120) {
+    tokenization_case("ggml-vocab-gpt-2.gguf", "<|endoftext|>");
+}
+Test(conformance, tokenize_llama_spm, .timeout = 120) {
+    tokenization_case("ggml-vocab-llama-spm.gguf", "<s>x</s>");
+}
+
+/* ---- logits of random-weight models ---- */
+
+/* A small byte-level BPE vocabulary trained here, written as a GGUF for
+ * ttc_random_model_write to copy (keeps the models a few MB). */
+static void small_vocab(const char *path) {
+    static const char *texts[] = {
+        "The quick brown fox jumps over the lazy dog. 12 + 30 = 42.",
+        "Solve for x: 2x + 3 = 11, so x = 4. The answer is \\boxed{4}.",
+        "In mathematics, a prime number is a natural number greater than 1.",
+        "Let's think step by step. First, compute 7 * 8 = 56; then add 9.",
+    };
+    static const char *specials[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
+    ttc_err e = {0};
+    ttc_tokenizer *tok;
+    cr_assert_eq(ttc_bpe_train(texts, 4, 384, "qwen2", specials, 3, &tok, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_tokenizer_set_special(tok, TTC_SPECIAL_EOS, ttc_tokenizer_find(tok, "<|endoftext|>"), &e), TTC_OK,
+                 "%s", e.msg);
+    ttc_gguf_writer *w;
+    cr_assert_eq(ttc_gguf_writer_new(&w, &e), TTC_OK);
+    cr_assert_eq(ttc_gguf_set_str(w, "general.architecture", "vocab", &e), TTC_OK);
+    cr_assert_eq(ttc_tokenizer_to_gguf(tok, w, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_gguf_writer_write(w, path, &e), TTC_OK, "%s", e.msg);
+    ttc_gguf_writer_free(w);
+    ttc_tokenizer_free(tok);
+}
+
+typedef struct { double max_rel, rms_rel; int argmax_ttc, argmax_llama; } logit_diff;
+
+/* Writes shape/type with seed, runs the prompt through both, compares the
+ * last position's logits (differences relative to the logits' std). */
+static logit_diff compare_logits(const char *vocab_path, const char *shape_name, int type, uint64_t seed) {
+    char mpath[512];
+    snprintf(mpath, sizeof mpath, "%s/%s-%s.gguf", tu_tmpdir(), shape_name, ttc_type_name(type));
+    const ttc_random_shape *shape = ttc_random_shape_find(shape_name);
+    cr_assert_not_null(shape, "no built-in shape %s", shape_name);
+    ttc_random_params rp = {.vocab_path = vocab_path, .type = type, .seed = seed};
+    ttc_err e = {0};
+    cr_assert_eq(ttc_random_model_write(shape, &rp, mpath, &e), TTC_OK, "%s", e.msg);
+
+    static const char prompt[] = "<|im_start|>Solve for x: 2x + 3 = 11. Let's think step by step.";
+    ttc_model *m;
+    cr_assert_eq(ttc_model_load(mpath, NULL, &m, &e), TTC_OK, "%s", e.msg);
+    int32_t ids[256];
+    int n = 0;
+    cr_assert_eq(ttc_tokenize(ttc_model_tokenizer(m), prompt, strlen(prompt), false, true, ids, 256, &n, &e), TTC_OK,
+                 "%s", e.msg);
+    ttc_ctx_params cpar = {.n_ctx = 256, .n_seq_max = 1};
+    ttc_ctx *c;
+    cr_assert_eq(ttc_ctx_new(m, &cpar, &c, &e), TTC_OK, "%s", e.msg);
+    int seq, idx;
+    cr_assert_eq(ttc_seq_new(c, &seq, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_seq_append_tokens(c, seq, ids, n, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_decode_pending(c, &seq, 1, false, false, &idx, &e), TTC_OK, "%s", e.msg);
+    const float *lt = ttc_logits(c, idx);
+    int nv = ttc_model_n_vocab(m);
+
+    void *model = L.model_load(mpath, L.model_default_params());
+    cr_assert_not_null(model, "llama.cpp cannot load %s", mpath);
+    const void *vocab = L.model_vocab(model);
+    cr_assert_eq(L.vocab_n_tokens(vocab), nv);
+    llama_token lids[256];
+    int ln = llama_tok(vocab, prompt, strlen(prompt), false, true, lids, 256);
+    cr_assert(ln == n && !memcmp(lids, ids, (size_t)n * sizeof *ids), "prompt tokenizes differently");
+    struct llm_context_params cp = L.context_default_params();
+    cp.n_ctx = 256;
+    cp.n_batch = cp.n_ubatch = 256;
+    cp.n_threads = cp.n_threads_batch = 2;
+    cp.type_k = cp.type_v = 0;  /* f32 KV cache, as ttc */
+    void *lctx = L.init_from_model(model, cp);
+    cr_assert_not_null(lctx, "llama_init_from_model failed");
+    cr_assert_eq(L.decode(lctx, L.batch_get_one(lids, ln)), 0, "llama_decode failed");
+    const float *ll = L.logits_ith(lctx, -1);
+    cr_assert_not_null(ll);
+
+    double mean = 0, var = 0, md = 0, sd = 0;
+    logit_diff d = {0};
+    for (int i = 0; i < nv; i++) mean += ll[i];
+    mean /= nv;
+    for (int i = 0; i < nv; i++) {
+        var += (ll[i] - mean) * (ll[i] - mean);
+        double diff = fabs((double)lt[i] - ll[i]);
+        md = fmax(md, diff);
+        sd += diff * diff;
+        if (lt[i] > lt[d.argmax_ttc]) d.argmax_ttc = i;
+        if (ll[i] > ll[d.argmax_llama]) d.argmax_llama = i;
+        cr_assert(isfinite(lt[i]), "ttc logit %d is %g", i, (double)lt[i]);
+    }
+    double std = sqrt(var / nv);
+    cr_assert_gt(std, 0.1, "llama.cpp logits are flat (std %g)", std);
+    d.max_rel = md / std;
+    d.rms_rel = sqrt(sd / nv) / std;
+    L.free_ctx(lctx);
+    L.model_free(model);
+    ttc_ctx_free(c);
+    ttc_model_free(m);
+    remove(mpath);
+    return d;
+}
+
+/* Per weight type, the largest difference allowed relative to the logits'
+ * standard deviation. llama.cpp rounds activations to the weight's
+ * vec_dot type (f16, bf16, q8_0 or q8_K) before each product, ttc may not,
+ * so quantized types get more room. Measured (max / rms, in std): f32
+ * 0.0006-0.003 / 0.0002-0.0008; f16 0.001-0.005; bf16 0.006-0.012; q8_0,
+ * q4_0 0.02-0.055 / 0.007-0.02; q4_K, q6_K 0.03-0.09 / 0.01-0.027. A wrong
+ * block layout or rope/norm variant gives differences of order 1. */
+static const struct { int type; double max_rel; } logit_types[] = {
+    {TTC_TYPE_F32, 0.01}, {TTC_TYPE_F16, 0.02}, {TTC_TYPE_BF16, 0.05}, {TTC_TYPE_Q8_0, 0.15},
+    {TTC_TYPE_Q4_0, 0.15}, {TTC_TYPE_Q4_K, 0.15}, {TTC_TYPE_Q6_K, 0.15},
+};
+
+/* Compares shape_name under the weight types listed in `types` (indices
+ * into logit_types; -1 ends). */
+static void logits_case(const char *shape_name, const int *types) {
+    llama_load();
+    char vpath[512];
+    snprintf(vpath, sizeof vpath, "%s/vocab.gguf", tu_tmpdir());
+    double t0 = ttc_now();
+    small_vocab(vpath);
+    if (getenv("TTC_CONFORMANCE_VERBOSE")) fprintf(stderr, "vocab: %.2fs\n", ttc_now() - t0);
+    for (const int *t = types; *t >= 0; t++) {
+        int type = logit_types[*t].type;
+        double limit = logit_types[*t].max_rel;
+        t0 = ttc_now();
+        logit_diff d = compare_logits(vpath, shape_name, type, 7 + (uint64_t)*t);
+        if (getenv("TTC_CONFORMANCE_VERBOSE"))
+            fprintf(stderr, "(%.2fs) %s %s: max |diff| %.2e std, rms %.2e std, argmax %d/%d\n", ttc_now() - t0, shape_name,
+                    ttc_type_name(type), d.max_rel, d.rms_rel, d.argmax_ttc, d.argmax_llama);
+        cr_expect_lt(d.max_rel, limit, "%s %s: max |ttc - llama.cpp| = %.3g std (limit %.3g), rms %.3g",
+                     shape_name, ttc_type_name(type), d.max_rel, limit, d.rms_rel);
+        cr_expect_eq(d.argmax_ttc, d.argmax_llama, "%s %s: argmax %d vs %d", shape_name, ttc_type_name(type),
+                     d.argmax_ttc, d.argmax_llama);
+    }
+}
+
+/* Every type on llama; the other architectures on a spread of types (each
+ * model costs about a second). */
+Test(conformance, logits_tiny_llama, .timeout = 300) { logits_case("tiny-llama", (const int[]){0, 1, 2, 3, 4, 5, 6, -1}); }
+Test(conformance, logits_tiny_qwen2, .timeout = 300) { logits_case("tiny-qwen2", (const int[]){0, 3, 5, -1}); }
+Test(conformance, logits_tiny_qwen3, .timeout = 300) { logits_case("tiny-qwen3", (const int[]){0, 2, 6, -1}); }
