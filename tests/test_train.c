@@ -150,9 +150,9 @@ Test(train_ops, attention_backward_gqa_segments) {
     size_t nq = 2 * 5 * 4 * 4, nk = 2 * 5 * 2 * 4;
     c.q = rnd(&r, nq, 1); c.k = rnd(&r, nk, 1); c.v = rnd(&r, nk, 1); c.r = rnd(&r, nq, 1);
     c.out = calloc(nq, 4); c.att = calloc(2 * 4 * 25, 4);
-    float *dq = calloc(nq, 4), *dk = calloc(nk, 4), *dv = calloc(nk, 4);
+    float *dq = calloc(nq, 4), *dk = calloc(nk, 4), *dv = calloc(nk, 4), *datt = calloc(2 * 4 * 25, 4);
     att_f(&c);
-    ttc_op_attention_bwd(NULL, dq, dk, dv, c.r, c.att, c.q, c.k, c.v, seg, 2, 5, 4, 2, 4);
+    ttc_op_attention_bwd(NULL, dq, dk, dv, datt, c.r, c.att, c.q, c.k, c.v, seg, 2, 5, 4, 2, 4);
     check_grad("attention dq", c.q, dq, nq, att_f, &c, 1e-2f, 2e-3);
     check_grad("attention dk", c.k, dk, nk, att_f, &c, 1e-2f, 2e-3);
     check_grad("attention dv", c.v, dv, nk, att_f, &c, 1e-2f, 2e-3);
@@ -162,7 +162,7 @@ Test(train_ops, attention_backward_gqa_segments) {
     const float *o = c.out + ((1 * 5 + 3) * 4 + 2) * 4, *vv = c.v + ((1 * 5 + 3) * 2 + 1) * 4;
     for (int i = 0; i < 4; i++) cr_assert_float_eq(o[i], vv[i], 1e-6);
     free(c.q); free(c.k); free(c.v); free(c.r); free(c.out); free(c.att);
-    free(dq); free(dk); free(dv);
+    free(dq); free(dk); free(dv); free(datt);
 }
 
 typedef struct { size_t n; float *g, *u, *h, *r; } sw_ctx;

@@ -97,50 +97,41 @@ void ttc_op_rope_bwd(float *dx, const int32_t *pos, const float *tab, int N, int
 
 /* ----------------------------------------------------------- attention */
 
+/* Attention of one (row b, head h) is three small GEMMs on strided views:
+ * S = scale Q K^T [T][T], P = masked softmax(S), O = P V. The masked
+ * entries (future tokens, other documents) are computed and then zeroed:
+ * for T of a few hundred the GEMM kernel is so much faster than scalar
+ * loops that the wasted upper triangle does not matter. */
 typedef struct {
-    float *out, *dq, *dk, *dv;
-    float *att;
+    float *out, *dq, *dk, *dv, *att, *datt;
     const float *q, *k, *v, *dout, *catt;
     const int32_t *seg;
     int B, T, H, KV, hd;
 } att_ctx;
 
-static inline float dotf(const float *a, const float *b, int n) {
-    float s[4] = {0};
-    int i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int u = 0; u < 4; u++) s[u] += a[i + u] * b[i + u];
-    for (; i < n; i++) s[0] += a[i] * b[i];
-    return (s[0] + s[1]) + (s[2] + s[3]);
-}
-
 static void att_fwd_task(void *vctx, int task, int n_tasks, int thread) {
     (void)n_tasks; (void)thread;
     const att_ctx *c = vctx;
-    int b = task / c->H, h = task % c->H, T = c->T, hd = c->hd;
-    int kvh = h / (c->H / c->KV);
+    int b = task / c->H, h = task % c->H, T = c->T, hd = c->hd, H = c->H, KV = c->KV;
+    int kvh = h / (H / KV);
     float scale = 1.0f / sqrtf((float)hd);
+    float *S = c->att + ((size_t)b * H + h) * T * T;
+    const float *Q = c->q + ((size_t)b * T * H + h) * hd;
+    const float *K = c->k + ((size_t)b * T * KV + kvh) * hd;
+    const float *V = c->v + ((size_t)b * T * KV + kvh) * hd;
+    ttc_sgemm(NULL, false, true, T, T, hd, scale, Q, H * hd, K, KV * hd, 0.0f, S, T);
     for (int t = 0; t < T; t++) {
         int s0 = c->seg[(size_t)b * T + t];
-        const float *qt = c->q + (((size_t)b * T + t) * c->H + h) * hd;
-        float *row = c->att + (((size_t)b * c->H + h) * T + t) * T;
-        float mx = -INFINITY;
-        for (int s = s0; s <= t; s++) {
-            const float *ks = c->k + (((size_t)b * T + s) * c->KV + kvh) * hd;
-            row[s] = dotf(qt, ks, hd) * scale;
-            if (row[s] > mx) mx = row[s];
-        }
-        float sum = 0.0f;
+        float *row = S + (size_t)t * T, mx = -INFINITY, sum = 0.0f;
+        for (int s = s0; s <= t; s++) mx = row[s] > mx ? row[s] : mx;
         for (int s = s0; s <= t; s++) { row[s] = expf(row[s] - mx); sum += row[s]; }
         float inv = 1.0f / sum;
-        float *ot = c->out + (((size_t)b * T + t) * c->H + h) * hd;
-        memset(ot, 0, sizeof(float) * (size_t)hd);
-        for (int s = s0; s <= t; s++) {
-            row[s] *= inv;
-            const float *vs = c->v + (((size_t)b * T + s) * c->KV + kvh) * hd;
-            for (int i = 0; i < hd; i++) ot[i] += row[s] * vs[i];
-        }
+        for (int s = 0; s < s0; s++) row[s] = 0.0f;
+        for (int s = s0; s <= t; s++) row[s] *= inv;
+        for (int s = t + 1; s < T; s++) row[s] = 0.0f;
     }
+    float *O = c->out + ((size_t)b * T * H + h) * hd;
+    ttc_sgemm(NULL, false, false, T, hd, T, 1.0f, S, T, V, KV * hd, 0.0f, O, H * hd);
 }
 
 void ttc_op_attention_fwd(ttc_pool *p, float *out, float *att, const float *q, const float *k,
@@ -151,48 +142,47 @@ void ttc_op_attention_fwd(ttc_pool *p, float *out, float *att, const float *q, c
     ttc_pool_run(p, att_fwd_task, &c, B * H);
 }
 
-/* S = scale q k^T, P = softmax(S), o = P v:
- * dv_s += P_s do, dP_s = do . v_s, dS_s = P_s (dP_s - sum_r P_r dP_r),
- * dq += scale dS_s k_s, dk_s += scale dS_s q. One task owns one kv head of
- * one row, so the writes to dk/dv never race. */
+/* dV += P^T dO, dP = dO V^T, dS = P (dP - rowsum(P dP)) scale,
+ * dQ += dS K, dK += dS^T Q. One task owns one kv head of one row (all the
+ * q heads that share it), so the writes to dK/dV never race. */
 static void att_bwd_task(void *vctx, int task, int n_tasks, int thread) {
     (void)n_tasks; (void)thread;
     const att_ctx *c = vctx;
-    int b = task / c->KV, kvh = task % c->KV, T = c->T, hd = c->hd, grp = c->H / c->KV;
+    int b = task / c->KV, kvh = task % c->KV, T = c->T, hd = c->hd, H = c->H, KV = c->KV;
+    int grp = H / KV;
     float scale = 1.0f / sqrtf((float)hd);
+    const float *K = c->k + ((size_t)b * T * KV + kvh) * hd;
+    const float *V = c->v + ((size_t)b * T * KV + kvh) * hd;
+    float *dK = c->dk + ((size_t)b * T * KV + kvh) * hd;
+    float *dV = c->dv + ((size_t)b * T * KV + kvh) * hd;
     for (int h = kvh * grp; h < (kvh + 1) * grp; h++) {
+        const float *P = c->catt + ((size_t)b * H + h) * T * T;
+        float *dS = c->datt + ((size_t)b * H + h) * T * T;
+        size_t qo = ((size_t)b * T * H + h) * hd;
+        const float *Q = c->q + qo, *dO = c->dout + qo;
+        float *dQ = c->dq + qo;
+        ttc_sgemm(NULL, true, false, T, hd, T, 1.0f, P, T, dO, H * hd, 1.0f, dV, KV * hd);
+        ttc_sgemm(NULL, false, true, T, T, hd, 1.0f, dO, H * hd, V, KV * hd, 0.0f, dS, T);
         for (int t = 0; t < T; t++) {
+            const float *pr = P + (size_t)t * T;
+            float *dr = dS + (size_t)t * T, sum = 0.0f;
             int s0 = c->seg[(size_t)b * T + t];
-            size_t qi = (((size_t)b * T + t) * c->H + h) * hd;
-            const float *qt = c->q + qi, *dot_ = c->dout + qi;
-            float *dqt = c->dq + qi;
-            const float *row = c->catt + (((size_t)b * c->H + h) * T + t) * T;
-            float sum = 0.0f;
-            for (int s = s0; s <= t; s++) {
-                const float *vs = c->v + (((size_t)b * T + s) * c->KV + kvh) * hd;
-                sum += row[s] * dotf(dot_, vs, hd);
-            }
-            for (int s = s0; s <= t; s++) {
-                size_t ki = (((size_t)b * T + s) * c->KV + kvh) * hd;
-                const float *vs = c->v + ki, *ks = c->k + ki;
-                float *dks = c->dk + ki, *dvs = c->dv + ki;
-                float P = row[s];
-                float dS = P * (dotf(dot_, vs, hd) - sum) * scale;
-                for (int i = 0; i < hd; i++) {
-                    dvs[i] += P * dot_[i];
-                    dqt[i] += dS * ks[i];
-                    dks[i] += dS * qt[i];
-                }
-            }
+            for (int s = s0; s <= t; s++) sum += pr[s] * dr[s];
+            for (int s = 0; s < s0; s++) dr[s] = 0.0f;
+            for (int s = s0; s <= t; s++) dr[s] = pr[s] * (dr[s] - sum) * scale;
+            for (int s = t + 1; s < T; s++) dr[s] = 0.0f;
         }
+        ttc_sgemm(NULL, false, false, T, hd, T, 1.0f, dS, T, K, KV * hd, 1.0f, dQ, H * hd);
+        ttc_sgemm(NULL, true, false, T, hd, T, 1.0f, dS, T, Q, H * hd, 1.0f, dK, KV * hd);
     }
 }
 
-void ttc_op_attention_bwd(ttc_pool *p, float *dq, float *dk, float *dv, const float *dout,
-                          const float *att, const float *q, const float *k, const float *v,
-                          const int32_t *seg, int B, int T, int H, int KV, int hd) {
-    att_ctx c = {.dq = dq, .dk = dk, .dv = dv, .dout = dout, .catt = att, .q = q, .k = k,
-                 .v = v, .seg = seg, .B = B, .T = T, .H = H, .KV = KV, .hd = hd};
+void ttc_op_attention_bwd(ttc_pool *p, float *dq, float *dk, float *dv, float *datt,
+                          const float *dout, const float *att, const float *q, const float *k,
+                          const float *v, const int32_t *seg, int B, int T, int H, int KV,
+                          int hd) {
+    att_ctx c = {.dq = dq, .dk = dk, .dv = dv, .datt = datt, .dout = dout, .catt = att, .q = q,
+                 .k = k, .v = v, .seg = seg, .B = B, .T = T, .H = H, .KV = KV, .hd = hd};
     ttc_pool_run(p, att_bwd_task, &c, B * KV);
 }
 

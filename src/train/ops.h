@@ -45,15 +45,17 @@ void ttc_op_rope_bwd(float *dx, const int32_t *pos, const float *tab, int N, int
  *   q[B*T][H][hd], k,v[B*T][KV][hd], out[B*T][H][hd], att[B][H][T][T]
  * Token t of a row attends to s in [seg[t], t] (seg = first index of its
  * document in the row, so packed documents do not see each other). att holds
- * the softmax probabilities (saved for backward; entries outside the window
- * are left untouched). Parallel over (b, h). */
+ * the softmax probabilities (saved for backward; 0 outside the window).
+ * Parallel over (b, h). */
 void ttc_op_attention_fwd(ttc_pool *p, float *out, float *att, const float *q, const float *k,
                           const float *v, const int32_t *seg, int B, int T, int H, int KV,
                           int hd);
-/* dq, dk, dv += gradients given dout. Parallel over (b, kv head). */
-void ttc_op_attention_bwd(ttc_pool *p, float *dq, float *dk, float *dv, const float *dout,
-                          const float *att, const float *q, const float *k, const float *v,
-                          const int32_t *seg, int B, int T, int H, int KV, int hd);
+/* dq, dk, dv += gradients given dout; datt[B][H][T][T] is scratch.
+ * Parallel over (b, kv head). */
+void ttc_op_attention_bwd(ttc_pool *p, float *dq, float *dk, float *dv, float *datt,
+                          const float *dout, const float *att, const float *q, const float *k,
+                          const float *v, const int32_t *seg, int B, int T, int H, int KV,
+                          int hd);
 
 /* h[N][F] = silu(g) * u. */
 void ttc_op_swiglu_fwd(float *h, const float *g, const float *u, size_t n);

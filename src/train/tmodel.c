@@ -84,7 +84,7 @@ static size_t acts_floats(const ttc_tconfig *c, int B, int T) {
     size_t F = (size_t)c->ff, V = (size_t)c->vocab, H = (size_t)c->n_head;
     size_t per_layer = N * (D + D + 1 + Q + 2 * KV + Q + D + D + 1 + 3 * F) + (size_t)B * H * T * T;
     size_t fwd = L * per_layer + N * D /* final x */ + N * D + N + N * V;
-    size_t bwd = N * (D + D + Q + 2 * KV + Q + 3 * F) + N * V;
+    size_t bwd = N * (D + D + Q + 2 * KV + Q + 3 * F) + N * V + (size_t)B * H * T * T;
     return fwd + bwd;
 }
 
@@ -200,6 +200,7 @@ int ttc_tmodel_alloc_acts(ttc_tmodel *m, int B, int T, ttc_err *e) {
     TAKE(m->du, N * F);
     TAKE(m->dh, N * F);
     TAKE(m->dlogits, N * V);
+    TAKE(m->datt, (size_t)B * H * T * T);
 #undef TAKE
     return (size_t)(p - m->acts) == m->n_acts ? TTC_OK
            : ttc_err_set(e, TTC_EINVAL, "model: activation layout mismatch (internal)");
@@ -342,7 +343,7 @@ void ttc_tmodel_backward(ttc_tmodel *m, ttc_pool *p, const ttc_tbatch *b) {
         memset(m->dq, 0, (size_t)N * Q * sizeof(float));
         memset(m->dk, 0, (size_t)N * K * sizeof(float));
         memset(m->dv, 0, (size_t)N * K * sizeof(float));
-        ttc_op_attention_bwd(p, m->dq, m->dk, m->dv, m->do_, att, q, k, v, b->seg, b->B, b->T,
+        ttc_op_attention_bwd(p, m->dq, m->dk, m->dv, m->datt, m->do_, att, q, k, v, b->seg, b->B, b->T,
                              H, KV, hd);
         ttc_op_rope_bwd(m->dq, b->pos, m->rope, N, H, hd);
         ttc_op_rope_bwd(m->dk, b->pos, m->rope, N, KV, hd);

@@ -69,7 +69,7 @@ typedef struct ttc_tmodel {
     size_t        n_acts;
     float        *x, *xn1, *rstd1, *q, *k, *v_, *att, *o, *xmid, *xn2, *rstd2, *g, *u, *h;
     float        *xf, *rstdf, *logits;
-    float        *dx, *dxn, *dq, *dk, *dv, *do_, *dg, *du, *dh, *dlogits;
+    float        *dx, *dxn, *dq, *dk, *dv, *do_, *dg, *du, *dh, *dlogits, *datt;
 } ttc_tmodel;
 
 /* Checks a config (positive sizes, dim divisible by heads, even head dim,

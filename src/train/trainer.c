@@ -35,7 +35,7 @@ int ttc_train_check_memory(const ttc_tconfig *c, const ttc_train_opts *o, size_t
     /* in double: absurd configs must not wrap around */
     double P = (double)c->vocab * c->dim * 2 + (double)c->n_layer *
                (4.0 * c->dim * c->dim + 3.0 * c->dim * c->ff);
-    double att = (double)c->n_layer * o->batch * c->n_head * (double)T * T;
+    double att = (double)(c->n_layer + 1) * o->batch * c->n_head * (double)T * T;
     double act = (double)c->n_layer * o->batch * T * (8.0 * c->dim + 3.0 * c->ff) + att +
                  2.0 * o->batch * T * (double)c->vocab;
     double need = 4.0 * (4.0 * P + act);

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds ttc's bundled models, trained by ttc itself on 2 CPU cores.
+#   scripts/make_models.sh BUILD_DIR        (make models calls it)
+# Every step is skipped when its output exists; training steps checkpoint
+# into $WORK and resume exactly when re-run after an interruption.
+#
+#   1. generator     SFT on data/synth/train.jsonl; trains the shared BPE
+#                    vocabulary (every later model reuses it via --vocab/--init)
+#   2. eval          per-level pass@1 of the generator on the test split
+#   3. prm, orm      (follow-up) fine-tuned from the generator on Monte-Carlo
+#                    rollout labels: data from `ttc data prm` (see train/prm.h
+#                    for the JSONL format: problem, steps, soft labels)
+#   4. revision      (follow-up) SFT on ttc_prompt_revise(problem, attempts)
+#   5. large         (follow-up) a >= 8x generator, exported as q8_0
+set -euo pipefail
+BUILD=${1:-build}
+WORK=${WORK:-$BUILD/models-work}
+THREADS=${THREADS:-2}
+mkdir -p models "$WORK"
+# run a private copy of the binary: rebuilding the tree during a long run
+# must not change (or fail to replace) the executable in use
+TTC="$WORK/ttc"
+cp "$BUILD/ttc" "$TTC.new" && mv "$TTC.new" "$TTC"
+
+step() { echo "== $(date -u +%H:%M:%S) $*"; }
+
+# 1. generator: 3.1 M params (dim 192, 6 layers, 3 heads of 64, SwiGLU 576),
+#    rows of 512 tokens packing ~4 problems each, 8 rows (4096 tokens) per
+#    step, 900 steps = 3.7 M tokens (~0.55 epoch of the 50k problems).
+if [ ! -f models/generator.gguf ]; then
+  step "training models/generator.gguf"
+  "$TTC" train --task sft --data data/synth/train.jsonl --out models/generator.gguf \
+    --train-tokenizer 768 --dim 192 --layers 6 --heads 3 --ff 576 --ctx 512 \
+    --steps 900 --batch 8 --lr 2e-3 --min-lr 0.1 --warmup 100 --wd 0.1 --clip 1.0 \
+    --seed 1 --threads "$THREADS" --type f16 --name ttc-generator \
+    --checkpoint "$WORK/generator.ckpt" --ckpt-every 50 --resume
+fi
+
+# 2. per-level pass@1 of the generator on the test split (temperature 0.8)
+if [ ! -f models/generator.eval.json ] && "$TTC" eval --help >/dev/null 2>&1; then
+  step "evaluating models/generator.gguf"
+  "$TTC" eval -m models/generator.gguf --data data/synth/test.jsonl --samples 4 --temp 0.8 \
+    --max-tokens 320 --threads "$THREADS" --json > "$WORK/generator.eval.json" &&
+    mv "$WORK/generator.eval.json" models/generator.eval.json ||
+    echo "eval failed (see above); skipping"
+fi
+
+step "done"
