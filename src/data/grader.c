@@ -239,9 +239,31 @@ static void fix_number(char *s) {
     if (!strcmp(s, "-0")) strcpy(s, "0");
 }
 
+/* Unicode "√20" -> "\sqrt{20}" (all the digits: plain-text convention),
+ * "√x" -> "\sqrt x". */
+static void fix_unicode_sqrt(char *s) {
+    char tmp[GR_MAX];
+    size_t n = 0;
+    for (const char *p = s; *p && n < GR_MAX - 8;) {
+        if (strncmp(p, "\xe2\x88\x9a", 3)) { tmp[n++] = *p++; continue; }
+        p += 3;
+        memcpy(tmp + n, "\\sqrt", 5); n += 5;
+        if (is_digit(*p)) {
+            tmp[n++] = '{';
+            while ((is_digit(*p) || *p == '.') && n < GR_MAX - 3) tmp[n++] = *p++;
+            tmp[n++] = '}';
+        } else {
+            tmp[n++] = ' ';
+        }
+    }
+    tmp[n] = 0;
+    memcpy(s, tmp, n + 1);
+}
+
 size_t ttc_answer_normalize(const char *answer, char *out, size_t cap) {
     char s[GR_MAX];
     copy_out(s, sizeof s, answer ? answer : "", answer ? strlen(answer) : 0);
+    if (strstr(s, "\xe2\x88\x9a")) fix_unicode_sqrt(s);
     unwrap_text(s);
     static const char *drop[][2] = {
         {"\\\\", "\x01"},   /* protect matrix row breaks from "\ " */
@@ -253,6 +275,9 @@ size_t ttc_answer_normalize(const char *answer, char *out, size_t cap) {
         {"\\%", ""}, {"%", ""}, {"\\$", ""}, {"$", ""},
         {"\\cdot", "*"}, {"\\times", "*"}, {"\\div", "/"},
         {"\\bmatrix", "\\pmatrix"}, {"{bmatrix}", "{pmatrix}"},
+        /* unicode math that models write */
+        {"\xe2\x88\x92", "-"}, {"\xcf\x80", "\\pi "}, {"\xc3\x97", "*"}, {"\xc2\xb7", "*"},
+        {"\xc3\xb7", "/"}, {"\xe2\x88\x9e", "\\infty "},
     };
     for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++) replace_all(s, drop[i][0], drop[i][1]);
     strip_units(s);
@@ -651,6 +676,19 @@ static bool eval_points(const char *s, double out[N_POINTS]) {
     return true;
 }
 
+/* "L=R" (one '=') -> L - R at the sample points. */
+static bool eval_equation(const char *s, double out[N_POINTS]) {
+    const char *eq = strchr(s, '=');
+    if (!eq || strchr(eq + 1, '=') || eq == s || !eq[1] || eq - s >= GR_MAX) return false;
+    char left[GR_MAX];
+    memcpy(left, s, (size_t)(eq - s));
+    left[eq - s] = 0;
+    double r[N_POINTS];
+    if (!eval_points(left, out) || !eval_points(eq + 1, r)) return false;
+    for (int k = 0; k < N_POINTS; k++) out[k] -= r[k];
+    return true;
+}
+
 static bool close_enough(double a, double b) {
     double m = fmax(1.0, fmax(fabs(a), fabs(b)));
     return fabs(a - b) <= 1e-9 * m;
@@ -667,6 +705,16 @@ static bool elem_equal(const char *given, const char *gt) {
     if ((rg.kind == R_INT) != (rt.kind == R_INT)) return false;
     if (rg.kind != R_NONE && rt.kind != R_NONE) return rational_eq(rg, rt);
     double a[N_POINTS], b[N_POINTS];
+    const char *eg = strchr(given, '='), *et = strchr(gt, '=');
+    if (eg || et) {   /* equations: L - R proportional (5x+4=0 is 10x=-8) */
+        if (!eg || !et || !eval_equation(given, a) || !eval_equation(gt, b)) return false;
+        int m = 0;
+        for (int k = 1; k < N_POINTS; k++) if (fabs(a[k]) > fabs(a[m])) m = k;
+        if (fabs(a[m]) < 1e-12 || fabs(b[m]) < 1e-12) return false;
+        double c = b[m] / a[m];
+        for (int k = 0; k < N_POINTS; k++) if (!close_enough(c * a[k], b[k])) return false;
+        return true;
+    }
     if (!eval_points(given, a) || !eval_points(gt, b)) return false;
     for (int k = 0; k < N_POINTS; k++) if (!close_enough(a[k], b[k])) return false;
     return true;
