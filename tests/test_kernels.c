@@ -54,7 +54,29 @@ static float *random_x(int n_tok, int cols, ttc_rng *r) {
 static void check_matmul(int type, int rows, int cols, int n_tok, const void *w, const float *x,
                          const float *y, const char *what) {
     float *wf = malloc(sizeof(float) * cols);
-    if (strcmp(what, "vnni") == 0 && type != TTC_TYPE_F32 && type != TTC_TYPE_F16 && type != TTC_TYPE_BF16) {
+    int path = ttc_kernel_parse(what);
+    if (k_bf16_applies(path, type, n_tok)) {
+        /* the bf16 path must equal exact arithmetic on bf16-rounded weights
+         * and activations, up to f32 rounding (and a rare 1-ulp difference
+         * in the f32 weight before its rounding to bf16) */
+        size_t rb = ttc_type_row_bytes(type, cols);
+        for (int r = 0; r < rows; r++) {
+            ttc_dequantize_row(type, (const uint8_t *)w + rb * r, wf, cols, NULL);
+            for (int t = 0; t < n_tok; t++) {
+                double s = 0, mag = 0, big = 0;
+                for (int c = 0; c < cols; c++) {
+                    double p = (double)ttc_bf16_to_f32(ttc_f32_to_bf16(wf[c])) *
+                               ttc_bf16_to_f32(ttc_f32_to_bf16(x[(size_t)t * cols + c]));
+                    s += p;
+                    mag += fabs(p);
+                    big = fmax(big, fabs(p));
+                }
+                double got = y[(size_t)t * rows + r], tol = 2e-5 * mag + big / 64 + 1e-6;
+                cr_assert(fabs(got - s) <= tol, "bf16 emulation: %s %dx%d n_tok=%d: y[%d][%d] = %.7g, want %.7g",
+                          ttc_type_name(type), rows, cols, n_tok, t, r, got, s);
+            }
+        }
+    } else if (strcmp(what, "vnni") == 0 && type != TTC_TYPE_F32 && type != TTC_TYPE_F16 && type != TTC_TYPE_BF16) {
         /* the int8 path must equal exact arithmetic on 8-bit activation
          * blocks (dx = amax/127, q = round-to-even(x/dx)) up to f32 rounding */
         float *xq = malloc(sizeof(float) * n_tok * cols);

@@ -43,6 +43,16 @@ void k_vnni_prepare(k_mm *m, int t0, int t1);
 int  k_vnni_rows(const k_mm *m, int r0, int r1);
 bool k_vnni_handles(int wtype);
 
+/* bf16 path (matmul_vnni.c): quantized / BF16 weights with many tokens on
+ * CPUs with AVX512-BF16; k_bf16_applies says when ttc_matmul takes it. */
+#ifndef K_BF16_MIN_TOK
+#define K_BF16_MIN_TOK 24
+#endif
+bool   k_bf16_applies(int path, int wtype, int n_tok);
+size_t k_bf16_xq_bytes(const k_mm *m);
+void   k_bf16_prepare(k_mm *m, int t0, int t1);
+int    k_bf16_rows(const k_mm *m, int r0, int r1);
+
 /* Float path (matmul_f32.c): rows [r0, r1) via dequantize-to-f32 + FMA.
  * path selects AVX2 or AVX-512 code. */
 int  k_f32_rows(const k_mm *m, int r0, int r1);

@@ -173,11 +173,12 @@ static void mm_task(void *ctx, int task, int n_tasks, int thread) {
     if (rc) run->status = rc;
 }
 
-typedef struct { k_mm *m; int per; } prep_run;
+typedef struct { k_mm *m; int per; bool bf16; } prep_run;
 static void prep_task(void *ctx, int task, int n_tasks, int thread) {
     prep_run *pr = ctx;
     int t0 = task * pr->per, t1 = TTC_MIN(t0 + pr->per, pr->m->n_tok);
-    k_vnni_prepare(pr->m, t0, t1);
+    if (pr->bf16) k_bf16_prepare(pr->m, t0, t1);
+    else k_vnni_prepare(pr->m, t0, t1);
 }
 
 int ttc_matmul(ttc_pool *pool, const void *w, int wtype, int rows, int cols,
@@ -190,13 +191,14 @@ int ttc_matmul(ttc_pool *pool, const void *w, int wtype, int rows, int cols,
               .x = x, .y = y, .path = ttc_kernel_get()};
     int (*rows_fn)(const k_mm *, int, int) = rows_ref;
     int nt = ttc_pool_n_threads(pool);
-    if (m.path == TTC_KERNEL_VNNI && k_vnni_handles(wtype)) {
-        m.xq = k_scratch(0, k_vnni_xq_bytes(&m));
+    bool bf16 = k_bf16_applies(m.path, wtype, n_tok);
+    if (bf16 || (m.path == TTC_KERNEL_VNNI && k_vnni_handles(wtype))) {
+        m.xq = k_scratch(0, bf16 ? k_bf16_xq_bytes(&m) : k_vnni_xq_bytes(&m));
         if (!m.xq) return TTC_ENOMEM;
-        prep_run pr = {&m, (n_tok + nt - 1) / nt};
+        prep_run pr = {&m, (n_tok + nt - 1) / nt, bf16};
         if (n_tok >= 16 && nt > 1) ttc_pool_run(pool, prep_task, &pr, (n_tok + pr.per - 1) / pr.per);
-        else k_vnni_prepare(&m, 0, n_tok);
-        rows_fn = k_vnni_rows;
+        else { pr.per = n_tok; prep_task(&pr, 0, 1, 0); }
+        rows_fn = bf16 ? k_bf16_rows : k_vnni_rows;
     } else if (m.path != TTC_KERNEL_REF) {
         rows_fn = k_f32_rows;
     }

@@ -18,6 +18,7 @@
  * each unpacked chunk is loaded once per 4 tokens and each x chunk once per
  * 4 rows. */
 #include "kernels/kimpl.h"
+#include "kernels/kernels.h"
 #include "ttc.h"
 
 #include <immintrin.h>
@@ -241,6 +242,136 @@ int k_vnni_rows(const k_mm *m, int r0, int r1) {
                 int R = nr - i < 4 ? nr - i : 4;
                 tiles[R - 1][T - 1](&g, wt + g.w_stride * i, (const uint8_t *)m->xq + g.x_stride * t,
                                     m->y + (size_t)t * m->rows + rb + i, m->rows);
+            }
+        }
+    }
+    return TTC_OK;
+}
+
+/* ---- bf16 path: many tokens ----------------------------------------------------
+ * With many tokens the int8 tile's four instructions per 64 products (dot,
+ * convert, scale product, FMA) are the limit. Instead each task dequantizes
+ * its rows once to a bf16 panel (w = ws * wu + wb, rounded to nearest even;
+ * BF16 weights are copied), x is rounded to bf16 once per call, and tiles of
+ * 4 rows x 6 tokens run vdpbf16ps: one instruction per 32 products, with
+ * the weight scales already folded in. K is cut into blocks of KB so a
+ * tile's operands stay in L1. Error: each operand rounded to 8 significant
+ * bits, |err| <= 2^-7 |w| |x| per product, similar to 8-bit activations. */
+
+#define TGT16 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,avx512bf16,fma,f16c")))
+#define KB 2048
+
+static int colsp_of(int cols) { return (cols + 31) & ~31; }
+
+bool k_bf16_applies(int path, int wtype, int n_tok) {
+    if (path != TTC_KERNEL_VNNI || !ttc_kernel_has_bf16()) return false;
+    if (wtype == KT_BF16) return n_tok >= 4;
+    return k_vnni_handles(wtype) && n_tok >= K_BF16_MIN_TOK;
+}
+
+size_t k_bf16_xq_bytes(const k_mm *m) { return (size_t)colsp_of(m->cols) * 2 * (size_t)m->n_tok; }
+
+TGT16 void k_bf16_prepare(k_mm *m, int t0, int t1) {
+    int cols = m->cols, cp = colsp_of(cols);
+    for (int t = t0; t < t1; t++) {
+        const float *x = m->x + (size_t)t * cols;
+        uint16_t *o = (uint16_t *)m->xq + (size_t)t * cp;
+        for (int c = 0; c < cp; c += 32) {
+            int n = cols - c;
+            __mmask16 k0 = n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+            __mmask16 k1 = n >= 32 ? 0xffff : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1);
+            __m512 a = _mm512_maskz_loadu_ps(k0, x + c), b = _mm512_maskz_loadu_ps(k1, x + c + 16);
+            _mm512_storeu_si512(o + c, (__m512i)_mm512_cvtne2ps_pbh(b, a)); /* a -> low half */
+        }
+    }
+}
+
+/* Row r of the weights to bf16 at dst (colsp values, zero padded); tmp is
+ * scratch of one unpacked row. */
+TGT16 static void row_to_bf16(const k_mm *m, const geom *g, int r, uint8_t *tmp, uint16_t *dst) {
+    int cols = m->cols, cp = colsp_of(cols);
+    if (m->wtype == KT_BF16) {
+        memcpy(dst, m->w + (size_t)r * m->row_bytes, (size_t)cols * 2);
+        memset(dst + cols, 0, (size_t)(cp - cols) * 2);
+        return;
+    }
+    unpack_row(m, g, r, tmp);
+    const uint8_t *wu = tmp;
+    const float *ws = (const float *)(tmp + (size_t)g->nch * 64), *wb = ws + (size_t)g->nch * 16;
+    const __m512i idx0 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    for (int c = 0; c < cp; c += 32) {
+        int ch = c / 64, g0 = (c % 64) / 16; /* chunk, first 16-group inside it */
+        __m512 S = _mm512_loadu_ps(ws + 16 * ch);
+        __m512 w[2];
+        for (int h = 0; h < 2; h++) {
+            int gi = g0 + h;
+            __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(wu + 64 * ch + 16 * gi))));
+            __m512 s = _mm512_permutexvar_ps(_mm512_add_epi32(idx0, _mm512_set1_epi32(4 * gi)), S);
+            w[h] = _mm512_fmadd_ps(q, s, _mm512_set1_ps(wb[4 * ch + gi]));
+        }
+        _mm512_storeu_si512(dst + c, (__m512i)_mm512_cvtne2ps_pbh(w[1], w[0]));
+    }
+}
+
+static inline __attribute__((always_inline)) TGT16 void
+tile16(const uint16_t *w, const uint16_t *x, int cp, int k0, int k1, int R, int T, float *y, int ldy, bool first) {
+    __m512 acc[4][6];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 6
+        for (int t = 0; t < 6; t++) acc[r][t] = _mm512_setzero_ps();
+    for (int k = k0; k < k1; k += 32) {
+        __m512bh W[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            if (r < R) W[r] = (__m512bh)_mm512_loadu_si512(w + (size_t)r * cp + k);
+#pragma GCC unroll 6
+        for (int t = 0; t < 6; t++)
+            if (t < T) {
+                __m512bh X = (__m512bh)_mm512_loadu_si512(x + (size_t)t * cp + k);
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++)
+                    if (r < R) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], W[r], X);
+            }
+    }
+#pragma GCC unroll 6
+    for (int t = 0; t < 6; t++)
+        if (t < T)
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++)
+                if (r < R) {
+                    float s = _mm512_reduce_add_ps(acc[r][t]);
+                    float *o = y + (size_t)t * ldy + r;
+                    *o = first ? s : *o + s;
+                }
+}
+
+#define T16_FN(R, T) \
+    TGT16 static void t16_##R##_##T(const uint16_t *w, const uint16_t *x, int cp, int k0, int k1, float *y, \
+                                    int ldy, bool first) { tile16(w, x, cp, k0, k1, R, T, y, ldy, first); }
+#define T16_ROW(R) T16_FN(R, 1) T16_FN(R, 2) T16_FN(R, 3) T16_FN(R, 4) T16_FN(R, 5) T16_FN(R, 6)
+T16_ROW(1) T16_ROW(2) T16_ROW(3) T16_ROW(4)
+typedef void (*t16_fn)(const uint16_t *, const uint16_t *, int, int, int, float *, int, bool);
+static const t16_fn t16[4][6] = {
+    {t16_1_1, t16_1_2, t16_1_3, t16_1_4, t16_1_5, t16_1_6}, {t16_2_1, t16_2_2, t16_2_3, t16_2_4, t16_2_5, t16_2_6},
+    {t16_3_1, t16_3_2, t16_3_3, t16_3_4, t16_3_5, t16_3_6}, {t16_4_1, t16_4_2, t16_4_3, t16_4_4, t16_4_5, t16_4_6}};
+
+int k_bf16_rows(const k_mm *m, int r0, int r1) {
+    geom g = geom_of(m->cols);
+    int cp = colsp_of(m->cols), nr = r1 - r0;
+    uint16_t *panel = k_scratch(1, (size_t)nr * cp * 2);
+    uint8_t *tmp = k_scratch(2, g.w_stride);
+    if (!panel || !tmp) return TTC_ENOMEM;
+    for (int i = 0; i < nr; i++) row_to_bf16(m, &g, r0 + i, tmp, panel + (size_t)i * cp);
+    const uint16_t *xb = m->xq;
+    for (int k0 = 0; k0 < cp; k0 += KB) {
+        int k1 = cp - k0 < KB ? cp : k0 + KB;
+        for (int i = 0; i < nr; i += 4) {
+            int R = nr - i < 4 ? nr - i : 4;
+            for (int t = 0; t < m->n_tok; t += 6) {
+                int T = m->n_tok - t < 6 ? m->n_tok - t : 6;
+                t16[R - 1][T - 1](panel + (size_t)i * cp, xb + (size_t)t * cp, cp, k0, k1,
+                                  m->y + (size_t)t * m->rows + r0 + i, m->rows, k0 == 0);
             }
         }
     }
