@@ -745,7 +745,7 @@ static void *stream_main(void *arg) {
     char url[128];
     snprintf(url, sizeof url, "%s/v1/completions", g_base);
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{\"prompt\":\"long\",\"max_tokens\":300,\"temperature\":0,\"stream\":true}");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{\"prompt\":\"long\",\"max_tokens\":150,\"temperature\":0,\"stream\":true}");
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

@@ -25,8 +25,14 @@ struct ttc_sched {
     bool                 stop;
     int                  n_batch;
     ttc_batch_entry     *entries;   /* n_batch */
-    struct out_ref { ttc_sched_task *t; int item, entry; } *outs;
-    ttc_sampler          sampler;
+    struct out_ref {
+        ttc_sched_task *t;
+        int item, entry;
+        int rc;              /* sampling result, filled in parallel */
+        ttc_sample_out so;
+    } *outs;
+    ttc_sampler         *samplers;  /* one per pool thread */
+    int                  n_samplers;
     ttc_sched_stats      stats;
 };
 
@@ -212,20 +218,32 @@ static void top_logprobs(const float *logits, int n_vocab, int k, int32_t *ids, 
     for (int j = 0; j < k; j++) lps[j] -= lse;
 }
 
-/* Takes the sampled token for item i of t; finishes it when done. */
-static int take_token(ttc_sched *s, ttc_sched_task *t, int i, const float *logits, ttc_err *e) {
+/* Pool task: samples output k of the last decode (each item owns its rng,
+ * each thread its sampler, so outputs are independent). */
+static void sample_task(void *ctx, int k, int n, int thread) {
+    ttc_sched *s = ctx;
+    struct out_ref *o = &s->outs[k];
+    ttc_sched_item *it = &o->t->items[o->item];
+    o->rc = TTC_OK;
+    if (it->score || it->finish) return;
+    const float *logits = ttc_logits(s->c, o->entry);
+    ttc_sampler *sm = &s->samplers[thread < s->n_samplers ? thread : 0];
+    o->rc = ttc_sample(sm, logits, &it->sp, &it->rng, &o->so, NULL);
+    if (!o->rc && it->want_logprobs && it->top_logprobs > 0) {
+        int at = it->n_tokens;
+        top_logprobs(logits, sm->n_vocab, it->top_logprobs, it->top_ids + (size_t)at * it->top_logprobs,
+                     it->top_lps + (size_t)at * it->top_logprobs);
+    }
+}
+
+/* Takes the token sampled for item i of t; finishes it when done. */
+static int take_token(ttc_sched *s, ttc_sched_task *t, int i, const ttc_sample_out *sampled, ttc_err *e) {
     ttc_sched_item *it = &t->items[i];
-    ttc_sample_out so;
-    int rc = ttc_sample(&s->sampler, logits, &it->sp, &it->rng, &so, e);
-    if (rc) return rc;
+    ttc_sample_out so = *sampled;
+    int rc;
     int k = it->n_tokens++;
     it->tokens[k] = so.token;
-    if (it->want_logprobs) {
-        it->logprobs[k] = so.logprob;
-        if (it->top_logprobs > 0)
-            top_logprobs(logits, s->sampler.n_vocab, it->top_logprobs, it->top_ids + (size_t)k * it->top_logprobs,
-                         it->top_lps + (size_t)k * it->top_logprobs);
-    }
+    if (it->want_logprobs) it->logprobs[k] = so.logprob;
     if ((rc = ttc_seq_append_tokens(s->c, it->seq, &so.token, 1, e))) return rc;
     const char *piece;
     int n;
@@ -342,6 +360,13 @@ static void *sched_main(void *arg) {
             s->stats.entries += n;
             if (n_tasks > s->stats.max_tasks_step) s->stats.max_tasks_step = n_tasks;
             if (n_outs > s->stats.max_seqs_step) s->stats.max_seqs_step = n_outs;
+            for (int k = 0; k < n_outs; k++)
+                if (!task_is_running(s, s->outs[k].t)) s->outs[k].t = NULL;
+            int n_live = 0;
+            for (int k = 0; k < n_outs; k++)
+                if (s->outs[k].t) s->outs[n_live++] = s->outs[k];
+            n_outs = n_live;
+            ttc_pool_run(ttc_ctx_pool(s->c), sample_task, s, n_outs);
             for (int k = 0; k < n_outs; k++) {
                 struct out_ref *o = &s->outs[k];
                 if (!task_is_running(s, o->t)) continue;
@@ -354,7 +379,12 @@ static void *sched_main(void *arg) {
                     o->t->n_open--;
                     continue;
                 }
-                if ((rc = take_token(s, o->t, o->item, ttc_logits(s->c, o->entry), &e))) task_finish(s, o->t, rc, &e);
+                if (o->rc) {
+                    ttc_err_set(&e, o->rc, "sched: sampling failed (%s: NaN or no finite logit)", ttc_strerror(o->rc));
+                    task_finish(s, o->t, o->rc, &e);
+                } else if ((rc = take_token(s, o->t, o->item, &o->so, &e))) {
+                    task_finish(s, o->t, rc, &e);
+                }
             }
         }
         /* prefill-only items whose prompt is in; tasks with nothing open */
@@ -464,7 +494,11 @@ int ttc_sched_new(const ttc_model *m, const ttc_sched_params *p, ttc_sched **out
     s->entries = malloc((size_t)s->n_batch * sizeof *s->entries);
     s->outs = malloc((size_t)s->n_batch * sizeof *s->outs);
     if (!s->entries || !s->outs) { rc = ttc_err_set(e, TTC_ENOMEM, "sched: out of memory"); goto fail; }
-    if ((rc = ttc_sampler_init(&s->sampler, ttc_model_n_vocab(m), e))) goto fail;
+    s->n_samplers = ttc_pool_n_threads(ttc_ctx_pool(s->c));
+    s->samplers = calloc((size_t)s->n_samplers, sizeof *s->samplers);
+    if (!s->samplers) { rc = ttc_err_set(e, TTC_ENOMEM, "sched: out of memory"); goto fail; }
+    for (int i = 0; i < s->n_samplers; i++)
+        if ((rc = ttc_sampler_init(&s->samplers[i], ttc_model_n_vocab(m), e))) goto fail;
     if (pthread_create(&s->th, NULL, sched_main, s)) { rc = ttc_err_set(e, TTC_EIO, "sched: cannot start thread"); goto fail; }
     s->started = true;
     *out = s;
@@ -483,7 +517,8 @@ void ttc_sched_free(ttc_sched *s) {
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->th, NULL);
     }
-    ttc_sampler_free(&s->sampler);
+    for (int i = 0; s->samplers && i < s->n_samplers; i++) ttc_sampler_free(&s->samplers[i]);
+    free(s->samplers);
     free(s->entries);
     free(s->outs);
     ttc_ctx_free(s->c);
