@@ -37,11 +37,29 @@ static ttc_prm_format test_format(void) {
     return f;
 }
 
-static void setup(void) {
+/* The model file is written once, before the tests fork. */
+ReportHook(PRE_ALL)(struct criterion_test_set *set) {
+    (void)set;
     snprintf(Path, sizeof Path, "%s/m.gguf", tu_tmpdir());
     ttc_err e = {0};
-    ttc_random_params p = {.vocab_path = tu_shared("vocab/ggml-vocab-gpt-2.gguf"), .type = TTC_TYPE_Q8_0, .seed = 9};
-    cr_assert_eq(ttc_random_model_write(ttc_random_shape_find("tiny-llama"), &p, Path, &e), TTC_OK, "%s", e.msg);
+    ttc_random_params p = {.vocab_path = tu_shared("vocab/ggml-vocab-gpt-2.gguf"), .type = TTC_TYPE_F16, .seed = 9};
+    if (ttc_random_model_write(ttc_random_shape_find("tiny-llama"), &p, Path, &e))
+        fprintf(stderr, "test_verifier: %s\n", e.msg);
+    setenv("TTC_TEST_VERIFIER_MODEL", Path, 1);   /* the test processes read it */
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats) {
+    (void)stats;
+    unlink(Path);
+    char *slash = strrchr(Path, '/');
+    if (slash) { *slash = 0; rmdir(Path); }
+}
+
+static void setup(void) {
+    ttc_err e = {0};
+    const char *p = getenv("TTC_TEST_VERIFIER_MODEL");
+    cr_assert_not_null(p);
+    snprintf(Path, sizeof Path, "%s", p);
     cr_assert_eq(ttc_model_load(Path, NULL, &M, &e), TTC_OK, "%s", e.msg);
     ttc_ctx_params cp = {.n_ctx = 256, .n_seq_max = 16, .n_batch = 256, .kv_tokens = 4096};
     cr_assert_eq(ttc_ctx_new(M, &cp, &C, &e), TTC_OK, "%s", e.msg);
@@ -50,9 +68,6 @@ static void setup(void) {
 static void teardown(void) {
     ttc_ctx_free(C);
     ttc_model_free(M);
-    unlink(Path);
-    char *slash = strrchr(Path, '/');
-    if (slash) { *slash = 0; rmdir(Path); }
 }
 
 TestSuite(verifier, .init = setup, .fini = teardown, .timeout = 120);
