@@ -72,6 +72,18 @@ static bool chance(ttc_rng *r, int percent) { return (int)ttc_rng_below(r, 100) 
 
 #define MAX_SENT 12
 
+/* Inserts s where it cannot make another sentence ambiguous: a sentence
+ * about the main person P goes last (before the question); one about
+ * someone else goes first or last. Anywhere in between, the next sentence
+ * ("She loses 8.", "Tom gives her 5 more.", "Then she gets 2 times as
+ * many.") could be read as being about the inserted person or item. */
+static void insert_sentence(ttc_rng *r, char sent[][96], int *ns, const char *s, bool about_p) {
+    int at = about_p || chance(r, 50) ? *ns : 0;
+    memmove(sent[at + 1], sent[at], (size_t)(*ns - at) * sizeof sent[0]);
+    snprintf(sent[at], 96, "%s", s);
+    (*ns)++;
+}
+
 /* Builds one candidate; returns false when it came out too long (the caller
  * draws again from the same stream). */
 static bool make_once(ttc_rng *r, int level, ttc_synth_problem *out) {
@@ -194,21 +206,21 @@ static bool make_once(ttc_rng *r, int level, ttc_synth_problem *out) {
     /* distractor: a quantity of another item, anywhere after the opening */
     if (chance(r, c->p_distract) && ns < MAX_SENT - 2) {
         int other = (it + rnd(r, 1, N_ITEMS - 1)) % N_ITEMS;
-        int d = rnd(r, 2, c->start_hi), at = rnd(r, 1, ns);
-        memmove(sent[at + 1], sent[at], (size_t)(ns - at) * sizeof sent[0]);
-        if (chance(r, 50)) snprintf(sent[at], 96, "%s also has %d %s.", P->subj, d, items[other]);
-        else snprintf(sent[at], 96, "%s has %d %s.", F->name, d, items[other]);
-        ns++;
+        int d = rnd(r, 2, c->start_hi);
+        bool about_p = chance(r, 50);
+        char s[96];
+        if (about_p) snprintf(s, sizeof s, "%s also has %d %s.", P->subj, d, items[other]);
+        else snprintf(s, sizeof s, "%s has %d %s.", F->name, d, items[other]);
+        insert_sentence(r, sent, &ns, s, about_p);
     }
 
     long ans = x;
     char question[128];
     if (twist == 1 && x >= 2) {                        /* how many more */
         int cg = rnd(r, 1, (int)TTC_MIN(x - 1, (long)c->max_val));
-        int at = rnd(r, 1, ns);
-        memmove(sent[at + 1], sent[at], (size_t)(ns - at) * sizeof sent[0]);
-        snprintf(sent[at], 96, "%s has %d %s.", G->name, cg, item);
-        ns++;
+        char s[96];
+        snprintf(s, sizeof s, "%s has %d %s.", G->name, cg, item);
+        insert_sentence(r, sent, &ns, s, false);
         ans = x - cg;
         sb_printf(&sol, "%s has %d, so %ld - %d = %ld.\n", G->name, cg, x, cg, ans);
         snprintf(question, sizeof question, "How many more %s does %s have than %s?", item, P->name, G->name);
