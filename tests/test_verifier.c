@@ -4,6 +4,7 @@
  * limits and counts; a strategy end to end on the engine. Uses a tiny random
  * llama with the GPT-2 vocabulary. */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -392,4 +393,49 @@ Test(verifier, strategy_end_to_end_on_the_engine) {
     }
     ttc_verifier_free(v);
     ttc_generator_free(g);
+}
+
+/* ---- ttc solve ------------------------------------------------------------------------ */
+
+Test(verifier, solve_cli) {
+    char cmd[1600], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s solve -m %s --strategy majority --n 3 --max-tokens 5 --seed 4 --json "
+             "-t 1 -p 'What is 2+3?'", tu_bin(), Path);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 0, "%s", out);
+    json_error_t je;
+    json_t *o = json_loads(out, 0, &je);
+    cr_assert_not_null(o, "%s", out);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "strategy")), "majority");
+    cr_assert_eq(json_array_size(json_object_get(o, "candidates")), 3);
+    json_t *b = json_object_get(o, "budget");
+    cr_assert_float_eq(json_real_value(json_object_get(b, "generations")), 3.0, 1e-9);
+    cr_assert_leq(json_integer_value(json_object_get(b, "tokens_generated")), 15);
+    cr_assert_eq(json_integer_value(json_object_get(b, "tokens_scored")), 0);
+    json_decref(o);
+    /* stdin problem, same seed: same answer and solution */
+    char *out2 = NULL;
+    snprintf(cmd, sizeof cmd, "%s solve -m %s --strategy majority --n 3 --max-tokens 5 --seed 4 --json -t 1",
+             tu_bin(), Path);
+    cr_assert_eq(tu_run(cmd, "What is 2+3?\n", &out2), 0);
+    json_t *o1 = json_loads(out, 0, &je), *o2 = json_loads(out2, 0, &je);
+    cr_assert_str_eq(json_string_value(json_object_get(o1, "solution")),
+                     json_string_value(json_object_get(o2, "solution")));
+    json_decref(o1);
+    json_decref(o2);
+    free(out);
+    free(out2);
+    snprintf(cmd, sizeof cmd, "%s solve --help", tu_bin());
+    cr_assert_eq(tu_run(cmd, NULL, NULL), 0);
+    snprintf(cmd, sizeof cmd, "%s solve -m %s --strategy beam --n 4 -p x 2>/dev/null", tu_bin(), Path);
+    cr_assert_eq(tu_run(cmd, NULL, NULL), 2, "beam without --prm is a usage error");
+    snprintf(cmd, sizeof cmd, "%s solve -m %s --strategy dvts --n 6 --beam-width 4 --prm %s -p x 2>/dev/null",
+             tu_bin(), Path, Path);
+    cr_assert_eq(tu_run(cmd, NULL, NULL), 2);
+    snprintf(cmd, sizeof cmd, "%s solve -m %s --strategy mcts --n 4 -p x 2>/dev/null", tu_bin(), Path);
+    cr_assert_eq(tu_run(cmd, NULL, NULL), 2);
+    /* runtime error: the default (ttc) format needs <|step|>, which GPT-2 lacks */
+    snprintf(cmd, sizeof cmd, "%s solve -m %s --prm %s --strategy beam --n 4 -p x 2>&1", tu_bin(), Path, Path);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 1);
+    cr_assert(strstr(out, "<|step|>"), "%s", out);
+    free(out);
 }

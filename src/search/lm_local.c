@@ -122,7 +122,7 @@ static int lgen_check(lgen *x, int node, ttc_err *e) {
 static int lgen_root(ttc_generator *g, const char *prompt, int *node, ttc_err *e) {
     lgen *x = (lgen *)g;
     const char *pieces[1] = {prompt};
-    const bool special[1] = {true};
+    const bool special[1] = {false};   /* problem text must not inject control tokens */
     int rc = new_root(x->c, pieces, special, 1, &g->info, &g->usage, node, e);
     if (rc) return ttc_err_wrap(e, "generator root: ");
     if (*node >= x->n_nodes) {
