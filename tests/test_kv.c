@@ -149,7 +149,7 @@ Test(kv, forked_decode_equals_fresh) {
     char path[256];
     snprintf(path, sizeof path, "%s/m.gguf", tu_tmpdir());
     ttc_err e = {0};
-    ttc_random_params rp = {.type = TTC_TYPE_Q8_0, .seed = 11};
+    ttc_random_params rp = {.type = TTC_TYPE_F16, .seed = 11};
     cr_assert_eq(ttc_random_model_write(ttc_random_shape_find("tiny-llama"), &rp, path, &e), TTC_OK, "%s", e.msg);
     ttc_model *m;
     cr_assert_eq(ttc_model_load(path, NULL, &m, &e), TTC_OK, "%s", e.msg);

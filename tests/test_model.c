@@ -10,7 +10,9 @@
  *   bf16        2e-2 / 4e-2   (kernels may round activations to bf16)
  *   q8_0..q6_k  3e-2 / 6e-2   (activations quantized to 8-bit blocks)
  * Batched / chunked / forked decodes are compared with each other at 1e-5
- * relative L2 (only the batch size, hence summation order, may differ). */
+ * relative L2 on f16 weights, where only the batch size, hence summation
+ * order, may differ. (The quantized kernels may pick a differently rounded
+ * path for large batches, so their logits are batch-dependent at ~1e-3.) */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -162,7 +164,7 @@ Test(model, config_and_accessors) {
 /* Several different sequences in one batch give the logits each gets
  * alone; a prompt prefilled in chunks equals token-by-token decoding. */
 Test(model, batched_equals_single_and_chunked_equals_stepwise) {
-    ttc_model *m = tiny("tiny-qwen2", TTC_TYPE_Q8_0, 5);
+    ttc_model *m = tiny("tiny-qwen2", TTC_TYPE_F16, 5);
     int V = m->cfg.n_vocab;
     enum { NS = 3 };
     int lens[NS] = {7, 1, 12};
