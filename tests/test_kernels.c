@@ -252,3 +252,53 @@ Test(kernels, sgemm_all_modes_against_oracle) {
     ttc_kernel_set(saved, NULL);
     ttc_pool_free(pool);
 }
+
+/* Attention page kernels against a double oracle, every path, odd nq / nk. */
+#include "kernels/attn.h"
+Test(kernels, attn_page_kernels) {
+    ttc_rng r;
+    ttc_rng_seed(&r, 4);
+    static const int shapes[][3] = {{1, 16, 64}, {7, 16, 64}, {33, 5, 128}, {4, 37, 16}, {130, 16, 80}, {3, 0, 64}};
+    int saved = ttc_kernel_get();
+    for (int path = 0; path < TTC_KERNEL_N_PATHS; path++) {
+        if (!ttc_kernel_supported(path)) continue;
+        ttc_kernel_set(path, NULL);
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+            int nq = shapes[s][0], nk = shapes[s][1], hd = shapes[s][2], ldq = hd + 3, lds = nk + 5, ldo = hd + 1;
+            float *Q = malloc(sizeof(float) * nq * ldq), *K = malloc(sizeof(float) * (nk * hd + 1));
+            float *V = malloc(sizeof(float) * (nk * hd + 1)), *S = malloc(sizeof(float) * nq * lds);
+            float *O = malloc(sizeof(float) * nq * ldo), *O0 = malloc(sizeof(float) * nq * ldo);
+            for (int i = 0; i < nq * ldq; i++) Q[i] = ttc_rng_normal(&r);
+            for (int i = 0; i < nk * hd; i++) { K[i] = ttc_rng_normal(&r); V[i] = ttc_rng_normal(&r); }
+            for (int i = 0; i < nq * lds; i++) S[i] = -7;
+            for (int i = 0; i < nq * ldo; i++) O[i] = O0[i] = ttc_rng_normal(&r);
+            ttc_attn_scores(Q, ldq, nq, K, nk, hd, 0.125f, S, lds);
+            for (int i = 0; i < nq; i++) {
+                for (int j = 0; j < nk; j++) {
+                    double want = 0, mag = 0;
+                    for (int d = 0; d < hd; d++) {
+                        want += (double)Q[i * ldq + d] * K[j * hd + d];
+                        mag += fabs((double)Q[i * ldq + d] * K[j * hd + d]);
+                    }
+                    cr_assert(fabs(S[i * lds + j] - 0.125 * want) <= 1e-5 * mag + 1e-6, "%s scores nq=%d nk=%d [%d][%d]",
+                              ttc_kernel_name(path), nq, nk, i, j);
+                }
+                for (int j = nk; j < lds; j++) cr_assert_eq(S[i * lds + j], -7.0f, "wrote past nk");
+            }
+            ttc_attn_accum(S, lds, nq, V, nk, hd, O, ldo);
+            for (int i = 0; i < nq; i++)
+                for (int d = 0; d < ldo; d++) {
+                    if (d >= hd) { cr_assert_eq(O[i * ldo + d], O0[i * ldo + d]); continue; }
+                    double want = O0[i * ldo + d], mag = fabs(want);
+                    for (int j = 0; j < nk; j++) {
+                        want += (double)S[i * lds + j] * V[j * hd + d];
+                        mag += fabs((double)S[i * lds + j] * V[j * hd + d]);
+                    }
+                    cr_assert(fabs(O[i * ldo + d] - want) <= 1e-5 * mag + 1e-6, "%s accum nq=%d nk=%d hd=%d [%d][%d]",
+                              ttc_kernel_name(path), nq, nk, hd, i, d);
+                }
+            free(Q); free(K); free(V); free(S); free(O); free(O0);
+        }
+    }
+    ttc_kernel_set(saved, NULL);
+}
