@@ -1,4 +1,5 @@
 /* ttc solve: one problem, one test-time compute strategy, on local models. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "cli.h"
 #include "model/ctx.h"
 #include "model/model.h"
+#include "optimal/policy.h"
 #include "search/lm_local.h"
 #include "search/prm.h"
 #include "search/strategy.h"
@@ -14,6 +16,7 @@
 static void usage(FILE *f) {
     fprintf(f,
         "usage: ttc solve -m GENERATOR.gguf [--prm PRM.gguf] --strategy S --n N [options] [-p PROBLEM]\n"
+        "       ttc solve -m GENERATOR.gguf --prm PRM.gguf --strategy auto --budget B --policy FILE\n"
         "Solves one problem (from -p, else stdin) and prints the answer, the chosen\n"
         "solution and the compute used.\n"
         "  -m, --model PATH        generator model\n"
@@ -22,8 +25,12 @@ static void usage(FILE *f) {
         "  --revision-model PATH   generator for revise (default: -m)\n"
         "  --prm-format NAME       verifier format preset (default: the file's ttc.prm.* keys,\n"
         "                          else ttc); one of %s\n"
-        "  --strategy S            majority, bon, bon-weighted, beam, lookahead, dvts, revise\n"
+        "  --strategy S            majority, bon, bon-weighted, beam, lookahead, dvts, revise,\n"
+        "                          or auto (the compute-optimal policy picks per problem)\n"
         "  --n N                   budget in generations (default 16)\n"
+        "  --budget B              same as --n (for auto)\n"
+        "  --policy FILE           policy.json from `ttc experiment` (auto; revisions need\n"
+        "                          --revision-model and --orm, else best-of-N weighted)\n"
         "  --beam-width M          beam width (beam, lookahead, dvts; default 4)\n"
         "  --lookahead K           lookahead steps (default 2)\n"
         "  --revise-len L          attempts per revision chain (default N: one chain)\n"
@@ -94,7 +101,7 @@ static void print_text(const ttc_search_result *r) {
 int cmd_solve(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) { usage(stdout); return 0; }
     const char *gen_path = NULL, *prm_path = NULL, *orm_path = NULL, *rev_path = NULL, *fmt_name = NULL;
-    const char *problem_arg = NULL, *strategy = NULL;
+    const char *problem_arg = NULL, *strategy = NULL, *policy_path = NULL;
     long n = 16, width = 4, look = -1, rlen = 0, max_tok = 0, max_step = 0, rounds = TTC_SEARCH_MAX_ROUNDS;
     long seed = 0, n_ctx = 0, threads = 0;
     double temp = 0.8, top_p = 1.0;
@@ -115,7 +122,8 @@ int cmd_solve(int argc, char **argv) {
         else if (!strcmp(a, "--prm-format")) fmt_name = v;
         else if (!strcmp(a, "-p") || !strcmp(a, "--problem")) problem_arg = v;
         else if (!strcmp(a, "--strategy")) strategy = v;
-        else if (!strcmp(a, "--n")) ok = cli_parse_int(v, 1, 4096, &n);
+        else if (!strcmp(a, "--n") || !strcmp(a, "--budget")) ok = cli_parse_int(v, 1, 4096, &n);
+        else if (!strcmp(a, "--policy")) policy_path = v;
         else if (!strcmp(a, "--beam-width")) ok = cli_parse_int(v, 1, 4096, &width);
         else if (!strcmp(a, "--lookahead")) ok = cli_parse_int(v, 0, 64, &look);
         else if (!strcmp(a, "--revise-len")) ok = cli_parse_int(v, 1, 4096, &rlen);
@@ -137,9 +145,12 @@ int cmd_solve(int argc, char **argv) {
     }
     if (!gen_path) return cli_bad_args("solve", "missing -m GENERATOR.gguf");
     if (!strategy) return cli_bad_args("solve", "missing --strategy");
-    ttc_search_method method;
-    if (ttc_search_method_parse(strategy, &method, &e)) return cli_bad_args("solve", "%s", e.msg);
-    if (prm_path && orm_path) return cli_bad_args("solve", "give --prm or --orm, not both");
+    bool is_auto = !strcmp(strategy, "auto");
+    ttc_search_method method = TTC_SEARCH_BON_WEIGHTED;
+    if (!is_auto && ttc_search_method_parse(strategy, &method, &e)) return cli_bad_args("solve", "%s", e.msg);
+    if (is_auto && (!policy_path || !prm_path))
+        return cli_bad_args("solve", "--strategy auto needs --policy FILE and --prm");
+    if (prm_path && orm_path && !is_auto) return cli_bad_args("solve", "give --prm or --orm, not both");
     ttc_search_params p;
     ttc_search_params_default(&p, method, (int)n);
     p.beam_width = (int)width;
@@ -153,50 +164,85 @@ int cmd_solve(int argc, char **argv) {
     p.max_step_tokens = (int)max_step;
     p.max_rounds = (int)rounds;
     p.seed = (uint64_t)seed;
-    if (ttc_search_params_check(&p, &e)) return cli_bad_args("solve", "%s", e.msg);
-    const char *ver_path = prm_path ? prm_path : orm_path;
-    if (ttc_search_needs_verifier(&p) && !ver_path)
-        return cli_bad_args("solve", "strategy %s needs --prm (or --orm)", strategy);
-    if (method == TTC_SEARCH_MAJORITY) ver_path = NULL;
+    if (!is_auto && ttc_search_params_check(&p, &e)) return cli_bad_args("solve", "%s", e.msg);
+    /* which models to load: generator, PRM, revision model, ORM */
+    const char *paths[4] = {gen_path, prm_path, NULL, orm_path};
+    if (is_auto) paths[2] = rev_path;
+    else {
+        if (method == TTC_SEARCH_REVISE && rev_path) paths[0] = rev_path;
+        if (ttc_search_needs_verifier(&p) && !prm_path && !orm_path)
+            return cli_bad_args("solve", "strategy %s needs --prm (or --orm)", strategy);
+        if (method == TTC_SEARCH_MAJORITY) paths[1] = paths[3] = NULL;
+    }
+    ttc_policy pol;
+    if (is_auto && ttc_policy_load(policy_path, &pol, &e)) return cli_fail("solve", &e);
 
     char *problem = problem_arg ? strdup(problem_arg) : read_stdin();
     if (!problem) { ttc_err_set(&e, TTC_EIO, "cannot read the problem from stdin"); return cli_fail("solve", &e); }
     if (!problem[0]) { free(problem); return cli_bad_args("solve", "empty problem"); }
 
     ttc_pool *pool = NULL;
-    backend g = {0}, v = {0};
-    ttc_generator *gen = NULL;
-    ttc_verifier *ver = NULL;
+    backend bk[4] = {{0}};
+    ttc_generator *gens[3] = {NULL};   /* [0] generator, [2] revision model */
+    ttc_verifier *vers[4] = {NULL};    /* [1] PRM, [3] ORM */
     ttc_search_result r = {0};
+    ttc_auto_info info = {0};
     char *js = NULL;
     /* Live sequences at once: a tree search holds kept beams, N children,
      * N rollouts and the roots. */
     int n_seq = (int)(3 * n + 8);
     size_t kv = (size_t)(n_ctx ? n_ctx : 4096) * 4 + (size_t)n * 1024;
     int rc = ttc_pool_new((int)threads, &pool, &e);
-    if (!rc) rc = backend_open(&g, method == TTC_SEARCH_REVISE && rev_path ? rev_path : gen_path, (int)n_ctx,
-                               n_seq, kv, pool, &e);
-    if (!rc) rc = ttc_local_generator_new(g.c, &gen, &e);
-    if (!rc && ver_path) {
-        ttc_prm_format f;
-        rc = backend_open(&v, ver_path, (int)n_ctx, n_seq, kv, pool, &e);
-        if (!rc) rc = fmt_name ? ttc_prm_preset(fmt_name, &f, &e) : ttc_prm_format_from_gguf(v.m->gguf, &f, &e);
-        if (!rc && orm_path) f.outcome = true;
-        if (!rc) rc = ttc_local_verifier_new(v.c, &f, &ver, &e);
-        if (rc) ttc_err_wrap(&e, "verifier: ");
+    for (int k = 0; k < 4 && !rc; k++) {
+        if (!paths[k]) continue;
+        rc = backend_open(&bk[k], paths[k], (int)n_ctx, n_seq, kv, pool, &e);
+        if (!rc && (k == 0 || k == 2)) rc = ttc_local_generator_new(bk[k].c, &gens[k], &e);
+        if (!rc && (k == 1 || k == 3)) {
+            ttc_prm_format f;
+            rc = fmt_name ? ttc_prm_preset(fmt_name, &f, &e) : ttc_prm_format_from_gguf(bk[k].m->gguf, &f, &e);
+            if (!rc && k == 3) f.outcome = true;
+            if (!rc) rc = ttc_local_verifier_new(bk[k].c, &f, &vers[k], &e);
+            if (rc) ttc_err_wrap(&e, "%s: ", k == 1 ? "PRM" : "ORM");
+        }
     }
-    if (!rc) rc = ttc_search_run(&p, gen, ver, problem, &r, &e);
+    if (!rc && is_auto)
+        rc = ttc_policy_solve(&pol, (int)n, (float)temp, (uint64_t)seed, gens[0], vers[1], gens[2], vers[3],
+                              problem, &r, &info, &e);
+    else if (!rc)
+        rc = ttc_search_run(&p, gens[0], vers[1] ? vers[1] : vers[3], problem, &r, &e);
     if (!rc && json) rc = ttc_search_result_json(&r, true, &js, &e);
+    if (!rc && json && is_auto) {                 /* add what the policy chose */
+        json_t *o = json_loads(js, 0, NULL);
+        free(js);
+        js = NULL;
+        if (o) {
+            json_t *a = json_object();
+            json_object_set_new(a, "probe_score", json_real(info.probe_score));
+            json_object_set_new(a, "bin", json_integer(info.bin));
+            json_object_set_new(a, "method", json_string(info.method));
+            json_object_set_new(a, "method_budget", json_integer(info.method_budget));
+            json_object_set_new(o, "auto", a);
+            js = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+            json_decref(o);
+        }
+        if (!js) rc = ttc_err_set(&e, TTC_ENOMEM, "out of memory");
+    }
     if (!rc) {
         if (json) printf("%s\n", js);
-        else print_text(&r);
+        else {
+            if (is_auto)
+                printf("auto: difficulty bin %d (probe score %.3f) -> %s at %d generations\n\n", info.bin + 1,
+                       info.probe_score, info.method, info.method_budget);
+            print_text(&r);
+        }
     }
     free(js);
     ttc_search_result_free(&r);
-    ttc_verifier_free(ver);
-    ttc_generator_free(gen);
-    backend_close(&v);
-    backend_close(&g);
+    for (int k = 0; k < 4; k++) {
+        if (k < 3) ttc_generator_free(gens[k]);
+        ttc_verifier_free(vers[k]);
+        backend_close(&bk[k]);
+    }
     ttc_pool_free(pool);
     free(problem);
     if (rc) return cli_fail("solve", &e);
