@@ -93,6 +93,10 @@ Test(eval, end_to_end_tiny_random_model, .timeout = 120) {
     json_t *pk = json_object_get(j, "pass_at_k");
     cr_assert_eq(json_integer_value(json_object_get(pk, "k")), 2);
     cr_assert(json_number_value(json_object_get(pk, "overall")) >= overall);
+    double boxed = json_number_value(json_object_get(j, "boxed_rate"));
+    double trunc = json_number_value(json_object_get(j, "truncated_rate"));
+    cr_assert(boxed >= 0 && boxed <= 1 && trunc >= 0 && trunc <= 1);
+    cr_assert_geq(trunc, 0.5, "8 random tokens rarely hit EOS: %f", trunc);
     json_decref(j);
     free(out);
 

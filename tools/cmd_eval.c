@@ -32,7 +32,8 @@ static const char usage[] =
     "  --json               print one JSON object:\n"
     "                       {\"levels\": {\"1\": p, ...}, \"overall\": p, \"samples\": K, ...}\n"
     "                       with p = pass@1, plus \"pass_at_k\" (same shape, k = K),\n"
-    "                       \"problems\" and \"counts\" per level\n";
+    "                       \"problems\", \"counts\" per level, \"boxed_rate\" (samples\n"
+    "                       with a \\boxed{} answer) and \"truncated_rate\"\n";
 
 static void json_str(FILE *f, const char *s) {
     fputc('"', f);
@@ -133,7 +134,9 @@ int cmd_eval(int argc, char **argv) {
         printf("}, \"overall\": %.6f}, \"counts\": {", ttc_eval_pass(&r, -1, K, NULL));
         for (int l = 0, first = 1; l <= 100; l++)
             if (levels[l]) { printf("%s\"%d\": %d", first ? "" : ", ", l, levels[l]); first = 0; }
-        printf("}, \"tokens_generated\": %lld, \"seconds\": %.3f}\n", (long long)r.tokens_generated, r.seconds);
+        double n_s = (double)r.n_problems * K;
+        printf("}, \"boxed_rate\": %.6f, \"truncated_rate\": %.6f, \"tokens_generated\": %lld, \"seconds\": %.3f}\n",
+               r.n_boxed / n_s, r.n_truncated / n_s, (long long)r.tokens_generated, r.seconds);
     } else {
         printf("%-7s %8s %8s %8s\n", "level", "problems", "pass@1", "pass@k");
         for (int l = 0; l <= 100; l++)
@@ -141,7 +144,9 @@ int cmd_eval(int argc, char **argv) {
                 printf("%-7d %8d %8.4f %8.4f\n", l, levels[l], ttc_eval_pass(&r, l, 1, NULL), ttc_eval_pass(&r, l, K, NULL));
         double p1 = ttc_eval_pass(&r, -1, 1, &cnt);
         printf("%-7s %8d %8.4f %8.4f\n", "all", cnt, p1, ttc_eval_pass(&r, -1, K, NULL));
-        printf("(k = %d samples per problem, %lld tokens in %.1f s, %.1f tok/s)\n", K,
+        double n_s = (double)r.n_problems * K;
+        printf("(k = %d samples per problem; %.1f %% of samples boxed an answer, %.1f %% were cut at --max-tokens;\n"
+               " %lld tokens in %.1f s, %.1f tok/s)\n", K, 100.0 * r.n_boxed / n_s, 100.0 * r.n_truncated / n_s,
                (long long)r.tokens_generated, r.seconds, r.seconds > 0 ? r.tokens_generated / r.seconds : 0.0);
     }
     (void)n_levels;

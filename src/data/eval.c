@@ -147,6 +147,8 @@ int ttc_eval_run(const ttc_model *m, ttc_pool *pool, const ttc_dataset *d, const
             bool ok = ttc_answer_equal(ans, d->items[i].answer);
             out->n_correct[i] += ok;
             out->tokens_generated += reqs[q].n_tokens;
+            out->n_boxed += strstr(text, "\\boxed") != NULL;
+            out->n_truncated += reqs[q].finish == TTC_FINISH_LENGTH;
             if (on_sample) on_sample(ud, i, s, text, ans, ok);
         }
         for (int q = 0; q < nr; q++) {

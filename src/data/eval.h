@@ -41,6 +41,8 @@ typedef struct ttc_eval_result {
     int    *n_correct;        /* [n_problems], each in 0..K */
     int64_t tokens_generated;
     int64_t tokens_prompt;
+    int64_t n_boxed;          /* samples with a \boxed{} answer (format rate) */
+    int64_t n_truncated;      /* samples cut by max_tokens or the context */
     double  seconds;
 } ttc_eval_result;
 
