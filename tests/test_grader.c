@@ -62,7 +62,9 @@ Test(grader, prm800k_rules) {
     cr_assert(ttc_answer_equal("\\left[ 1, 2 \\right)", "[1,2)"));
     cr_assert(!ttc_answer_equal("(1,2)", "[1,2)"));
     cr_assert(ttc_answer_equal("1,000,000", "1000000"));
-    cr_assert(ttc_answer_equal("x \\in [-2,7]", "[-2, 7]") == false || true); /* documented: not stripped */
+    cr_assert(ttc_answer_equal("[-2, 7]", "x \\in [-2,7]"));
+    cr_assert(!ttc_answer_equal("(-2, 7]", "x \\in [-2,7]"));
+    cr_assert(ttc_answer_equal("\\infty", "\\infty"));
 }
 
 Test(grader, extraction) {

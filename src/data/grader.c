@@ -292,6 +292,10 @@ size_t ttc_answer_normalize(const char *answer, char *out, size_t cap) {
         memmove(s, eq + 1, strlen(eq + 1) + 1);
     else if (eq && !strchr(eq + 1, '=') && starts(s, "\\theta="))
         memmove(s, eq + 1, strlen(eq + 1) + 1);
+    /* "x\in[-2,7]" -> "[-2,7]" */
+    char *in = strstr(s, "\\in");
+    if (in && in > s && in - s <= 2 && !is_alpha(in[3]) && in[3])
+        memmove(s, in + 3, strlen(in + 3) + 1);
     replace_all(s, "\x01", "\\\\");
     brace_args(s);
     fix_number(s);

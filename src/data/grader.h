@@ -5,9 +5,10 @@
  * "\ ", \dfrac/\tfrac -> \frac, \frac12 -> \frac{1}{2}, \sqrt2 -> \sqrt{2},
  * degrees (^\circ, ^{\circ}), percent, dollars, \text{..}/\mbox{..} unwrapped
  * and trailing unit words dropped ("5 \text{ cm}^2" -> 5), "x = 5" -> 5 (left
- * side of at most two characters), thousands separators in plain numbers
- * (1,000 and 10,\!080), trailing '.', a leading 0 for ".5", integer-valued
- * decimals to integers ("5.0" -> 5), lower case.
+ * side of at most two characters), "x \in [a,b]" -> [a,b], thousands
+ * separators in plain numbers (1,000 and 10,\!080), trailing '.', a leading
+ * 0 for ".5", integer-valued decimals to integers ("5.0" -> 5), unicode
+ * math (− π × · ÷ √ ∞), lower case.
  *
  * Equality, after normalization, element by element:
  *  - equal strings are equal;
@@ -22,6 +23,8 @@
  *    \pi, trig/log functions, parentheses, implicit multiplication; letters
  *    are variables sampled at fixed points) and must agree to 1e-9 relative.
  *    Words (a run of 3+ letters that is not a function) compare as strings.
+ *    Equations (one '=' left after "x = " stripping) are equal when their
+ *    L - R agree up to a nonzero factor (5x+4=0 == 10x=-8).
  * Structure: tuples and intervals ( ) [ ] compare elementwise in order and
  * their brackets must match; \cup unions compare part by part; sets \{ \}
  * and bare comma lists ("1,-2": MATH's "enter all solutions") compare as
