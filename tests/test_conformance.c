@@ -227,8 +227,8 @@ static void compare_text(const void *vocab, const ttc_tokenizer *tok, const char
     if (!r->mismatches++) {
         int k = 0;
         while (k < na && k < nb && a[k] == b[k]) k++;
-        snprintf(r->first, sizeof r->first, "text %d (%zu bytes, '%.60s'): llama.cpp %d tokens, ttc %d; first "
-                 "difference at %d: %d vs %d", r->n_texts, len, text, na, nb, k, k < na ? a[k] : -1, k < nb ? b[k] : -1);
+        snprintf(r->first, sizeof r->first, "text %d (%zu bytes, '%.*s'): llama.cpp %d tokens, ttc %d; first "
+                 "difference at %d: %d vs %d", r->n_texts, len, (int)TTC_MIN(len, 60), text, na, nb, k, k < na ? a[k] : -1, k < nb ? b[k] : -1);
     }
 }
 
