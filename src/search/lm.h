@@ -24,6 +24,7 @@
 #ifndef TTC_SEARCH_LM_H
 #define TTC_SEARCH_LM_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "ttc.h"
 
@@ -47,6 +48,11 @@ typedef struct ttc_lm_usage {
 /* Forward FLOPs of n tokens at positions pos0 .. pos0+n-1 of one sequence:
  * 2*n_params*n + 4*n_layer*d_attn*sum(p+1). 0 for n <= 0. */
 double ttc_lm_flops(const ttc_lm_info *info, int64_t pos0, int64_t n);
+
+/* Bytes of the first step of text: through the first "\n" that follows
+ * non-blank text (blank lines join the next step), or all of it. 0 only for
+ * "". How solutions are split into steps everywhere. */
+size_t ttc_lm_step_len(const char *text);
 
 /* ---- generator ---------------------------------------------------------- */
 

@@ -485,8 +485,7 @@ static int lver_score_final(ttc_verifier *v, const int *nodes, const char *const
             /* every step but the last with its tag and `after`; the last
              * one's score is read below */
             while (!rc && *p) {
-                const char *nl = strchr(p, '\n');
-                size_t len = nl ? (size_t)(nl - p) + 1 : strlen(p);
+                size_t len = ttc_lm_step_len(p);
                 rc = append_step(x, seq, p, len, e);
                 p += len;
                 if (!rc && *p) {

@@ -254,7 +254,7 @@ static int vote(const ttc_search_result *out, ttc_vote how, const int *idx, int 
 /* ---- sampling and scoring full solutions ------------------------------------ */
 
 /* Scores ts[0..n) (their text is complete solutions) with the verifier from
- * a fresh root: a PRM step by step (steps end at '\n'), batched across
+ * a fresh root: a PRM step by step (steps split by ttc_lm_step_len), batched across
  * solutions; an ORM once at the end. Sets each value (NAN when nothing was
  * scored). */
 static int score_full(run *r, tnode *ts, int n) {
@@ -286,8 +286,7 @@ static int score_full(run *r, tnode *ts, int n) {
         for (int i = 0; i < n; i++) {
             if ((size_t)pos[i] >= ts[i].len) continue;
             const char *s = ts[i].text + pos[i];
-            const char *nl = strchr(s, '\n');
-            size_t len = nl ? (size_t)(nl - s) + 1 : strlen(s);
+            size_t len = ttc_lm_step_len(s);
             free(owned[i]);
             if (!(owned[i] = malloc(len + 1))) { rc = oom(r->e, "step"); goto done; }
             memcpy(owned[i], s, len);
