@@ -233,3 +233,40 @@ Test(synth, cli) {
     snprintf(cmd, sizeof cmd, "%s data gen --split test --n 1 -o /nonexistent/dir/x.jsonl 2>/dev/null", tu_bin());
     cr_assert_eq(tu_run(cmd, NULL, NULL), 1);
 }
+
+Test(synth, cli_check) {
+    const char *dir = tu_tmpdir();
+    char path[256], cmd[512], *out;
+    snprintf(path, sizeof path, "%s/s.jsonl", dir);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    fputs("{\"level\": 2, \"correct\": false, \"text\": \"So 3 + 4 = 8.\\nThe answer is \\\\boxed{8}.\\n\"}\n"
+          "\n"
+          "{\"level\": 2, \"correct\": true, \"text\": \"2 * 3 = 6.\\nThe answer is \\\\boxed{6}.\\n\"}\n"
+          "{\"level\": 3, \"correct\": false, \"text\": \"9 - 4 = 5.\\nThe answer is \\\\boxed{5}.\\n\"}\n", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s data check %s --json", tu_bin(), path);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 0);
+    cr_assert(strstr(out, "\"2\": {\"samples\": 2, \"slip_rate\": 0.500000, \"incorrect\": 1, "
+                          "\"incorrect_slip_rate\": 1.000000, \"correct\": 1, \"correct_slip_rate\": 0.000000, "
+                          "\"mean_lines\": 2.000}") != NULL, "%s", out);
+    cr_assert(strstr(out, "\"3\": {\"samples\": 1, \"slip_rate\": 0.000000") != NULL, "%s", out);
+    cr_assert(strstr(out, "\"overall\": {\"samples\": 3, \"slip_rate\": 0.333333, \"incorrect\": 2, "
+                          "\"incorrect_slip_rate\": 0.500000") != NULL, "%s", out);
+    free(out);
+    /* the committed test split has no slips */
+    snprintf(cmd, sizeof cmd, "%s data check data/synth/test.jsonl --json", tu_bin());
+    cr_assert_eq(tu_run(cmd, NULL, &out), 0);
+    cr_assert(strstr(out, "\"overall\": {\"samples\": 1000, \"slip_rate\": 0.000000") != NULL, "%s", out);
+    free(out);
+    /* a record without text/solution: file and line in the message, exit 1 */
+    f = fopen(path, "wb");
+    fputs("{\"text\": \"1 + 1 = 2\"}\n{\"x\": 1}\n", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s data check %s 2>&1", tu_bin(), path);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 1);
+    cr_assert(strstr(out, "s.jsonl:2: field \"text\"") != NULL, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s data check 2>/dev/null", tu_bin());
+    cr_assert_eq(tu_run(cmd, NULL, NULL), 2);
+}
