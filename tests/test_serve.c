@@ -938,3 +938,86 @@ Test(serve_queue, client_retries_429_with_backoff, .timeout = 30) {
     ttc_http_free(h0);
     stop_server();
 }
+
+#include "serve/sched_lm.h"
+
+Test(engine, sched_generator_steps_concatenate_to_the_text) {
+    ttc_err e = {0};
+    ttc_model *m;
+    cr_assert_eq(ttc_model_load(g_model, NULL, &m, &e), TTC_OK);
+    ttc_sched *s;
+    ttc_sched_params sp = {.ctx = {.n_ctx = 256, .n_seq_max = 8}};
+    cr_assert_eq(ttc_sched_new(m, &sp, &s, &e), TTC_OK, "%s", e.msg);
+    ttc_generator *g;
+    cr_assert_eq(ttc_sched_generator_new(s, NULL, &g, &e), TTC_OK);
+    int a, b;
+    cr_assert_eq(g->vt->root(g, "Problem: 7*6\nSolution:\n", &a, &e), TTC_OK);
+    int n0 = ttc_sched_seq_len(s, a);
+    cr_assert_eq(g->vt->fork(g, a, &b, &e), TTC_OK);
+    char all[2][4096] = {"", ""};
+    int nodes[2] = {a, b};
+    uint64_t seeds[2] = {1, 2};
+    bool done[2] = {false, false};
+    for (int step = 0; step < 6; step++) {
+        int live[2], n = 0;
+        uint64_t sd[2];
+        for (int i = 0; i < 2; i++) if (!done[i]) { live[n] = nodes[i]; sd[n++] = seeds[i] + (uint64_t)step; }
+        if (!n) break;
+        ttc_extend_opts o = {.temperature = 1.0f, .max_tokens = 24, .seeds = sd};
+        ttc_extend_result r[2];
+        cr_assert_eq(g->vt->extend(g, live, n, TTC_EXTEND_STEP, &o, r, &e), TTC_OK, "%s", e.msg);
+        for (int k = 0, i = 0; k < n; k++, i++) {
+            while (done[i]) i++;
+            cr_assert_eq((int)strlen(r[k].text), r[k].len);
+            if (!r[k].finished) {
+                cr_assert(r[k].len > 0 && r[k].text[r[k].len - 1] == '\n', "an open step ends in a newline: '%s'", r[k].text);
+                cr_assert(!ttc_sched_blank(r[k].text, (size_t)r[k].len), "no whitespace-only steps");
+            }
+            strcat(all[i], r[k].text);
+            done[i] = r[k].finished;
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        int32_t toks[256];
+        int n = ttc_sched_seq_tokens(s, nodes[i], toks, 256);
+        char *text;
+        size_t len;
+        cr_assert_eq(ttc_detokenize(m->tok, toks + n0, n - n0, 0, &text, &len, &e), TTC_OK);
+        size_t got = strlen(all[i]);
+        cr_assert(len >= got && !memcmp(text, all[i], got), "steps are a prefix of the detokenized text");
+        cr_assert(len - got < 64, "only the last token's carry is outstanding (%zu bytes)", len - got);
+        free(text);
+    }
+    g->vt->release(g, a);
+    g->vt->release(g, b);
+    cr_assert_eq(ttc_sched_get_stats(s).kv_pages_used, 0);
+    ttc_generator_free(g);
+    ttc_sched_free(s);
+    ttc_model_free(m);
+}
+
+Test(engine, prm_without_tag_fails_at_start) {
+    ttc_err e = {0};
+    ttc_local *l = NULL;
+    ttc_local_opts lo = {.model_path = g_model, .prm_path = g_model, .threads = 1, .n_ctx = 128, .n_seq_max = 4};
+    cr_assert_neq(ttc_local_new(&lo, &l, &e), TTC_OK, "a qwen2 vocabulary has no <|step|> tag");
+    cr_assert(strstr(e.msg, "<|step|>"), "the error names the missing tag: %s", e.msg);
+    cr_assert_null(l);
+}
+
+Test(engine, cli_usage_and_errors) {
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "%s serve --help", tu_bin());
+    cr_assert_eq(tu_run(cmd, NULL, NULL), 0);
+    snprintf(cmd, sizeof cmd, "%s serve --port 99999 -m x.gguf 2>/dev/null", tu_bin());
+    cr_assert_eq(tu_run(cmd, NULL, NULL), 2);
+    snprintf(cmd, sizeof cmd, "%s serve 2>/dev/null", tu_bin());
+    cr_assert_eq(tu_run(cmd, NULL, NULL), 2);
+    snprintf(cmd, sizeof cmd, "%s serve --backend http://x 2>/dev/null", tu_bin());
+    cr_assert_eq(tu_run(cmd, NULL, NULL), 2);
+    snprintf(cmd, sizeof cmd, "%s serve -m /nonexistent/model.gguf --port 0 2>&1", tu_bin());
+    char *out = NULL;
+    cr_assert_eq(tu_run(cmd, NULL, &out), 1);
+    cr_assert(strstr(out, "/nonexistent/model.gguf"), "%s", out);
+    free(out);
+}

@@ -17,33 +17,90 @@
 #include "serve/sched_lm.h"
 #include "tokenizer/chat.h"
 #include "tokenizer/tokenizer.h"
-#include "train/prm.h"
-
-#define MAX_RULES 32
-
-typedef struct policy_rule {
-    int max_budget;
-    ttc_search_method method;
-    int beam_width, lookahead;
-} policy_rule;
+#include "optimal/policy.h"
+#include "search/lm_local.h"
+#include "search/prm.h"
+#include "gguf/gguf.h"
 
 struct ttc_local {
     ttc_pool     *pool;
     ttc_model    *model, *prm;
-    ttc_sched    *gen, *ver;
+    ttc_sched    *gen;
+    ttc_ctx      *prm_ctx;      /* the verifier's context, shared under prm_mu */
+    pthread_mutex_t prm_mu;
+    ttc_prm_format fmt;
     ttc_verifier_kind ver_kind;
-    ttc_http     *vh;          /* remote verifier, instead of ver */
+    ttc_http     *vh;           /* remote verifier, instead of prm */
     ttc_remote_score_method vmethod;
     ttc_chat_kind chat;
     char          model_id[256];
     ttc_serve_policy_fn policy;
     void         *policy_ud;
-    policy_rule   rules[MAX_RULES];
-    int           n_rules;
-    ttc_search_method policy_default;
+    ttc_policy    pol;          /* --policy file (optimal/policy.h) */
+    bool          has_pol;
     pthread_mutex_t mu;
-    ttc_rng       rng;         /* seeds of requests that give none */
+    ttc_rng       rng;          /* seeds of requests that give none */
 };
+
+/* ---- a verifier on the shared PRM context, one call at a time ---- */
+
+typedef struct locked_ver {
+    ttc_verifier    base;
+    ttc_verifier   *inner;
+    pthread_mutex_t *mu;
+} locked_ver;
+
+#define LOCKED(v, call)                                  \
+    locked_ver *x = (locked_ver *)(v);                   \
+    pthread_mutex_lock(x->mu);                           \
+    int rc = (call);                                     \
+    x->base.usage = x->inner->usage;                     \
+    pthread_mutex_unlock(x->mu);                         \
+    return rc
+
+static int lv_root(ttc_verifier *v, const char *problem, int *node, ttc_err *e) {
+    LOCKED(v, x->inner->vt->root(x->inner, problem, node, e));
+}
+static int lv_fork(ttc_verifier *v, int src, int *node, ttc_err *e) {
+    LOCKED(v, x->inner->vt->fork(x->inner, src, node, e));
+}
+static void lv_release(ttc_verifier *v, int node) {
+    locked_ver *x = (locked_ver *)v;
+    pthread_mutex_lock(x->mu);
+    x->inner->vt->release(x->inner, node);
+    pthread_mutex_unlock(x->mu);
+}
+static int lv_score(ttc_verifier *v, const int *nodes, const char *const *steps, int n, float *scores, ttc_err *e) {
+    LOCKED(v, x->inner->vt->score(x->inner, nodes, steps, n, scores, e));
+}
+static int lv_score_final(ttc_verifier *v, const int *nodes, const char *const *texts, int n, float *scores,
+                          ttc_err *e) {
+    LOCKED(v, x->inner->vt->score_final(x->inner, nodes, texts, n, scores, e));
+}
+static void lv_destroy(ttc_verifier *v) {
+    locked_ver *x = (locked_ver *)v;
+    pthread_mutex_lock(x->mu);
+    ttc_verifier_free(x->inner);
+    pthread_mutex_unlock(x->mu);
+    free(x);
+}
+static const ttc_verifier_vt locked_vt = {lv_root, lv_fork, lv_release, lv_score, lv_score_final, lv_destroy};
+
+/* A verifier for one request on the shared PRM context. */
+static int local_verifier(ttc_local *l, ttc_verifier **out, ttc_err *e) {
+    locked_ver *x = calloc(1, sizeof *x);
+    if (!x) return ttc_err_set(e, TTC_ENOMEM, "out of memory");
+    pthread_mutex_lock(&l->prm_mu);
+    int rc = ttc_local_verifier_new(l->prm_ctx, &l->fmt, &x->inner, e);
+    pthread_mutex_unlock(&l->prm_mu);
+    if (rc) { free(x); return rc; }
+    x->base.vt = &locked_vt;
+    x->base.kind = x->inner->kind;
+    x->base.info = x->inner->info;
+    x->mu = &l->prm_mu;
+    *out = &x->base;
+    return TTC_OK;
+}
 
 /* A seed for a request without one. */
 static uint64_t fresh_seed(ttc_local *l) {
@@ -165,21 +222,6 @@ static ttc_search_method method_of(ttc_strategy_id s) {
     }
 }
 
-/* The built-in rule-table policy (ttc_local_load_policy). */
-static int rules_policy(void *ud, const char *problem, int budget, ttc_search_params *p, ttc_err *e) {
-    ttc_local *l = ud;
-    for (int i = 0; i < l->n_rules; i++) {
-        const policy_rule *r = &l->rules[i];
-        if (budget > r->max_budget) continue;
-        ttc_search_params_default(p, r->method, budget);
-        if (r->beam_width) p->beam_width = r->beam_width;
-        if (r->lookahead) p->lookahead = r->lookahead;
-        return TTC_OK;
-    }
-    ttc_search_params_default(p, l->policy_default, budget);
-    return TTC_OK;
-}
-
 /* A test-time compute strategy on the problem of the request. */
 static int run_strategy(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err *e) {
     const char *problem = r->prompt;
@@ -191,9 +233,9 @@ static int run_strategy(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err 
     ttc_search_params p;
     int rc;
     if (r->strategy == TTC_STRAT_AUTO) {
-        ttc_search_params_default(&p, l->ver || l->vh ? TTC_SEARCH_BON_WEIGHTED : TTC_SEARCH_MAJORITY, r->budget);
+        ttc_search_params_default(&p, l->prm || l->vh ? TTC_SEARCH_BON_WEIGHTED : TTC_SEARCH_MAJORITY, r->budget);
         if (l->policy && (rc = l->policy(l->policy_ud, problem, r->budget, &p, e))) return ttc_err_wrap(e, "policy: ");
-        if (!l->ver && !l->vh && ttc_search_needs_verifier(&p)) ttc_search_params_default(&p, TTC_SEARCH_MAJORITY, r->budget);
+        if (!l->prm && !l->vh && ttc_search_needs_verifier(&p)) ttc_search_params_default(&p, TTC_SEARCH_MAJORITY, r->budget);
     } else {
         ttc_search_params_default(&p, method_of(r->strategy), r->budget);
     }
@@ -203,7 +245,8 @@ static int run_strategy(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err 
     p.max_solution_tokens = r->max_tokens;
     p.max_step_tokens = r->max_tokens;
     p.seed = r->has_seed ? r->seed : fresh_seed(l);
-    if (ttc_search_needs_verifier(&p) && !l->ver && !l->vh)
+    bool use_pol = r->strategy == TTC_STRAT_AUTO && l->has_pol && (l->prm || l->vh);
+    if (ttc_search_needs_verifier(&p) && !l->prm && !l->vh)
         return ttc_err_set(e, TTC_EINVAL, "strategy '%s' needs a verifier; this server has none (start it with --prm)",
                            ttc_search_method_name(p.method));
     if ((rc = ttc_search_params_check(&p, e))) return ttc_err_wrap(e, "ttc: ");
@@ -227,10 +270,17 @@ static int run_strategy(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err 
     ttc_verifier *ver = NULL;
     ttc_search_result res = {0};
     if ((rc = ttc_sched_generator_new(l->gen, ttc_job_cancel_flag(j), &gen, e))) goto done;
-    if (l->ver && (rc = ttc_sched_verifier_new(l->ver, l->ver_kind, ttc_job_cancel_flag(j), &ver, e))) goto done;
+    if (l->prm && (rc = local_verifier(l, &ver, e))) goto done;
     if (l->vh && (rc = ttc_remote_verifier_new(l->vh, NULL, l->ver_kind, l->vmethod, ttc_job_cancel_flag(j), &ver, e)))
         goto done;
-    if ((rc = ttc_search_run(&p, gen, ver, problem, &res, e))) goto done;
+    ttc_auto_info info = {0};
+    if (use_pol) {
+        /* the compute-optimal policy: probe, difficulty bin, chosen method */
+        rc = ttc_policy_solve(&l->pol, r->budget, p.temperature, p.seed, gen, ver, NULL, NULL, problem, &res, &info, e);
+        if (rc) { ttc_err_wrap(e, "policy: "); goto done; }
+    } else if ((rc = ttc_search_run(&p, gen, ver, problem, &res, e))) {
+        goto done;
+    }
 
     /* choice 0: the chosen solution; then the other candidates by score */
     int64_t completion = 0;
@@ -255,7 +305,7 @@ static int run_strategy(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err 
     ttc_api_usage u = {.prompt_tokens = n_prompt, .completion_tokens = completion,
                        .generations = llround(res.budget.generations),
                        .ttc_tokens = res.budget.tokens_generated, .verifier_tokens = res.budget.tokens_scored,
-                       .strategy_used = ttc_search_method_name(p.method)};
+                       .strategy_used = use_pol ? info.method : ttc_search_method_name(p.method)};
     ttc_job_set_usage(j, &u);
 done:
     ttc_search_result_free(&res);
@@ -275,10 +325,12 @@ static void local_gauges(void *self, ttc_metrics_gauges *g) {
     ttc_sched_stats st = ttc_sched_get_stats(l->gen);
     g->kv_pages_used = st.kv_pages_used;
     g->kv_pages_total = st.kv_pages_total;
-    if (l->ver) {
-        st = ttc_sched_get_stats(l->ver);
-        g->kv_pages_used += st.kv_pages_used;
-        g->kv_pages_total += st.kv_pages_total;
+    if (l->prm_ctx) {
+        pthread_mutex_lock(&l->prm_mu);
+        const ttc_kv *kv = ttc_ctx_kv(l->prm_ctx);
+        g->kv_pages_used += ttc_kv_pages_used(kv);
+        g->kv_pages_total += kv->n_pages;
+        pthread_mutex_unlock(&l->prm_mu);
     }
 }
 
@@ -294,39 +346,8 @@ void ttc_local_set_policy(ttc_local *l, ttc_serve_policy_fn fn, void *ud) {
 }
 
 int ttc_local_load_policy(ttc_local *l, const char *path, ttc_err *e) {
-    json_error_t je;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return ttc_err_set(e, TTC_EFORMAT, "%s: line %d: %s", path, je.line, je.text);
-    int rc = TTC_OK;
-    json_t *rules = json_object_get(root, "rules"), *def = json_object_get(root, "default");
-    l->n_rules = 0;
-    l->policy_default = l->ver ? TTC_SEARCH_BON_WEIGHTED : TTC_SEARCH_MAJORITY;
-    if (def && (!json_is_string(def) || ttc_search_method_parse(json_string_value(def), &l->policy_default, e))) {
-        rc = ttc_err_set(e, TTC_EFORMAT, "%s: 'default' must name a strategy", path);
-        goto out;
-    }
-    if (rules && !json_is_array(rules)) { rc = ttc_err_set(e, TTC_EFORMAT, "%s: 'rules' must be an array", path); goto out; }
-    size_t i;
-    json_t *r;
-    json_array_foreach(rules, i, r) {
-        if (i >= MAX_RULES) { rc = ttc_err_set(e, TTC_EFORMAT, "%s: more than %d rules", path, MAX_RULES); goto out; }
-        json_t *mb = json_object_get(r, "max_budget"), *st = json_object_get(r, "strategy");
-        policy_rule *pr = &l->rules[i];
-        memset(pr, 0, sizeof *pr);
-        if (!json_is_integer(mb) || !json_is_string(st) ||
-            ttc_search_method_parse(json_string_value(st), &pr->method, e)) {
-            rc = ttc_err_set(e, TTC_EFORMAT, "%s: rules[%zu] needs an integer 'max_budget' and a known 'strategy'",
-                             path, i);
-            goto out;
-        }
-        pr->max_budget = (int)json_integer_value(mb);
-        pr->beam_width = (int)json_integer_value(json_object_get(r, "beam_width"));
-        pr->lookahead = (int)json_integer_value(json_object_get(r, "lookahead"));
-        l->n_rules = (int)i + 1;
-    }
-    ttc_local_set_policy(l, rules_policy, l);
-out:
-    json_decref(root);
+    int rc = ttc_policy_load(path, &l->pol, e);
+    l->has_pol = rc == TTC_OK;
     return rc;
 }
 
@@ -334,6 +355,7 @@ int ttc_local_new(const ttc_local_opts *o, ttc_local **out, ttc_err *e) {
     ttc_local *l = calloc(1, sizeof *l);
     if (!l) return ttc_err_set(e, TTC_ENOMEM, "out of memory");
     pthread_mutex_init(&l->mu, NULL);
+    pthread_mutex_init(&l->prm_mu, NULL);
     ttc_rng_seed(&l->rng, (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)l);
     int rc = ttc_pool_new(o->threads, &l->pool, e);
     if (rc) goto fail;
@@ -355,13 +377,15 @@ int ttc_local_new(const ttc_local_opts *o, ttc_local **out, ttc_err *e) {
             rc = ttc_err_set(e, TTC_EINVAL, "%s: the verifier has no tokenizer", o->prm_path);
             goto fail;
         }
-        if ((rc = ttc_sched_new(l->prm, &sp, &l->ver, e))) goto fail;
-        l->ver_kind = o->orm ? TTC_VERIFIER_ORM : TTC_VERIFIER_PRM;
-        int32_t a, b, c;
-        if ((rc = ttc_prm_tokens(ttc_model_tokenizer(l->prm), &a, &b, &c, e))) {
-            ttc_err_wrap(e, "%s: ", o->prm_path);
-            goto fail;
-        }
+        if ((rc = ttc_prm_format_from_gguf(l->prm->gguf, &l->fmt, e))) { ttc_err_wrap(e, "%s: ", o->prm_path); goto fail; }
+        if (o->orm) l->fmt.outcome = true;
+        l->ver_kind = l->fmt.outcome ? TTC_VERIFIER_ORM : TTC_VERIFIER_PRM;
+        ttc_ctx_params pp = sp.ctx;
+        if ((rc = ttc_ctx_new(l->prm, &pp, &l->prm_ctx, e))) goto fail;
+        /* resolve the format's tokens and heads now, so a bad PRM fails at start-up */
+        ttc_verifier *probe;
+        if ((rc = ttc_local_verifier_new(l->prm_ctx, &l->fmt, &probe, e))) goto fail;
+        ttc_verifier_free(probe);
     }
     l->chat = ttc_chat_detect(ttc_tokenizer_chat_template(ttc_model_tokenizer(l->model)));
     if (o->model_id) {
@@ -381,7 +405,7 @@ fail:
 }
 
 int ttc_local_set_remote_verifier(ttc_local *l, const char *url, bool orm, ttc_err *e) {
-    if (l->ver) return ttc_err_set(e, TTC_EINVAL, "a local verifier is loaded already");
+    if (l->prm) return ttc_err_set(e, TTC_EINVAL, "a local verifier is loaded already");
     ttc_http_opts ho = {0};
     ho.base_url = url;
     l->vmethod = TTC_REMOTE_LOGPROBS;
@@ -396,10 +420,11 @@ void ttc_local_free(ttc_local *l) {
     if (!l) return;
     ttc_http_free(l->vh);
     ttc_sched_free(l->gen);
-    ttc_sched_free(l->ver);
+    ttc_ctx_free(l->prm_ctx);
     ttc_model_free(l->model);
     ttc_model_free(l->prm);
     ttc_pool_free(l->pool);
     pthread_mutex_destroy(&l->mu);
+    pthread_mutex_destroy(&l->prm_mu);
     free(l);
 }

@@ -9,11 +9,12 @@
  *
  * Strategy requests ("ttc": {"strategy": ...}): the problem is the last
  * user message (chat) or the prompt (completions); ttc_search_run runs the
- * strategy with the scheduler's generator and verifier, so its beams are
- * batched with every other request. The chosen solution is choice 0;
- * further choices (n > 1) are the other candidates by score. "auto" asks
- * the policy hook; without one it is bon-weighted with a verifier and
- * majority without. */
+ * strategy with the scheduler's generator, so its beams are batched with
+ * every other request. The verifier (--prm, any search/prm.h format) runs
+ * on its own context, one request's call at a time. The chosen solution is
+ * choice 0; further choices (n > 1) are the other candidates by score.
+ * "auto" uses the --policy file (with a verifier), else the policy hook,
+ * else bon-weighted with a verifier and majority without. */
 #ifndef TTC_SERVE_LOCAL_H
 #define TTC_SERVE_LOCAL_H
 #include "search/strategy.h"
@@ -30,7 +31,7 @@ typedef int (*ttc_serve_policy_fn)(void *ud, const char *problem, int budget, tt
 typedef struct ttc_local_opts {
     const char *model_path;
     const char *prm_path;      /* NULL: no verifier */
-    bool        orm;           /* the verifier is an outcome model */
+    bool        orm;           /* the verifier is an outcome model (else its GGUF says) */
     int         threads;       /* compute threads; 0 = one per CPU */
     int         n_ctx;         /* per sequence; 0 = min(model, 4096) */
     int         n_seq_max;     /* live sequences over all requests; 0 = 128 */
@@ -47,12 +48,10 @@ void ttc_local_free(ttc_local *l);
 ttc_serve_backend ttc_local_backend(ttc_local *l);
 /* Replaces the "auto" policy hook. */
 void ttc_local_set_policy(ttc_local *l, ttc_serve_policy_fn fn, void *ud);
-/* Reads a policy file
- *     {"rules": [{"max_budget": 8, "strategy": "bon-weighted"},
- *                {"max_budget": 64, "strategy": "beam", "beam_width": 4}],
- *      "default": "majority"}
- * (first rule whose max_budget >= the request's budget wins) and installs
- * it as the hook. Errors name the file and the offending field. */
+/* Reads a compute-optimal policy file (optimal/policy.h, written by
+ * `ttc experiment`): "auto" requests then run ttc_policy_solve (probe
+ * samples scored by the verifier, difficulty bin, chosen method) when a
+ * verifier is present. Errors name the file and the offending field. */
 int  ttc_local_load_policy(ttc_local *l, const char *path, ttc_err *e);
 /* Scheduler statistics of the generator (for tests and metrics). */
 ttc_sched_stats ttc_local_stats(ttc_local *l);

@@ -108,6 +108,14 @@ int ttc_sched_seq_len(ttc_sched *s, int seq) {
     return n;
 }
 
+int ttc_sched_seq_tokens(ttc_sched *s, int seq, int32_t *out, int cap) {
+    ctx_lock(s);
+    int n = ttc_seq_len(s->c, seq);
+    if (n > 0) memcpy(out, ttc_seq_tokens(s->c, seq), (size_t)TTC_MIN(n, cap) * sizeof *out);
+    ctx_unlock(s);
+    return n;
+}
+
 ttc_sched_stats ttc_sched_get_stats(ttc_sched *s) {
     ctx_lock(s);
     ttc_sched_stats st = s->stats;
@@ -225,7 +233,7 @@ static void sample_task(void *ctx, int k, int n, int thread) {
     struct out_ref *o = &s->outs[k];
     ttc_sched_item *it = &o->t->items[o->item];
     o->rc = TTC_OK;
-    if (it->score || it->finish) return;
+    if (it->finish) return;
     const float *logits = ttc_logits(s->c, o->entry);
     ttc_sampler *sm = &s->samplers[thread < s->n_samplers ? thread : 0];
     o->rc = ttc_sample(sm, logits, &it->sp, &it->rng, &o->so, NULL);
@@ -277,7 +285,7 @@ static int build_batch(ttc_sched *s, int *n_outs, int *n_tasks) {
         bool any = false;
         for (int i = 0; i < t->n_items; i++) {
             ttc_sched_item *it = &t->items[i];
-            if (it->finish || it->max_tokens == 0 || it->score) continue;
+            if (it->finish || it->max_tokens == 0) continue;
             int len = ttc_seq_len(s->c, it->seq);
             if (len - ttc_seq_n_cached(s->c, it->seq) != 1) continue;
             if (n == s->n_batch) break;
@@ -296,8 +304,8 @@ static int build_batch(ttc_sched *s, int *n_outs, int *n_tasks) {
             ttc_sched_item *it = &t->items[i];
             if (it->finish) continue;
             int len = ttc_seq_len(s->c, it->seq), cached = ttc_seq_n_cached(s->c, it->seq);
-            int goal = it->score ? len : it->max_tokens == 0 ? len - 1 : len;
-            if (!it->score && len - cached <= 1 && it->max_tokens > 0) continue;
+            int goal = it->max_tokens == 0 ? len - 1 : len;
+            if (len - cached <= 1 && it->max_tokens > 0) continue;
             int k = TTC_MIN(goal - cached, s->n_batch - n);
             const int32_t *toks = ttc_seq_tokens(s->c, it->seq);
             for (int p = cached; p < cached + k; p++) {
@@ -370,15 +378,6 @@ static void *sched_main(void *arg) {
             for (int k = 0; k < n_outs; k++) {
                 struct out_ref *o = &s->outs[k];
                 if (!task_is_running(s, o->t)) continue;
-                ttc_sched_item *it = &o->t->items[o->item];
-                if (it->score) {
-                    const float *lg = ttc_logits(s->c, o->entry);
-                    it->score_logits[0] = lg[it->score_ids[0]];
-                    it->score_logits[1] = lg[it->score_ids[1]];
-                    it->finish = TTC_FINISH_STOP;
-                    o->t->n_open--;
-                    continue;
-                }
                 if (o->rc) {
                     ttc_err_set(&e, o->rc, "sched: sampling failed (%s: NaN or no finite logit)", ttc_strerror(o->rc));
                     task_finish(s, o->t, o->rc, &e);
@@ -392,7 +391,7 @@ static void *sched_main(void *arg) {
             nx = t->next;
             for (int i = 0; i < t->n_items; i++) {
                 ttc_sched_item *it = &t->items[i];
-                if (!it->finish && !it->score && it->max_tokens == 0 &&
+                if (!it->finish && it->max_tokens == 0 &&
                     ttc_seq_n_cached(s->c, it->seq) >= ttc_seq_len(s->c, it->seq) - 1) {
                     it->finish = TTC_FINISH_LENGTH;
                     t->n_open--;
@@ -415,13 +414,8 @@ static int item_setup(ttc_sched *s, ttc_sched_item *it, int idx, ttc_err *e) {
     if (it->max_tokens < 0 || it->top_logprobs < 0 || it->top_logprobs > 20)
         return ttc_err_set(e, TTC_EINVAL, "sched: item %d: bad max_tokens %d / top_logprobs %d", idx,
                            it->max_tokens, it->top_logprobs);
-    int len = ttc_seq_len(s->c, it->seq), nv = ttc_model_n_vocab(s->m);
-    if (it->score) {
-        if (len == ttc_seq_n_cached(s->c, it->seq))
-            return ttc_err_set(e, TTC_EINVAL, "sched: item %d: nothing to score on sequence %d", idx, it->seq);
-        if (it->score_ids[0] < 0 || it->score_ids[0] >= nv || it->score_ids[1] < 0 || it->score_ids[1] >= nv)
-            return ttc_err_set(e, TTC_EINVAL, "sched: item %d: score token ids out of range", idx);
-    } else if (len == ttc_seq_n_cached(s->c, it->seq) && it->max_tokens > 0) {
+    int len = ttc_seq_len(s->c, it->seq);
+    if (len == ttc_seq_n_cached(s->c, it->seq) && it->max_tokens > 0) {
         /* nothing pending: recompute the last token for its logits */
         int32_t last = ttc_seq_tokens(s->c, it->seq)[len - 1];
         int rc = ttc_seq_truncate(s->c, it->seq, len - 1, e);

@@ -40,17 +40,11 @@ typedef struct ttc_sched_params {
  * by the item: ttc_sched_item_free). */
 typedef struct ttc_sched_item {
     int               seq;
-    int               max_tokens;    /* 0: prefill only (all pending tokens but the last);
-                                        ignored when scoring */
+    int               max_tokens;    /* 0: prefill only (all pending tokens but the last) */
     ttc_sample_params sp;
     ttc_rng           rng;           /* drawn from once per sampled token */
     int               top_logprobs;  /* alternatives recorded per token (0..20) */
     bool              want_logprobs;
-    /* scoring mode (verifiers): compute every pending token, then read the
-     * logits of score_ids at the last one into score_logits; no sampling */
-    bool              score;
-    int32_t           score_ids[2];
-    float             score_logits[2];
 
     int32_t *tokens;                 /* sampled ids */
     float   *logprobs;               /* log p(token), temperature 1 (want_logprobs) */
@@ -106,6 +100,9 @@ int  ttc_sched_seq_append(ttc_sched *s, int seq, const int32_t *ids, int n, ttc_
 void ttc_sched_seq_free(ttc_sched *s, int seq);
 /* Sequence length (cached + pending), -1 if invalid. */
 int  ttc_sched_seq_len(ttc_sched *s, int seq);
+/* Copies up to cap tokens of the history of seq into out; returns the
+ * history length (-1 if invalid). */
+int  ttc_sched_seq_tokens(ttc_sched *s, int seq, int32_t *out, int cap);
 
 /* Initialises an item for seq (outputs empty; rng from seed). */
 void ttc_sched_item_init(ttc_sched_item *it, int seq, int max_tokens, ttc_sample_params sp, uint64_t seed);

@@ -1,17 +1,16 @@
-/* The strategies' generator and verifier (search/lm.h) over the serving
- * scheduler (sched.h), so the sequences of every concurrent request --
- * plain samples, tree-search beams, PRM scoring -- share decode steps.
+/* The strategies' generator (search/lm.h) over the serving scheduler
+ * (sched.h), so the sequences of every concurrent request -- plain samples
+ * and tree-search beams alike -- share decode steps.
  *
- * Nodes are scheduler sequence ids; forks share KV pages. One generator /
- * verifier object serves one request (it carries that request's cancel flag
- * and usage); many may run on the same scheduler at once.
- *
- * Verifier input follows train/prm.h: tok(ttc_prompt_solve(problem)) then
- * tok(step) <|step|> per step, the score being sigmoid(l("+") - l("-")) at
- * the tag. Scoring a step appends only that step and its tag. */
+ * Nodes are scheduler sequence ids; forks share KV pages. One generator
+ * object serves one request (it carries that request's cancel flag and
+ * usage); many may run on the same scheduler at once. Step semantics are
+ * those of search/lm_local.h (see sched_lm.c). */
 #ifndef TTC_SERVE_SCHED_LM_H
 #define TTC_SERVE_SCHED_LM_H
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include "search/lm.h"
 #include "serve/sched.h"
 
@@ -19,8 +18,7 @@
  * TTC_ECANCELED. Free with ttc_generator_free. */
 int ttc_sched_generator_new(ttc_sched *s, atomic_int *cancel, ttc_generator **out, ttc_err *e);
 
-/* A verifier of the given kind scoring with the model of s (whose
- * vocabulary must hold the tag, "+" and "-": TTC_ENOTFOUND otherwise). */
-int ttc_sched_verifier_new(ttc_sched *s, ttc_verifier_kind kind, atomic_int *cancel, ttc_verifier **out,
-                           ttc_err *e);
+/* True if s[0..n) is only spaces, tabs and newlines. */
+bool ttc_sched_blank(const char *s, size_t n);
+
 #endif
