@@ -482,6 +482,17 @@ Test(tokenizer, bpe_train_first_merges_and_round_trip) {
     cr_assert_eq(ttc_bpe_train(texts, 1, 300, "bogus", NULL, 0, &t, &e), TTC_EUNSUPPORTED);
 }
 
+Test(tokenizer, bpe_train_skips_special_tokens_in_corpus) {
+    const char *texts[] = {"x<|end|>y<|end|>z<|end|>", "<|end|><|end|>w<|end|>"};
+    const char *specials[] = {"<|end|>"};
+    ttc_err e = {0};
+    ttc_tokenizer *t;
+    cr_assert_eq(ttc_bpe_train(texts, 2, 300, "qwen2", specials, 1, &t, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_tokenizer_n_vocab(t), 257, "no pair occurs twice outside the specials");
+    cr_assert_eq(ttc_tokenizer_find(t, "<|end|>"), 256);
+    ttc_tokenizer_free(t);
+}
+
 Test(tokenizer, bpe_train_deterministic) {
     const char *texts[] = {"the cat sat on the mat with the hat", "a rat ate the fat cat"};
     ttc_err e = {0};
