@@ -1,4 +1,6 @@
-/* Sampling: temperature, top-k, top-p, min-p over a candidate array. */
+/* Sampling over a vocabulary: one vectorised exp pass, then top-k by
+ * quickselect, top-p by a histogram of the scaled logits (only the bucket
+ * holding the cut is sorted), min-p by a threshold. */
 #include "model/sample.h"
 
 #include <math.h>
@@ -9,29 +11,98 @@ int ttc_sampler_init(ttc_sampler *s, int n_vocab, ttc_err *e) {
     memset(s, 0, sizeof *s);
     if (n_vocab <= 0) return ttc_err_set(e, TTC_EINVAL, "sampler: vocabulary size %d must be positive", n_vocab);
     s->cand = malloc((size_t)n_vocab * sizeof *s->cand);
-    if (!s->cand) return ttc_err_set(e, TTC_ENOMEM, "sampler: cannot allocate %d candidates", n_vocab);
+    s->e = malloc((size_t)n_vocab * sizeof *s->e);
+    if (!s->cand || !s->e) {
+        ttc_sampler_free(s);
+        return ttc_err_set(e, TTC_ENOMEM, "sampler: cannot allocate scratch for %d tokens", n_vocab);
+    }
     s->n_vocab = n_vocab;
     return TTC_OK;
 }
 
 void ttc_sampler_free(ttc_sampler *s) {
     free(s->cand);
+    free(s->e);
     memset(s, 0, sizeof *s);
 }
 
 int32_t ttc_argmax(const float *x, int n) {
-    int32_t best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
+    float m = x[0];
+    for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
+    int32_t i = 0;
+    while (i < n - 1 && !(x[i] == m)) i++;
+    return i;
+}
+
+/* ---- vectorised exp ---- */
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi" /* the helpers below are always inlined */
+#endif
+typedef float   v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+/* exp(x) for x <= 0 (to within ~2 ulp); exactly 0 below -87 (and for -inf):
+ * x = n ln2 + r, |r| <= ln2/2, e^r by its degree-6 Taylor polynomial
+ * (error < 2e-7), times 2^n built in the exponent bits. */
+static inline v8f v8_exp_neg(v8f x) {
+    v8i dead = x < -87.0f;
+    v8f xc = (v8f)(((v8i)x & ~dead) | ((v8i)((v8f){0} - 87.0f) & dead));
+    v8f t = xc * 1.44269504f + 12582912.0f;            /* round(x / ln2) in the low mantissa bits */
+    v8f n = t - 12582912.0f;
+    v8f r = xc - n * 0.693145752f - n * 1.42860677e-6f;  /* ln2 split in two for accuracy */
+    v8f p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
+    v8i ni = __builtin_convertvector(n, v8i);
+    v8f scale = (v8f)((ni + 127) << 23);
+    return (v8f)((v8i)(p * scale) & ~dead);
+}
+
+/* out[i] = exp((x[i] - m) * k) for x[i] <= m; returns their sum. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static double exp_scaled(const float *x, float m, float k, float *out, int n) {
+    double total = 0;
+    int i = 0;
+    while (i + 8 <= n) {
+        v8f acc = {0};
+        for (int end = i + 512 < n ? i + 512 : n; i + 8 <= end; i += 8) {
+            v8f v;
+            memcpy(&v, x + i, sizeof v);
+            v = v8_exp_neg((v - m) * k);
+            memcpy(out + i, &v, sizeof v);
+            acc += v;
+        }
+        for (int j = 0; j < 8; j++) total += acc[j];
+    }
+    for (; i < n; i++) {
+        float v = (x[i] - m) * k;
+        out[i] = v < -87.0f ? 0.0f : expf(v);
+        total += out[i];
+    }
+    return total;
+}
+
+/* Largest logit, or NaN if any is NaN. */
+static float max_or_nan(const float *x, int n, int *nan_at) {
+    float m = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        if (x[i] != x[i]) { *nan_at = i; return NAN; }
+        m = x[i] > m ? x[i] : m;
+    }
+    return m;
 }
 
 float ttc_logprob(const float *x, int n, int token) {
-    float m = x[ttc_argmax(x, n)];
+    int nan_at;
+    float m = max_or_nan(x, n, &nan_at);
+    if (m != m || !isfinite(m)) return NAN;
+    /* a stack chunk keeps this allocation-free */
+    float buf[1024];
     double sum = 0;
-    for (int i = 0; i < n; i++) sum += exp((double)(x[i] - m));
+    for (int i = 0; i < n; i += 1024) sum += exp_scaled(x + i, m, 1.0f, buf, n - i < 1024 ? n - i : 1024);
     return (float)((double)(x[token] - m) - log(sum));
 }
+
+/* ---- candidate sets ---- */
 
 /* Strict total order: larger value first, then lower id. */
 static inline int cand_before(ttc_cand a, ttc_cand b) { return a.v > b.v || (a.v == b.v && a.id < b.id); }
@@ -41,117 +112,170 @@ static int cand_cmp(const void *pa, const void *pb) {
     return cand_before(a, b) ? -1 : cand_before(b, a) ? 1 : 0;
 }
 
-/* Rearranges c[0..n) so that c[0..k) are the k first in cand order
- * (unsorted among themselves). Quickselect, median-of-three pivot. */
-static void cand_select(ttc_cand *c, int n, int k) {
-    int lo = 0, hi = n - 1;
-    while (lo < hi) {
-        int mid = lo + (hi - lo) / 2;
-        if (cand_before(c[mid], c[lo])) { ttc_cand t = c[mid]; c[mid] = c[lo]; c[lo] = t; }
-        if (cand_before(c[hi], c[lo])) { ttc_cand t = c[hi]; c[hi] = c[lo]; c[lo] = t; }
-        if (cand_before(c[hi], c[mid])) { ttc_cand t = c[hi]; c[hi] = c[mid]; c[mid] = t; }
-        ttc_cand pivot = c[mid];
-        int i = lo, j = hi;
-        while (i <= j) {
-            while (cand_before(c[i], pivot)) i++;
-            while (cand_before(pivot, c[j])) j--;
-            if (i <= j) { ttc_cand t = c[i]; c[i] = c[j]; c[j] = t; i++; j--; }
-        }
-        if (k - 1 <= j) hi = j;
-        else if (k - 1 >= i) lo = i;
-        else break;
+enum { N_BUCKETS = 2048 };
+#define BUCKET_RANGE 88.0f /* exp(-88) is below float's normal range */
+
+/* Keeps the smallest most-likely prefix of c[0..n) (values: unnormalised
+ * probabilities, total their sum) holding top_p of the mass; returns its
+ * size. Buckets by -log(v) so that only the bucket holding the cut needs
+ * sorting; the kept tokens before it stay unsorted. */
+static int top_p_cut(ttc_cand *c, int n, double total, float top_p, const float *logits, float m, float inv_t) {
+    static const float scale = N_BUCKETS / BUCKET_RANGE;
+    double mass[N_BUCKETS] = {0};
+    for (int i = 0; i < n; i++) {
+        float d = (m - logits[c[i].id]) * inv_t * scale;
+        int b = d < N_BUCKETS - 1 ? (int)d : N_BUCKETS - 1;
+        mass[b] += c[i].v;
+    }
+    double need = (double)top_p * total, acc = 0;
+    int cut_b = 0;
+    while (cut_b < N_BUCKETS - 1 && acc + mass[cut_b] < need) acc += mass[cut_b++];
+    /* partition: buckets before the cut, then the cut bucket, then the rest */
+    int k0 = 0, k1;
+    for (int i = 0; i < n; i++) {
+        float d = (m - logits[c[i].id]) * inv_t * scale;
+        int b = d < N_BUCKETS - 1 ? (int)d : N_BUCKETS - 1;
+        if (b < cut_b) { ttc_cand t = c[k0]; c[k0] = c[i]; c[i] = t; k0++; }
+    }
+    k1 = k0;
+    for (int i = k0; i < n; i++) {
+        float d = (m - logits[c[i].id]) * inv_t * scale;
+        int b = d < N_BUCKETS - 1 ? (int)d : N_BUCKETS - 1;
+        if (b == cut_b) { ttc_cand t = c[k1]; c[k1] = c[i]; c[i] = t; k1++; }
+    }
+    qsort(c + k0, (size_t)(k1 - k0), sizeof *c, cand_cmp);
+    for (int i = k0; i < k1; i++) {
+        acc += c[i].v;
+        if (acc >= need) return i + 1;
+    }
+    return k1 > 0 ? k1 : n;
+}
+
+/* Min-heap on cand order (the root is the last of the kept k). */
+static void heap_sift_down(ttc_cand *h, int n, int i) {
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && cand_before(h[w], h[l])) w = l;
+        if (r < n && cand_before(h[w], h[r])) w = r;
+        if (w == i) return;
+        ttc_cand t = h[i]; h[i] = h[w]; h[w] = t;
+        i = w;
     }
 }
 
-/* Replaces values (scaled logits, max first or anywhere) by probabilities
- * exp(v - max) / sum over c[0..n); returns nothing. */
-static void cand_softmax(ttc_cand *c, int n) {
-    float m = -INFINITY;
-    for (int i = 0; i < n; i++) m = c[i].v > m ? c[i].v : m;
-    double sum = 0;
-    for (int i = 0; i < n; i++) { c[i].v = expf(c[i].v - m); sum += c[i].v; }
-    for (int i = 0; i < n; i++) c[i].v = (float)(c[i].v / sum);
+/* The k first of e[0..n) in cand order into c[0..k), sorted. */
+static void top_k(const float *e, int n, int k, ttc_cand *c) {
+    for (int i = 0; i < k; i++) c[i] = (ttc_cand){e[i], i};
+    for (int i = k / 2 - 1; i >= 0; i--) heap_sift_down(c, k, i);
+    for (int i = k; i < n; i++)
+        if (e[i] > c[0].v) { c[0] = (ttc_cand){e[i], i}; heap_sift_down(c, k, 0); }
+    qsort(c, (size_t)k, sizeof *c, cand_cmp);
 }
 
-static void cand_normalize(ttc_cand *c, int n) {
-    double sum = 0;
-    for (int i = 0; i < n; i++) sum += c[i].v;
-    for (int i = 0; i < n; i++) c[i].v = (float)(c[i].v / sum);
+/* The kept set as unnormalised probabilities in s->cand; returns its sum. */
+static double kept_set(ttc_sampler *s, const float *logits, const ttc_sample_params *p, float m, double total) {
+    int n = s->n_vocab, nc = n;
+    ttc_cand *c = s->cand;
+    float inv_t = 1.0f / p->temperature;
+    bool sorted = p->top_k > 0 && p->top_k < n;
+    if (sorted) {
+        nc = p->top_k;
+        top_k(s->e, n, nc, c);
+        total = 0;
+        for (int i = 0; i < nc; i++) total += c[i].v;
+    } else {
+        for (int i = 0; i < n; i++) c[i] = (ttc_cand){s->e[i], i};
+    }
+    if (p->top_p > 0 && p->top_p < 1) {
+        if (sorted) { /* walk the sorted top-k */
+            double acc = 0, need = (double)p->top_p * total;
+            int i = 0;
+            while (i < nc - 1 && (acc += c[i].v) < need) i++;
+            nc = i + 1;
+        } else {
+            nc = top_p_cut(c, nc, total, p->top_p, logits, m, inv_t);
+        }
+        total = 0;
+        for (int i = 0; i < nc; i++) total += c[i].v;
+    }
+    if (p->min_p > 0) {
+        /* the most likely token is always kept and has value exp(0) = 1 */
+        int k = 0;
+        for (int i = 0; i < nc; i++)
+            if (c[i].v >= p->min_p) c[k++] = c[i];
+        nc = k;
+        total = 0;
+        for (int i = 0; i < nc; i++) total += c[i].v;
+    }
+    s->n_cand = nc;
+    return total;
+}
+
+/* Shared first steps: NaN check, max, exp pass. */
+static int prepare(ttc_sampler *s, const float *logits, const ttc_sample_params *p, float *m, double *total,
+                   ttc_err *e) {
+    int nan_at = -1;
+    *m = max_or_nan(logits, s->n_vocab, &nan_at);
+    if (nan_at >= 0) return ttc_err_set(e, TTC_ENUMERIC, "sampler: logit %d is NaN", nan_at);
+    if (!isfinite(*m)) return ttc_err_set(e, TTC_ENUMERIC, "sampler: no finite logit (max %g)", *m);
+    if (p->temperature > 0) *total = exp_scaled(logits, *m, 1.0f / p->temperature, s->e, s->n_vocab);
+    return TTC_OK;
+}
+
+static bool filtered(const ttc_sample_params *p, int n) {
+    return (p->top_k > 0 && p->top_k < n) || (p->top_p > 0 && p->top_p < 1) || p->min_p > 0;
 }
 
 int ttc_sampler_candidates(ttc_sampler *s, const float *logits, const ttc_sample_params *p, ttc_err *e) {
-    int n = s->n_vocab;
-    ttc_cand *c = s->cand;
-    float m = -INFINITY;
-    int32_t best = 0;
-    for (int i = 0; i < n; i++) {
-        if (isnan(logits[i])) return ttc_err_set(e, TTC_ENUMERIC, "sampler: logit %d is NaN", i);
-        if (logits[i] > m) { m = logits[i]; best = i; }
-    }
-    if (!isfinite(m)) return ttc_err_set(e, TTC_ENUMERIC, "sampler: no finite logit (max %g)", m);
+    float m;
+    double total = 0;
+    int rc = prepare(s, logits, p, &m, &total, e);
+    if (rc) return rc;
     if (p->temperature <= 0) {
-        c[0] = (ttc_cand){1.0f, best};
+        s->cand[0] = (ttc_cand){1.0f, ttc_argmax(logits, s->n_vocab)};
         s->n_cand = 1;
         return TTC_OK;
     }
-    float inv_t = 1.0f / p->temperature;
-    for (int i = 0; i < n; i++) c[i] = (ttc_cand){(logits[i] - m) * inv_t, i};
-    int nc = n;
-    bool sorted = false; /* c[0..nc) in cand order */
-    if (p->top_k > 0 && p->top_k < nc) {
-        cand_select(c, nc, p->top_k);
-        nc = p->top_k;
-        qsort(c, (size_t)nc, sizeof *c, cand_cmp);
-        sorted = true;
-    }
-    if (p->top_p > 0 && p->top_p < 1) {
-        /* Smallest most-likely prefix holding top_p of the mass. Most of the
-         * mass usually sits in a few hundred tokens: sort a head first and
-         * sort the rest only if the cut is not inside it. */
-        double total = 0, acc = 0;
-        for (int i = 0; i < nc; i++) total += exp((double)c[i].v);
-        int head = sorted ? nc : nc > 1024 ? 1024 : nc, cut = 0;
-        if (!sorted) {
-            if (head < nc) cand_select(c, nc, head);
-            qsort(c, (size_t)head, sizeof *c, cand_cmp);
-        }
-        for (int i = 0; i < nc && !cut; i++) {
-            if (i == head) qsort(c + head, (size_t)(nc - head), sizeof *c, cand_cmp);
-            acc += exp((double)c[i].v);
-            if (acc >= p->top_p * total) cut = i + 1;
-        }
-        if (cut) nc = cut;
-    }
-    cand_softmax(c, nc);
-    if (p->min_p > 0) {
-        float pmax = 0;
-        for (int i = 0; i < nc; i++) pmax = c[i].v > pmax ? c[i].v : pmax;
-        float thr = p->min_p * pmax;
-        int k = 0;
-        for (int i = 0; i < nc; i++)
-            if (c[i].v >= thr) c[k++] = c[i];
-        nc = k;
-        cand_normalize(c, nc);
-    }
-    s->n_cand = nc;
+    total = kept_set(s, logits, p, m, total);
+    for (int i = 0; i < s->n_cand; i++) s->cand[i].v = (float)(s->cand[i].v / total);
     return TTC_OK;
 }
 
 int ttc_sample(ttc_sampler *s, const float *logits, const ttc_sample_params *p, ttc_rng *rng,
                ttc_sample_out *out, ttc_err *e) {
-    int rc = ttc_sampler_candidates(s, logits, p, e);
+    float m;
+    double total = 0;
+    int rc = prepare(s, logits, p, &m, &total, e);
     if (rc) return rc;
-    int pick = 0;
-    if (p->temperature > 0) {
-        double u = ttc_rng_double(rng), acc = 0;
-        pick = s->n_cand - 1; /* rounding: u beyond the summed mass lands on the last */
-        for (int i = 0; i < s->n_cand; i++) {
-            acc += s->cand[i].v;
-            if (u < acc) { pick = i; break; }
+    int n = s->n_vocab;
+    if (p->temperature <= 0) {
+        out->token = ttc_argmax(logits, n);
+        out->logprob_sampled = 0;
+        out->logprob = (float)((double)(logits[out->token] - m) - log(exp_scaled(logits, m, 1.0f, s->e, n)));
+        return TTC_OK;
+    } else {
+        double full = total;
+        if (filtered(p, n)) {
+            total = kept_set(s, logits, p, m, total);
+            double u = ttc_rng_double(rng) * total, acc = 0;
+            int pick = s->n_cand - 1; /* rounding: u beyond the summed mass lands on the last */
+            for (int i = 0; i < s->n_cand; i++)
+                if (u < (acc += s->cand[i].v)) { pick = i; break; }
+            out->token = s->cand[pick].id;
+        } else {
+            double u = ttc_rng_double(rng) * total, acc = 0;
+            int pick = n - 1;
+            for (int i = 0; i < n; i++)
+                if (u < (acc += s->e[i])) { pick = i; break; }
+            while (s->e[pick] == 0 && pick > 0) pick--; /* never a zero-probability token */
+            out->token = pick;
+        }
+        out->logprob_sampled = (float)log(s->e[out->token] / total);
+        if (p->temperature == 1.0f) {
+            out->logprob = (float)((double)(logits[out->token] - m) - log(full));
+            return TTC_OK;
         }
     }
-    out->token = s->cand[pick].id;
-    out->logprob_sampled = p->temperature > 0 ? logf(s->cand[pick].v) : 0.0f;
-    out->logprob = ttc_logprob(logits, s->n_vocab, out->token);
+    out->logprob = ttc_logprob(logits, n, out->token);
     return TTC_OK;
 }

@@ -33,6 +33,7 @@ typedef struct ttc_sampler {
     int       n_vocab;
     ttc_cand *cand;   /* n_vocab entries */
     int       n_cand; /* after ttc_sampler_candidates: the kept set */
+    float    *e;      /* n_vocab: exp((logit - max) / temperature) */
 } ttc_sampler;
 
 typedef struct ttc_sample_out {
@@ -46,10 +47,12 @@ int  ttc_sampler_init(ttc_sampler *s, int n_vocab, ttc_err *e);
 void ttc_sampler_free(ttc_sampler *s);
 
 /* Computes the kept set for logits[n_vocab] under p into s->cand[0..n_cand):
- * .id the token, .v its final probability (they sum to 1). Sorted by
- * probability (descending, ties by id) whenever top-k or top-p is on;
- * otherwise in id order. TTC_ENUMERIC if the logits hold NaN or no finite
- * value. Greedy params give the single argmax. */
+ * .id the token, .v its final probability (they sum to 1). Order: by
+ * probability (descending, ties by id) when top-k is on; otherwise
+ * unspecified but a function of the logits alone. TTC_ENUMERIC if the
+ * logits hold NaN or no finite value. Greedy params give the single argmax.
+ * Cost: O(n_vocab) (vectorised exp, histogram for top-p) plus sorting the
+ * top-k set or the one histogram bucket the top-p cut falls in. */
 int  ttc_sampler_candidates(ttc_sampler *s, const float *logits, const ttc_sample_params *p, ttc_err *e);
 
 /* Draws one token from logits[n_vocab] (see the file comment). */
