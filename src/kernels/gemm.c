@@ -36,6 +36,9 @@ static void gemm_task(void *ctx, int task, int n_tasks, int thread) {
     if (g->path >= TTC_KERNEL_AVX512)
         k_sgemm_avx512(g->ta, g->tb, g->M, g->N, g->K, g->alpha, g->A, g->lda, g->B, g->ldb,
                        g->beta, g->C, g->ldc, i0, i1, j0, j1);
+    else if (g->path == TTC_KERNEL_AVX2)
+        k_sgemm_avx2(g->ta, g->tb, g->M, g->N, g->K, g->alpha, g->A, g->lda, g->B, g->ldb,
+                     g->beta, g->C, g->ldc, i0, i1, j0, j1);
     else
         sgemm_ref(g->ta, g->tb, g->K, g->alpha, g->A, g->lda, g->B, g->ldb, g->beta, g->C, g->ldc,
                   i0, i1, j0, j1);

@@ -57,7 +57,10 @@ int    k_bf16_rows(const k_mm *m, int r0, int r1);
  * path selects AVX2 or AVX-512 code. */
 int  k_f32_rows(const k_mm *m, int r0, int r1);
 
-/* GEMM micro-kernels (gemm_avx512.c / gemm_avx2.c). */
+/* Blocked GEMM on the C tile [i0,i1) x [j0,j1) (gemm_avx512.c / gemm_avx2.c);
+ * same arguments and contract as ttc_sgemm otherwise. */
+void k_sgemm_avx2(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc, int i0, int i1, int j0, int j1);
 void k_sgemm_avx512(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float beta, float *C, int ldc, int i0, int i1, int j0, int j1);
 #endif
