@@ -74,8 +74,9 @@ typedef struct ttc_extend_result {
     int  len;           /* bytes of text */
     int  n_tokens;      /* tokens sampled in this call */
     int  n_prefill;     /* tokens processed before sampling (e.g. a pending prompt) */
-    bool finished;      /* the solution ended (EOS, or a length limit) */
-    bool truncated;     /* ...because of max_tokens or n_ctx rather than EOS */
+    bool finished;      /* the solution ended (EOS, n_ctx, or max_tokens in SOLUTION mode) */
+    bool truncated;     /* cut by max_tokens or n_ctx rather than ended by "\n"/EOS; in
+                           STEP mode max_tokens ends the step, not the solution */
 } ttc_extend_result;
 
 typedef struct ttc_generator ttc_generator;

@@ -191,7 +191,11 @@ static int lgen_extend_chunk(lgen *x, const int *nodes, int n, ttc_extend_mode m
             int room = ttc_ctx_n_ctx(c) - ttc_seq_len(c, seq);
             int cap = o->max_tokens > 0 ? o->max_tokens - x->gen_tok[i] : room;
             cap = cap < room ? cap : room;
-            if (cap <= 0) { x->fin[i] = x->trunc[i] = true; continue; }
+            if (cap <= 0) {                 /* step cap reached: the step ends here */
+                x->trunc[i] = true;
+                x->fin[i] = room <= 0 || mode == TTC_EXTEND_SOLUTION;
+                continue;
+            }
             ttc_gen_request *q = &x->reqs[m];
             *q = ttc_gen_request_make(seq, cap, sp, 0);
             q->rng = &x->rngs[i];
@@ -215,7 +219,11 @@ static int lgen_extend_chunk(lgen *x, const int *nodes, int n, ttc_extend_mode m
             x->pre_tok[i] += q->n_prefill;
             if ((rc = out_append(d, q->text, q->text_len, e))) goto fail;
             if (q->finish == TTC_FINISH_EOS) { x->fin[i] = true; continue; }
-            if (q->finish == TTC_FINISH_LENGTH) { x->fin[i] = x->trunc[i] = true; continue; }
+            if (q->finish == TTC_FINISH_LENGTH) {   /* a full context ends the solution */
+                x->trunc[i] = true;
+                x->fin[i] = mode == TTC_EXTEND_SOLUTION || ttc_seq_len(c, q->seq) >= ttc_ctx_n_ctx(c);
+                continue;
+            }
             if (q->finish != TTC_FINISH_STOP) {
                 rc = ttc_err_set(e, TTC_EINVAL, "generator: sequence %d stopped without a reason", q->seq);
                 goto fail;

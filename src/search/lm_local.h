@@ -11,8 +11,9 @@
  * next "\n", so every step has content. Bytes of the token that crossed the
  * "\n" beyond it (e.g. the second newline of "\n\n") are carried to the
  * front of the node's next step, so the steps always concatenate to the
- * detokenized solution. EOS ends the solution; running into max_tokens or
- * the context ends it as truncated.
+ * detokenized solution. EOS ends the solution, and so does a full context
+ * (truncated); max_tokens ends a STEP (truncated, the solution goes on) or
+ * a SOLUTION (truncated).
  *
  * Verifier: follows a ttc_prm_format (search/prm.h). Scoring appends only the
  * pieces of the new step (plus `after` of the previous one, computed with

@@ -771,6 +771,7 @@ int ttc_search_result_json(const ttc_search_result *r, bool with_cands, char **o
             json_t *jc = json_object(), *js = json_array();
             for (int s = 0; js && s < c->n_steps; s++) json_array_append_new(js, jnum(c->step_scores[s]));
             json_object_set_new(jc, "answer", json_string(c->answer));
+            json_object_set_new(jc, "key", json_string(c->key));
             json_object_set_new(jc, "score", jnum(c->score));
             json_object_set_new(jc, "step_scores", js);
             json_object_set_new(jc, "group", json_integer(c->group));
