@@ -14,8 +14,7 @@ static void try_pair(const ttc_tokenizer *t, const char *s, ssym *sym, tok_cand 
     int32_t len = sym[l].len + sym[r].len;
     int32_t id = tok_lookup(t, s + sym[l].off, (size_t)len);
     if (id < 0) return;
-    tok_heap_push(h, nh, (tok_cand){.key = -(double)t->tok[id].score, .left = l, .a = r,
-                                    .b = len, .id = id});
+    tok_heap_push(h, nh, (tok_cand){.key = -(double)t->tok[id].score, .left = l, .a = r, .b = len});
 }
 
 static int byte_fallback(const ttc_tokenizer *t, tok_work *w, const char *p, int32_t n,

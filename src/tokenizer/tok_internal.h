@@ -85,7 +85,7 @@ int tok_reserve(void **p, size_t *cap, size_t need);
 
 /* A merge candidate: min-heap by (key, left). BPE: key = rank, a/b = the
  * two ids; SPM: key = -score, a = right symbol, b = merged length. */
-typedef struct tok_cand { double key; int32_t left, a, b, id; } tok_cand;
+typedef struct tok_cand { double key; int32_t left, a, b; } tok_cand;
 
 static inline bool tok_cand_less(const tok_cand *x, const tok_cand *y) {
     return x->key < y->key || (x->key == y->key && x->left < y->left);
