@@ -99,7 +99,8 @@ void ttc_tokenizer_set_add_bos(ttc_tokenizer *tok, bool add_bos, bool add_eos);
  * would be needed (ids holds the first cap). add_bos prepends BOS (if the
  * vocabulary has one); EOS is appended when the metadata says add_eos and
  * add_bos is set (llama.cpp's add_special). parse_special: recognise
- * CONTROL tokens written in the text. */
+ * CONTROL/UNKNOWN tokens written in the text (USER_DEFINED ones always are).
+ * No per-token allocation: a few buffers per call, reused across pieces. */
 int ttc_tokenize(const ttc_tokenizer *tok, const char *text, size_t len, bool add_bos,
                  bool parse_special, int32_t *ids, int cap, int *n, ttc_err *e);
 
