@@ -453,3 +453,30 @@ Test(search, bad_params_and_wrong_verifier) {
     fx_close(&f);
     fake_tree_free(t);
 }
+
+Test(search, bon_with_outcome_verifier) {
+    fake_tree *t = fake_tree_new();
+    fake_tree_add(t, 0, "Guess: \\boxed{7}.\n", 0.7, 0.2f, true);
+    int k = fake_tree_add(t, 0, "Compute 6*7.\n", 0.3, 0.5f, false);
+    fake_tree_add(t, k, "So \\boxed{42}.\n", 1, 0.95f, true);
+    fixture f;
+    fx_open(&f, t, true);
+    ttc_search_params p;
+    ttc_search_params_default(&p, TTC_SEARCH_BON, 8);
+    p.seed = 2;
+    ttc_search_result r = run_ok(&f, &p);
+    cr_assert_eq(f.st.final_calls, 1, "one batched ORM call");
+    cr_assert_eq(f.st.score_calls, 0);
+    bool has42 = false;
+    for (int i = 0; i < r.n_cands; i++) {
+        has42 |= !strcmp(r.cands[i].answer, "42");
+        cr_assert_float_eq(r.cands[i].score, strcmp(r.cands[i].answer, "42") ? 0.2f : 0.95f, 1e-6);
+        cr_assert_eq(r.cands[i].n_steps, 0, "an ORM gives no step scores");
+    }
+    cr_assert(has42);
+    cr_assert_str_eq(r.answer, "42");
+    cr_assert_str_eq(r.solution, "Compute 6*7.\nSo \\boxed{42}.\n");
+    ttc_search_result_free(&r);
+    fx_close(&f);
+    fake_tree_free(t);
+}

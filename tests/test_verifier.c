@@ -62,7 +62,7 @@ static void setup(void) {
     cr_assert_not_null(p);
     snprintf(Path, sizeof Path, "%s", p);
     cr_assert_eq(ttc_model_load(Path, NULL, &M, &e), TTC_OK, "%s", e.msg);
-    ttc_ctx_params cp = {.n_ctx = 256, .n_seq_max = 16, .n_batch = 256, .kv_tokens = 4096};
+    ttc_ctx_params cp = {.n_ctx = 256, .n_seq_max = 32, .n_batch = 256, .kv_tokens = 8192};
     cr_assert_eq(ttc_ctx_new(M, &cp, &C, &e), TTC_OK, "%s", e.msg);
 }
 
@@ -367,12 +367,15 @@ Test(verifier, strategy_end_to_end_on_the_engine) {
     ttc_prm_format f = test_format();
     cr_assert_eq(ttc_local_generator_new(C, &g, &e), TTC_OK, "%s", e.msg);
     cr_assert_eq(ttc_local_verifier_new(C, &f, &v, &e), TTC_OK, "%s", e.msg);
-    const ttc_search_method ms[] = {TTC_SEARCH_BON_WEIGHTED, TTC_SEARCH_BEAM};
-    for (int i = 0; i < 2; i++) {
+    const ttc_search_method ms[] = {TTC_SEARCH_BON_WEIGHTED, TTC_SEARCH_BEAM, TTC_SEARCH_LOOKAHEAD};
+    char *first_json = NULL;
+    for (int i = 0; i < 4; i++) {       /* the fourth run repeats the beam search */
         ttc_search_params p;
-        ttc_search_params_default(&p, ms[i], 4);
+        ttc_search_params_default(&p, ms[i % 3 + (i == 3)], 4);
         p.beam_width = 2;
+        p.lookahead = 1;
         p.max_rounds = 3;
+        p.seed = 17;
         p.max_step_tokens = 4;
         p.max_solution_tokens = 8;
         ttc_search_result r;
@@ -384,13 +387,22 @@ Test(verifier, strategy_end_to_end_on_the_engine) {
             sum += r.cands[c].n_tokens;
             cr_assert(!isnan(r.cands[c].score) || r.cands[c].text[0] == 0);
         }
-        if (ms[i] == TTC_SEARCH_BON_WEIGHTED) cr_assert_eq(sum, r.budget.tokens_generated);
+        if (p.method == TTC_SEARCH_BON_WEIGHTED) cr_assert_eq(sum, r.budget.tokens_generated);
         else cr_assert_leq(sum, r.budget.tokens_generated);
+        if (p.method == TTC_SEARCH_LOOKAHEAD) cr_assert_gt(r.budget.rollout_steps, 0);
         cr_assert_gt(r.budget.tokens_scored, 0);
         cr_assert_gt(r.budget.flops_verifier, 0);
-        cr_assert_eq(ttc_kv_pages_used(ttc_ctx_kv(C)), 0, "%s leaked KV pages", ttc_search_method_name(ms[i]));
+        cr_assert_eq(ttc_kv_pages_used(ttc_ctx_kv(C)), 0, "%s leaked KV pages", ttc_search_method_name(p.method));
+        if (p.method == TTC_SEARCH_BEAM) {   /* same seed, same search */
+            r.budget.wall_seconds = 0;
+            char *js;
+            cr_assert_eq(ttc_search_result_json(&r, true, &js, &e), TTC_OK);
+            if (!first_json) first_json = js;
+            else { cr_assert_str_eq(js, first_json); free(js); }
+        }
         ttc_search_result_free(&r);
     }
+    free(first_json);
     ttc_verifier_free(v);
     ttc_generator_free(g);
 }
