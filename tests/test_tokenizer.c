@@ -10,6 +10,7 @@
 #include "base/util.h"
 #include "gguf/gguf.h"
 #include "testutil.h"
+#include "tokenizer/chat.h"
 #include "tokenizer/tok_internal.h"
 #include "tokenizer/tokenizer.h"
 
@@ -310,6 +311,29 @@ static void assert_valid_utf8(const char *s, int n) {
         for (int j = 1; j < k; j++) cr_assert_eq(u[i + j] & 0xC0, 0x80);
         i += k;
     }
+}
+
+Test(tokenizer, chat_prompt_from_vocab_template) {
+    ttc_tokenizer *q = load_vocab("qwen2");
+    ttc_chat_kind k = ttc_chat_detect(ttc_tokenizer_chat_template(q));
+    cr_assert_eq(k, TTC_CHAT_CHATML);
+    ttc_chat_msg m[] = {{"user", "Hi"}};
+    char *p;
+    ttc_err e = {0};
+    cr_assert_eq(ttc_chat_format(k, m, 1, true, &p, &e), TTC_OK);
+    int32_t ids[32];
+    int n;
+    cr_assert_eq(ttc_tokenize(q, p, strlen(p), ttc_tokenizer_add_bos(q), true, ids, 32, &n, &e), TTC_OK);
+    free(p);
+    /* <|im_start|> user \n Hi <|im_end|> \n <|im_start|> assistant \n */
+    int32_t im_start = ttc_tokenizer_find(q, "<|im_start|>"), im_end = ttc_tokenizer_find(q, "<|im_end|>");
+    cr_assert_eq(n, 9);
+    cr_assert_eq(ids[0], im_start);
+    cr_assert_eq(ids[4], im_end);
+    cr_assert_eq(ids[6], im_start);
+    cr_assert_eq(ids[7], ttc_tokenizer_find(q, "assistant"));
+    cr_assert_eq(ids[8], ttc_tokenizer_find(q, "\xc4\x8a"));   /* "Ċ" = '\n' */
+    ttc_tokenizer_free(q);
 }
 
 Test(tokenizer, streaming_detok_emits_whole_characters) {
