@@ -218,7 +218,7 @@ static json_int_t jget_int(json_t *j, const char *path) {
 
 /* ---- tests ---- */
 
-TestSuite(serve, .init = start_default, .fini = stop_server, .timeout = 30);
+TestSuite(serve, .init = start_default, .fini = stop_server);
 
 Test(serve, chat_round_trip) {
     json_t *j = post_json("/v1/chat/completions",
@@ -468,7 +468,7 @@ Test(serve, invalid_utf8_400) {
     free(r.body);
 }
 
-Test(serve_auth, api_key, .timeout = 30) {
+Test(serve_auth, api_key) {
     ttc_server_opts o = {0};
     o.api_key = "sekret-123";
     start_stub(o);
@@ -513,7 +513,7 @@ static void wait_load(int queued, int running) {
     cr_assert(q == queued && r == running, "load: %d queued, %d running; want %d, %d", q, r, queued, running);
 }
 
-Test(serve_queue, full_queue_429, .timeout = 30) {
+Test(serve_queue, full_queue_429) {
     ttc_server_opts o = {0};
     o.parallel = 1;
     o.queue = 1;
@@ -543,7 +543,7 @@ Test(serve_queue, full_queue_429, .timeout = 30) {
     stop_server();
 }
 
-Test(serve_queue, disconnect_mid_stream_cancels, .timeout = 30) {
+Test(serve_queue, disconnect_mid_stream_cancels) {
     ttc_server_opts o = {0};
     start_stub(o);
     resp r = {.abort_after = 200};
@@ -588,11 +588,29 @@ Test(serve_queue, disconnect_mid_stream_cancels, .timeout = 30) {
 static ttc_local *g_local;
 static char g_model[300];
 
-static void start_local(int parallel) {
+/* The model file is written once, before the tests fork (as test_verifier does). */
+ReportHook(PRE_ALL)(struct criterion_test_set *set) {
+    (void)set;
     snprintf(g_model, sizeof g_model, "%s/tiny.gguf", tu_tmpdir());
     ttc_err e = {0};
     ttc_random_params rp = {.vocab_path = tu_shared("vocab/ggml-vocab-qwen2.gguf"), .type = TTC_TYPE_Q8_0, .seed = 11};
-    cr_assert_eq(ttc_random_model_write(ttc_random_shape_find("tiny-qwen2"), &rp, g_model, &e), TTC_OK, "%s", e.msg);
+    if (ttc_random_model_write(ttc_random_shape_find("tiny-qwen2"), &rp, g_model, &e))
+        fprintf(stderr, "test_serve: %s\n", e.msg);
+    setenv("TTC_TEST_SERVE_MODEL", g_model, 1);
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats) {
+    (void)stats;
+    unlink(g_model);
+    char *slash = strrchr(g_model, '/');
+    if (slash) { *slash = 0; rmdir(g_model); }
+}
+
+static void start_local(int parallel) {
+    const char *path = getenv("TTC_TEST_SERVE_MODEL");
+    cr_assert(path && tu_exists(path), "the shared test model was not written");
+    snprintf(g_model, sizeof g_model, "%s", path);
+    ttc_err e = {0};
     ttc_local_opts lo = {.model_path = g_model, .threads = 1, .n_ctx = 512, .n_seq_max = 32};
     cr_assert_eq(ttc_local_new(&lo, &g_local, &e), TTC_OK, "%s", e.msg);
     ttc_serve_backend be = ttc_local_backend(g_local);
@@ -611,7 +629,7 @@ static void stop_local(void) {
 
 static void start_local_default(void) { start_local(4); }
 
-TestSuite(engine, .init = start_local_default, .fini = stop_local, .timeout = 120);
+TestSuite(engine, .init = start_local_default, .fini = stop_local);
 
 /* Greedy text of a prompt from ttc_generate on a fresh context: the reference. */
 static char *reference_greedy(const char *prompt, bool bos, int max_tokens) {
@@ -895,7 +913,7 @@ static void *open_gate(void *arg) {
     return NULL;
 }
 
-Test(serve_queue, client_retries_429_with_backoff, .timeout = 30) {
+Test(serve_queue, client_retries_429_with_backoff) {
     ttc_server_opts o = {0};
     o.parallel = 1;
     o.queue = -1;
@@ -1020,4 +1038,19 @@ Test(engine, cli_usage_and_errors) {
     cr_assert_eq(tu_run(cmd, NULL, &out), 1);
     cr_assert(strstr(out, "/nonexistent/model.gguf"), "%s", out);
     free(out);
+}
+
+Test(serve_auth, default_strategy_for_plain_clients) {
+    ttc_server_opts o = {0};
+    o.limits.default_strategy = TTC_STRAT_DVTS;
+    o.limits.default_budget = 8;
+    start_stub(o);
+    json_t *j = post_json("/v1/completions", "{\"prompt\":\"unmodified client\"}", 200);
+    cr_assert_str_eq(jget_str(j, "ttc.strategy_used"), "dvts");
+    cr_assert_eq(jget_int(j, "ttc.generations"), 8);
+    json_decref(j);
+    j = post_json("/v1/completions", "{\"prompt\":\"opt out\",\"ttc\":{\"strategy\":\"none\"}}", 200);
+    cr_assert_null(json_object_get(j, "ttc"), "strategy none turns it off");
+    json_decref(j);
+    stop_server();
 }
