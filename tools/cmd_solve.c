@@ -31,7 +31,7 @@ static void usage(FILE *f) {
         "  --budget B              same as --n (for auto)\n"
         "  --policy FILE           policy.json from `ttc experiment` (auto; revisions need\n"
         "                          --revision-model and --orm, else best-of-N weighted)\n"
-        "  --beam-width M          beam width (beam, lookahead, dvts; default 4)\n"
+        "  --beam-width M          beam width (beam, lookahead, dvts; default min(4, N))\n"
         "  --lookahead K           lookahead steps (default 2)\n"
         "  --revise-len L          attempts per revision chain (default N: one chain)\n"
         "  --revise-select S       verifier (hierarchical best-of-N weighted) or majority\n"
@@ -102,7 +102,7 @@ int cmd_solve(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) { usage(stdout); return 0; }
     const char *gen_path = NULL, *prm_path = NULL, *orm_path = NULL, *rev_path = NULL, *fmt_name = NULL;
     const char *problem_arg = NULL, *strategy = NULL, *policy_path = NULL;
-    long n = 16, width = 4, look = -1, rlen = 0, max_tok = 0, max_step = 0, rounds = TTC_SEARCH_MAX_ROUNDS;
+    long n = 16, width = 0, look = -1, rlen = 0, max_tok = 0, max_step = 0, rounds = TTC_SEARCH_MAX_ROUNDS;
     long seed = 0, n_ctx = 0, threads = 0;
     double temp = 0.8, top_p = 1.0;
     bool json = false;
@@ -153,7 +153,7 @@ int cmd_solve(int argc, char **argv) {
     if (prm_path && orm_path && !is_auto) return cli_bad_args("solve", "give --prm or --orm, not both");
     ttc_search_params p;
     ttc_search_params_default(&p, method, (int)n);
-    p.beam_width = (int)width;
+    if (width > 0) p.beam_width = (int)width;
     if (look >= 0) p.lookahead = (int)look;
     p.revise_len = rlen > 0 ? (int)rlen : (int)n;
     p.revise_select = rsel;

@@ -32,7 +32,7 @@ void ttc_search_params_default(ttc_search_params *p, ttc_search_method method, i
     memset(p, 0, sizeof *p);
     p->method = method;
     p->n = n;
-    p->beam_width = 4;
+    p->beam_width = n < 4 ? (n < 1 ? 1 : n) : 4;
     p->lookahead = method == TTC_SEARCH_LOOKAHEAD ? 2 : 0;
     p->max_rounds = TTC_SEARCH_MAX_ROUNDS;
     p->agg = TTC_AGG_LAST;

@@ -89,7 +89,7 @@ typedef struct ttc_search_params {
     ttc_revise_select revise_select;
 } ttc_search_params;
 
-/* Defaults for method: M = 4, k = 0 (lookahead: 2), 40 rounds, agg last,
+/* Defaults for method: M = min(4, N), k = 0 (lookahead: 2), 40 rounds, agg last,
  * temperature 0.8, top_p 1, answer_ends, seed 0, revise_len = N (one
  * sequential chain), revise_context 4, verifier selection. */
 void ttc_search_params_default(ttc_search_params *p, ttc_search_method method, int n);
