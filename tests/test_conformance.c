@@ -199,6 +199,130 @@ static int llama_tok(const void *vocab, const char *text, size_t len, bool add_s
     return n;
 }
 
+/* ---- ggml's tensor types (libggml-base) ---- */
+
+struct ggml_type_traits_ {                /* struct ggml_type_traits */
+    const char *type_name;
+    int64_t     blck_size;
+    int64_t     blck_size_interleave;
+    size_t      type_size;
+    bool        is_quantized;
+    void      (*to_float)(const void *x, float *y, int64_t k);
+    void      (*from_float_ref)(const float *x, void *y, int64_t k);
+};
+
+static struct {
+    void *lib;
+    const struct ggml_type_traits_ *(*traits)(int type);
+    void (*fp32_to_fp16_row)(const float *x, uint16_t *y, int64_t n);
+    void (*fp32_to_bf16_row_ref)(const float *x, uint16_t *y, int64_t n);
+} G;
+
+static void ggml_load(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/lib/libggml-base.so", conf_dir());
+    if (!tu_exists(path)) cr_skip("llama.cpp not installed (%s): run scripts/conformance-setup.sh", path);
+    G.lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    cr_assert_not_null(G.lib, "dlopen %s: %s", path, dlerror());
+    *(void **)&G.traits = dlsym(G.lib, "ggml_get_type_traits");
+    *(void **)&G.fp32_to_fp16_row = dlsym(G.lib, "ggml_fp32_to_fp16_row");
+    *(void **)&G.fp32_to_bf16_row_ref = dlsym(G.lib, "ggml_fp32_to_bf16_row_ref");
+    cr_assert(G.traits && G.fp32_to_fp16_row && G.fp32_to_bf16_row_ref, "libggml-base lacks a symbol");
+}
+
+/* Type table: every type ggml knows has ttc's name, block size and bytes. */
+Test(conformance, ggml_type_traits) {
+    ggml_load();
+    int known = 0;
+    for (int t = 0; t < 64; t++) {
+        if (t >= 43) break;  /* GGML_TYPE_COUNT of this ggml; beyond it traits[] is out of bounds */
+        const struct ggml_type_traits_ *tr = G.traits(t);
+        if (tr->blck_size == 0) {
+            cr_expect_eq(ttc_type_block_size(t), 0, "type %d is removed in ggml but known to ttc", t);
+            continue;
+        }
+        known++;
+        cr_expect_str_eq(ttc_type_name(t), tr->type_name, "type %d", t);
+        cr_expect_eq(ttc_type_block_size(t), tr->blck_size, "type %d (%s) block size", t, tr->type_name);
+        cr_expect_eq(ttc_type_block_bytes(t), tr->type_size, "type %d (%s) block bytes", t, tr->type_name);
+    }
+    cr_assert_gt(known, 30);
+}
+
+/* Random blocks (any bit pattern but a finite scale) decode bit-identically;
+ * the Q8_0/Q4_0 quantizers match ggml's reference bit for bit; Q4_K/Q6_K
+ * quantize with no more error than ggml's reference. */
+Test(conformance, ggml_blocks_and_quantizers) {
+    ggml_load();
+    enum { N = 256 * 32 };
+    static const int types[] = {TTC_TYPE_F16, TTC_TYPE_BF16, TTC_TYPE_Q8_0, TTC_TYPE_Q4_0, TTC_TYPE_Q4_K, TTC_TYPE_Q6_K};
+    uint8_t *raw = malloc(ttc_type_row_bytes(TTC_TYPE_F32, N)), *q = malloc(ttc_type_row_bytes(TTC_TYPE_F32, N));
+    float *x = malloc(N * sizeof *x), *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b);
+    ttc_rng r;
+    ttc_rng_seed(&r, 77);
+    for (size_t ti = 0; ti < TTC_ARRAY_LEN(types); ti++) {
+        int type = types[ti];
+        const struct ggml_type_traits_ *tr = G.traits(type);
+        size_t bytes = ttc_type_row_bytes(type, N), bb = ttc_type_block_bytes(type);
+        for (size_t i = 0; i < bytes; i++) raw[i] = (uint8_t)ttc_rng_u64(&r);
+        /* Keep fp16 scale fields finite (and f16/bf16 values non-NaN: NaN
+         * payloads are not compared). Offsets of the f16 fields per block. */
+        for (size_t blk = 0; blk < bytes / bb; blk++) {
+            uint8_t *p = raw + blk * bb;
+            size_t offs[2] = {0, 2}, n_offs = 1;
+            if (type == TTC_TYPE_Q4_K) n_offs = 2;
+            if (type == TTC_TYPE_Q6_K) offs[0] = 208;
+            if (type == TTC_TYPE_BF16) { p[1] &= 0x3F; continue; }  /* |x| < 2^-1: finite */
+            for (size_t k = 0; k < n_offs; k++) p[offs[k] + 1] &= 0x3B;  /* exponent < 31: finite */
+        }
+        cr_assert_eq(ttc_dequantize_row(type, raw, a, N, NULL), TTC_OK);
+        tr->to_float(raw, b, N);
+        int diff = 0;
+        for (int i = 0; i < N; i++) diff += memcmp(&a[i], &b[i], 4) != 0;
+        cr_expect_eq(diff, 0, "%s: %d of %d decoded values differ from ggml (first block bytes %02x %02x)",
+                     ttc_type_name(type), diff, N, raw[0], raw[1]);
+
+        /* Quantizers on Gaussian data with outliers. */
+        for (int i = 0; i < N; i++) x[i] = ttc_rng_normal(&r) * (i % 61 == 0 ? 5.0f : 1.0f);
+        cr_assert_eq(ttc_quantize_row(type, x, q, N, NULL), TTC_OK);
+        tr->from_float_ref(x, raw, N);
+        if (type == TTC_TYPE_Q4_K || type == TTC_TYPE_Q6_K) {
+            double e_ttc = 0, e_ggml = 0;
+            ttc_dequantize_row(type, q, a, N, NULL);
+            ttc_dequantize_row(type, raw, b, N, NULL);
+            for (int i = 0; i < N; i++) {
+                e_ttc += (double)(a[i] - x[i]) * (a[i] - x[i]);
+                e_ggml += (double)(b[i] - x[i]) * (b[i] - x[i]);
+            }
+            if (getenv("TTC_CONFORMANCE_VERBOSE"))
+                fprintf(stderr, "%s: squared error ttc %.4g, ggml reference %.4g\n", ttc_type_name(type), e_ttc, e_ggml);
+            cr_expect_leq(e_ttc, 1.05 * e_ggml, "%s: ttc quantization error %.4g vs ggml reference %.4g",
+                          ttc_type_name(type), e_ttc, e_ggml);
+        } else {
+            size_t nd = 0;
+            for (size_t i = 0; i < bytes; i++) nd += q[i] != raw[i];
+            cr_expect_eq(nd, 0, "%s: %zu of %zu bytes differ from ggml's reference quantizer",
+                         ttc_type_name(type), nd, bytes);
+        }
+    }
+    /* fp16 / bf16 rounding of arbitrary finite floats. */
+    for (int i = 0; i < N; i++) {
+        uint32_t bits = (uint32_t)ttc_rng_u64(&r);
+        if ((bits & 0x7F800000u) == 0x7F800000u) bits ^= 0x40000000u;  /* no Inf/NaN */
+        memcpy(&x[i], &bits, 4);
+        if (i % 2) x[i] = ldexpf(ttc_rng_normal(&r), (int)ttc_rng_below(&r, 50) - 30);  /* fp16 range */
+    }
+    uint16_t *h = (uint16_t *)q;
+    G.fp32_to_fp16_row(x, h, N);
+    int d16 = 0, dbf = 0;
+    for (int i = 0; i < N; i++) d16 += h[i] != ttc_f32_to_fp16(x[i]);
+    G.fp32_to_bf16_row_ref(x, h, N);
+    for (int i = 0; i < N; i++) dbf += h[i] != ttc_f32_to_bf16(x[i]);
+    cr_expect_eq(d16, 0, "fp16: %d of %d conversions differ from ggml", d16, N);
+    cr_expect_eq(dbf, 0, "bf16: %d of %d conversions differ from ggml", dbf, N);
+    free(raw); free(q); free(x); free(a); free(b);
+}
+
 /* ---- tokenization ---- */
 
 typedef struct {

@@ -1,6 +1,8 @@
 /* Tensor element types and reference (plain C) quantization.
  *
- * Type ids are ggml's (the numbers stored in GGUF tensor infos). Block
+ * Type ids are ggml's (the numbers stored in GGUF tensor infos), as of
+ * llama.cpp de3ff81 (node-llama-cpp 3.22.1); test_conformance checks the
+ * table against that ggml. Block
  * layouts below are bit-exact with GGUF/ggml. ttc computes with seven types:
  * F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K; the traits of every other known
  * ggml type are still listed so a file holding them can be opened and sized.
@@ -56,7 +58,10 @@ typedef enum ttc_type {
     TTC_TYPE_TQ1_0   = 34,
     TTC_TYPE_TQ2_0   = 35,
     TTC_TYPE_MXFP4   = 39,
-    TTC_TYPE_COUNT   = 40,  /* ids >= this (and the gaps) are unknown */
+    TTC_TYPE_NVFP4   = 40,
+    TTC_TYPE_Q1_0    = 41,
+    TTC_TYPE_Q2_0    = 42,
+    TTC_TYPE_COUNT   = 43,  /* ids >= this (and the gaps) are unknown */
 } ttc_type;
 
 #define TTC_QK8_0 32

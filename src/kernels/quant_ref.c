@@ -41,6 +41,9 @@ static const struct {
     [TTC_TYPE_TQ1_0]   = {"tq1_0",   256, 54},
     [TTC_TYPE_TQ2_0]   = {"tq2_0",   256, 66},
     [TTC_TYPE_MXFP4]   = {"mxfp4",   32,  17},
+    [TTC_TYPE_NVFP4]   = {"nvfp4",   64,  36},
+    [TTC_TYPE_Q1_0]    = {"q1_0",    128, 18},
+    [TTC_TYPE_Q2_0]    = {"q2_0",    64,  18},
 };
 
 static bool known(int type) { return type >= 0 && type < TTC_TYPE_COUNT && traits[type].block; }
