@@ -340,14 +340,16 @@ static int rg_extend(ttc_generator *g, const int *nodes, int n, ttc_extend_mode 
     for (int i = 0; i < n && !rc; i++) {
         tnode *nd = tt_get(&x->nodes, nodes[i]);
         if (!nd) { rc = ttc_err_set(e, TTC_EINVAL, "remote generator: node %d is not live", nodes[i]); break; }
-        json_t *b = json_pack("{s:s,s:i,s:f,s:f,s:i,s:b}", "prompt", nd->text, "max_tokens",
+        json_t *b = json_pack("{s:s,s:i,s:f,s:f,s:i}", "prompt", nd->text, "max_tokens",
                               o->max_tokens > 0 ? o->max_tokens : TTC_MAX(16, g->info.n_ctx / 2), "temperature",
                               (double)(o->temperature > 0 ? o->temperature : 0), "top_p",
-                              (double)(o->top_p > 0 && o->top_p < 1 ? o->top_p : 1), "n", 1,
-                              "include_stop_str_in_output", 1);
+                              (double)(o->top_p > 0 && o->top_p < 1 ? o->top_p : 1), "n", 1);
         if (x->model[0]) json_object_set_new(b, "model", json_string(x->model));
         if (o->seeds) json_object_set_new(b, "seed", json_integer((json_int_t)(o->seeds[i] & 0x7fffffffffffffffULL)));
-        if (mode == TTC_EXTEND_STEP) json_object_set_new(b, "stop", json_pack("[s]", "\n"));
+        if (mode == TTC_EXTEND_STEP) {
+            json_object_set_new(b, "stop", json_pack("[s]", "\n"));
+            json_object_set_new(b, "include_stop_str_in_output", json_true());
+        }
         bodies[i] = b;
     }
     if (!rc) rc = ttc_http_post_json(x->h, "/v1/completions", bodies, n, outs, x->cancel, e);

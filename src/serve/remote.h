@@ -85,7 +85,8 @@ void ttc_remote_free(ttc_remote *r);
 int  ttc_remote_set_verifier(ttc_remote *r, const char *url, bool orm, ttc_err *e);
 /* Plain requests are forwarded (non-streaming; a streaming client gets the
  * text as one chunk); strategy requests run here over the remote generator
- * (and verifier). */
+ * (and verifier). "auto" is bon-weighted with a verifier, else majority;
+ * with a strategy only choice 0 (the chosen solution) carries text. */
 ttc_serve_backend ttc_remote_backend(ttc_remote *r);
 
 /* For the local backend: score strategy requests on a remote verifier. */
