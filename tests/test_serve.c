@@ -1054,3 +1054,28 @@ Test(serve_auth, default_strategy_for_plain_clients) {
     json_decref(j);
     stop_server();
 }
+
+Test(engine, echo_prepends_prompt_and_stop_cuts) {
+    json_t *a = post_json("/v1/completions", "{\"prompt\":\"Echo me\",\"max_tokens\":5,\"temperature\":0,\"echo\":true}", 200);
+    json_t *b = post_json("/v1/completions", "{\"prompt\":\"Echo me\",\"max_tokens\":5,\"temperature\":0}", 200);
+    char want[512];
+    snprintf(want, sizeof want, "Echo me%s", jget_str(b, "choices.0.text"));
+    cr_assert_str_eq(jget_str(a, "choices.0.text"), want);
+    /* a stop string taken from the greedy text cuts it just before */
+    const char *full = jget_str(b, "choices.0.text");
+    size_t n = strlen(full);
+    if (n >= 4) {
+        char stop[8] = {0}, body[256];
+        memcpy(stop, full + n - 2, 2);
+        const char *hit = strstr(full, stop);
+        snprintf(body, sizeof body, "{\"prompt\":\"Echo me\",\"max_tokens\":5,\"temperature\":0,\"stop\":[\"%s\"]}", stop);
+        if (!strpbrk(stop, "\"\\\n")) {
+            json_t *c = post_json("/v1/completions", body, 200);
+            cr_assert_eq(strlen(jget_str(c, "choices.0.text")), (size_t)(hit - full), "cut before '%s'", stop);
+            cr_assert_str_eq(jget_str(c, "choices.0.finish_reason"), "stop");
+            json_decref(c);
+        }
+    }
+    json_decref(a);
+    json_decref(b);
+}
