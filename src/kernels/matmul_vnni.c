@@ -165,6 +165,17 @@ TGT static void unpack_row(const k_mm *m, const geom *g, int r, uint8_t *dst) {
     for (int i = m->cols / 16; i < g->n16p; i++) wb[i] = 0;
 }
 
+/* The four horizontal sums of a, b, c, d as one vector {sum a, sum b, sum c, sum d}. */
+static inline __attribute__((always_inline)) TGT __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
+    __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b)); /* a0+a2 b0+b2 a1+a3 b1+b3 per 128 */
+    __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+    __m512 abcd = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(ab), _mm512_castps_pd(cd))),
+                                _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(ab), _mm512_castps_pd(cd))));
+    /* abcd lane group g holds partial sums {a, b, c, d} of 128-bit block g */
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(abcd), _mm512_extractf32x8_ps(abcd, 1));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
 /* ---- R x T micro-kernel ------------------------------------------------------ */
 
 static inline __attribute__((always_inline)) TGT void
@@ -213,9 +224,9 @@ tile(const geom *g, const uint8_t *w, const uint8_t *x, int R, int T, float *y, 
 #pragma GCC unroll 4
     for (int t = 0; t < 4; t++)
         if (t < T)
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++)
-                if (r < R) y[(size_t)t * ldy + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][t], bacc[r][t]));
+            _mm_mask_storeu_ps(y + (size_t)t * ldy, (__mmask8)((1u << R) - 1),
+                               hsum4(_mm512_add_ps(acc[0][t], bacc[0][t]), _mm512_add_ps(acc[1][t], bacc[1][t]),
+                                     _mm512_add_ps(acc[2][t], bacc[2][t]), _mm512_add_ps(acc[3][t], bacc[3][t])));
 }
 
 #define TILE_FN(R, T) \
@@ -336,14 +347,13 @@ tile16(const uint16_t *w, const uint16_t *x, int cp, int k0, int k1, int R, int 
     }
 #pragma GCC unroll 6
     for (int t = 0; t < 6; t++)
-        if (t < T)
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++)
-                if (r < R) {
-                    float s = _mm512_reduce_add_ps(acc[r][t]);
-                    float *o = y + (size_t)t * ldy + r;
-                    *o = first ? s : *o + s;
-                }
+        if (t < T) {
+            __m128 s = hsum4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]);
+            float *o = y + (size_t)t * ldy;
+            __mmask8 k = (__mmask8)((1u << R) - 1);
+            if (!first) s = _mm_add_ps(s, _mm_maskz_loadu_ps(k, o));
+            _mm_mask_storeu_ps(o, k, s);
+        }
 }
 
 #define T16_FN(R, T) \
