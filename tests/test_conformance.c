@@ -323,6 +323,191 @@ Test(conformance, ggml_blocks_and_quantizers) {
     free(raw); free(q); free(x); free(a); free(b);
 }
 
+/* ---- GGUF files: ttc's writer and reader against ggml's gguf ---- */
+
+struct gguf_init_params_ { bool no_alloc; void **ctx; };
+
+static struct {
+    void *(*from_buffer)(const void *data, size_t size, struct gguf_init_params_ params);
+    void (*free)(void *ctx);
+    int64_t (*n_kv)(const void *ctx);
+    const char *(*key)(const void *ctx, int64_t i);
+    int (*kv_type)(const void *ctx, int64_t i);
+    int (*arr_type)(const void *ctx, int64_t i);
+    size_t (*arr_n)(const void *ctx, int64_t i);
+    int64_t (*n_tensors)(const void *ctx);
+    const char *(*tensor_name)(const void *ctx, int64_t i);
+    size_t (*tensor_offset)(const void *ctx, int64_t i);
+    int (*tensor_type)(const void *ctx, int64_t i);
+    const int64_t *(*tensor_ne)(const void *ctx, int64_t i);
+    size_t (*data_offset)(const void *ctx);
+    size_t (*alignment)(const void *ctx);
+    size_t (*tensor_size)(const void *ctx, int64_t i);
+} GG;
+
+/* ggml's last error line, for messages. */
+static char ggml_last[512];
+static void ggml_capture(int level, const char *text, void *ud) {
+    (void)ud;
+    if (level >= 4 && strlen(text) > 2) snprintf(ggml_last, sizeof ggml_last, "%s", text);  /* GGML_LOG_LEVEL_ERROR */
+}
+
+static void gguf_api_load(void) {
+    ggml_load();
+    void (*log_set)(void (*)(int, const char *, void *), void *);
+    *(void **)&log_set = dlsym(G.lib, "ggml_log_set");
+    cr_assert_not_null(log_set);
+    log_set(ggml_capture, NULL);
+    static const char *names[] = {
+        "gguf_init_from_buffer", "gguf_free", "gguf_get_n_kv", "gguf_get_key", "gguf_get_kv_type",
+        "gguf_get_arr_type", "gguf_get_arr_n", "gguf_get_n_tensors", "gguf_get_tensor_name",
+        "gguf_get_tensor_offset", "gguf_get_tensor_type", "gguf_get_tensor_ne", "gguf_get_data_offset",
+        "gguf_get_alignment", "gguf_get_tensor_size",
+    };
+    void **slots = (void **)&GG;
+    for (size_t i = 0; i < TTC_ARRAY_LEN(names); i++) {
+        slots[i] = dlsym(G.lib, names[i]);
+        cr_assert_not_null(slots[i], "libggml-base: no %s", names[i]);
+    }
+}
+
+/* Both readers opened buf: same keys (names, types, array lengths), same
+ * tensors (names, types, shapes, offsets), same data offset. */
+static void same_structure(const ttc_gguf *g, const void *gc, const char *what) {
+    cr_assert_eq(ttc_gguf_n_keys(g), GG.n_kv(gc), "%s: key count", what);
+    for (int64_t k = 0; k < ttc_gguf_n_keys(g); k++) {
+        const ttc_gguf_kv *kv = ttc_gguf_kv_at(g, k);
+        cr_assert_str_eq(kv->key, GG.key(gc, k), "%s: key %lld", what, (long long)k);
+        cr_assert_eq(kv->type, GG.kv_type(gc, k), "%s: key '%s' type", what, kv->key);
+        if (kv->type == TTC_GGUF_ARR) {
+            cr_assert_eq(kv->arr_type, GG.arr_type(gc, k), "%s: key '%s' element type", what, kv->key);
+            cr_assert_eq(kv->n, GG.arr_n(gc, k), "%s: key '%s' length", what, kv->key);
+        }
+    }
+    cr_assert_eq(ttc_gguf_n_tensors(g), GG.n_tensors(gc), "%s: tensor count", what);
+    for (int64_t i = 0; i < ttc_gguf_n_tensors(g); i++) {
+        const ttc_gguf_tensor *t = ttc_gguf_tensor_at(g, i);
+        cr_assert_str_eq(t->name, GG.tensor_name(gc, i), "%s: tensor %lld", what, (long long)i);
+        cr_assert_eq(t->type, GG.tensor_type(gc, i), "%s: tensor '%s' type", what, t->name);
+        cr_assert_eq(t->offset, GG.tensor_offset(gc, i), "%s: tensor '%s' offset", what, t->name);
+        const int64_t *ne = GG.tensor_ne(gc, i);
+        for (int d = 0; d < 4; d++) cr_assert_eq(t->ne[d], ne[d], "%s: tensor '%s' ne[%d]", what, t->name, d);
+    }
+    if (ttc_gguf_n_tensors(g)) cr_assert_eq(ttc_gguf_data_offset(g), GG.data_offset(gc), "%s: data offset", what);
+    cr_assert_eq(ttc_gguf_alignment(g), GG.alignment(gc), "%s: alignment", what);
+}
+
+/* A file with every key type, string arrays and tensors of several types. */
+static void *sample_file(size_t *len) {
+    ttc_gguf_writer *w;
+    ttc_err e = {0};
+    cr_assert_eq(ttc_gguf_writer_new(&w, &e), TTC_OK);
+    ttc_gguf_set_u8(w, "k.u8", 7, &e); ttc_gguf_set_i8(w, "k.i8", -7, &e); ttc_gguf_set_u16(w, "k.u16", 700, &e);
+    ttc_gguf_set_i16(w, "k.i16", -700, &e); ttc_gguf_set_u32(w, "k.u32", 70000, &e); ttc_gguf_set_i32(w, "k.i32", -70000, &e);
+    ttc_gguf_set_f32(w, "k.f32", 0.5f, &e); ttc_gguf_set_bool(w, "k.bool", true, &e); ttc_gguf_set_u64(w, "k.u64", 1ull << 40, &e);
+    ttc_gguf_set_i64(w, "k.i64", -(1ll << 40), &e); ttc_gguf_set_f64(w, "k.f64", 0.25, &e);
+    ttc_gguf_set_str(w, "general.architecture", "llama", &e);
+    const char *toks[5] = {"<s>", "a", "b", "ab", "\xc4\xa0the"};
+    ttc_gguf_set_arr_str(w, "tokenizer.ggml.tokens", toks, NULL, 5, &e);
+    float sc[5] = {0, -1, -2, -3, -4};
+    ttc_gguf_set_arr(w, "tokenizer.ggml.scores", TTC_GGUF_F32, sc, 5, &e);
+    ttc_gguf_writer_set_alignment(w, 64, &e);
+    static float x[512];
+    static uint8_t q[2048];
+    for (int i = 0; i < 512; i++) x[i] = (float)(i % 13) - 6;
+    static const int types[] = {TTC_TYPE_F32, TTC_TYPE_F16, TTC_TYPE_Q8_0, TTC_TYPE_Q4_K, TTC_TYPE_Q6_K};
+    for (int t = 0; t < 5; t++) {
+        int64_t ne[2] = {256, 2};
+        char name[32];
+        snprintf(name, sizeof name, "blk.%d.w", t);
+        cr_assert_eq(ttc_quantize_row(types[t], x, q, 512, &e), TTC_OK);
+        cr_assert_eq(ttc_gguf_writer_add_tensor_copy(w, name, types[t], 2, ne, q, &e), TTC_OK, "%s", e.msg);
+    }
+    void *buf;
+    cr_assert_eq(ttc_gguf_writer_write_mem(w, &buf, len, &e), TTC_OK);
+    ttc_gguf_writer_free(w);
+    return buf;
+}
+
+/* True when the tensors sit back to back in file order, each at the padded
+ * end of the previous one: what ggml's reader requires. ttc accepts any
+ * aligned, non-overlapping placement. */
+static bool packed(const ttc_gguf *g) {
+    uint64_t at = 0;
+    size_t a = ttc_gguf_alignment(g);
+    for (int64_t i = 0; i < ttc_gguf_n_tensors(g); i++) {
+        const ttc_gguf_tensor *t = ttc_gguf_tensor_at(g, i);
+        if (t->offset != at) return false;
+        at = (t->offset + t->nbytes + a - 1) / a * a;
+    }
+    return true;
+}
+
+/* ttc's writer output reads the same in ggml; then a differential run over
+ * truncations and byte flips: whenever both accept, they agree on the
+ * structure; disagreements on acceptance are counted and explained. */
+Test(conformance, gguf_files_vs_ggml) {
+    gguf_api_load();
+    size_t len;
+    uint8_t *buf = sample_file(&len);
+    struct gguf_init_params_ ip = {true, NULL};
+    ttc_err e = {0};
+    ttc_gguf *g;
+    void *gc = GG.from_buffer(buf, len, ip);
+    cr_assert_not_null(gc, "ggml rejects a file written by ttc");
+    cr_assert_eq(ttc_gguf_open_mem(buf, len, &g, &e), TTC_OK, "%s", e.msg);
+    same_structure(g, gc, "writer output");
+    ttc_gguf_close(g);
+    GG.free(gc);
+
+    ttc_rng r;
+    ttc_rng_seed(&r, 99);
+    uint8_t *m = malloc(len);
+    int both = 0, neither = 0, only_ttc = 0, only_ggml = 0, gaps = 0;
+    char first_only_ttc[800] = "", first_only_ggml[1100] = "";
+    for (int it = 0; it < 3000; it++) {
+        size_t n = len;
+        memcpy(m, buf, len);
+        if (it % 4 == 0) n = ttc_rng_below(&r, len);
+        else
+            for (int k = 1 + (int)ttc_rng_below(&r, 2); k > 0; k--)
+                m[ttc_rng_below(&r, 600)] ^= (uint8_t)(1u << ttc_rng_below(&r, 8));
+        int rc = ttc_gguf_open_mem(m, n, &g, &e);
+        ggml_last[0] = 0;
+        gc = GG.from_buffer(m, n, ip);
+        /* Metadata-only, ggml does not look at the data; llama.cpp checks
+         * the bounds when it loads tensors. Do that here. */
+        for (int64_t i = 0; gc && i < GG.n_tensors(gc); i++)
+            if (GG.data_offset(gc) + GG.tensor_offset(gc, i) + GG.tensor_size(gc, i) > n) {
+                GG.free(gc);
+                gc = NULL;
+            }
+        if (rc == TTC_OK && gc) {
+            both++;
+            same_structure(g, gc, "mutated file");
+        } else if (rc != TTC_OK && !gc) {
+            neither++;
+        } else if (rc == TTC_OK && !packed(g)) {
+            gaps++;  /* ggml wants tensors packed in file order; ttc only non-overlapping */
+        } else if (rc == TTC_OK) {
+            if (!only_ttc++) snprintf(first_only_ttc, sizeof first_only_ttc, "mutation %d (%zu bytes): ggml: %s", it, n, ggml_last);
+        } else {
+            if (!only_ggml++) snprintf(first_only_ggml, sizeof first_only_ggml, "mutation %d: %s", it, e.msg);
+        }
+        ttc_gguf_close(g);
+        if (gc) GG.free(gc);
+    }
+    if (getenv("TTC_CONFORMANCE_VERBOSE"))
+        fprintf(stderr, "gguf differential: both accept %d, both reject %d, only ttc %d (%s) + %d with unpacked "
+                "tensors, only ggml %d (%s)\n", both, neither, only_ttc, first_only_ttc, gaps, only_ggml, first_only_ggml);
+    cr_assert_gt(both, 100);
+    cr_assert_gt(neither, 100);
+    cr_expect_eq(only_ttc, 0, "%d mutated files open in ttc but not in ggml; first: %s", only_ttc, first_only_ttc);
+    cr_expect_eq(only_ggml, 0, "%d mutated files open in ggml but not in ttc; first: %s", only_ggml, first_only_ggml);
+    free(m);
+    free(buf);
+}
+
 /* ---- tokenization ---- */
 
 typedef struct {
