@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -793,6 +794,16 @@ static void elem_key(const char *s, char *out, size_t cap) {
     snprintf(out, cap, "%s", s);
 }
 
+/* Appends printf output to buf[0..cap) at *n, truncating at the end. */
+static void key_put(char *buf, size_t cap, size_t *n, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void key_put(char *buf, size_t cap, size_t *n, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(buf + *n, cap - *n, fmt, ap);
+    va_end(ap);
+    if (w > 0) *n = *n + (size_t)w < cap - 1 ? *n + (size_t)w : cap - 1;
+}
+
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 size_t ttc_answer_canonical(const char *answer, char *out, size_t cap) {
@@ -809,19 +820,14 @@ size_t ttc_answer_canonical(const char *answer, char *out, size_t cap) {
     if (ps->kind == K_SET || ps->kind == K_LIST) qsort(order, (size_t)ps->n, sizeof order[0], cmp_str);
     char buf[GR_MAX * 2];
     size_t n = 0;
-    #define PUT(...) do { int w_ = snprintf(buf + n, sizeof buf - n, __VA_ARGS__); \
-                          if (w_ > 0) n = TTC_MINZ(n + (size_t)w_, sizeof buf - 1); } while (0)
-    #define TTC_MINZ(x, y) ((x) < (y) ? (x) : (y))
-    if (ps->kind == K_TUPLE) PUT("%c", ps->open);
-    else if (ps->kind == K_SET || ps->kind == K_LIST) PUT("{");
-    else if (ps->kind == K_MATRIX) PUT("[%dx%d:", ps->rows, ps->cols);
+    if (ps->kind == K_TUPLE) key_put(buf, sizeof buf, &n, "%c", ps->open);
+    else if (ps->kind == K_SET || ps->kind == K_LIST) key_put(buf, sizeof buf, &n, "{");
+    else if (ps->kind == K_MATRIX) key_put(buf, sizeof buf, &n, "[%dx%d:", ps->rows, ps->cols);
     for (int i = 0; i < ps->n; i++)
-        PUT("%s%s", i ? (ps->kind == K_UNION ? "U" : ",") : "", order[i]);
-    if (ps->kind == K_TUPLE) PUT("%c", ps->close);
-    else if (ps->kind == K_SET || ps->kind == K_LIST) PUT("}");
-    else if (ps->kind == K_MATRIX) PUT("]");
-    #undef PUT
-    #undef TTC_MINZ
+        key_put(buf, sizeof buf, &n, "%s%s", i ? (ps->kind == K_UNION ? "U" : ",") : "", order[i]);
+    if (ps->kind == K_TUPLE) key_put(buf, sizeof buf, &n, "%c", ps->close);
+    else if (ps->kind == K_SET || ps->kind == K_LIST) key_put(buf, sizeof buf, &n, "}");
+    else if (ps->kind == K_MATRIX) key_put(buf, sizeof buf, &n, "]");
     free(ps);
     free(keys);
     copy_out(out, cap, buf, n);
