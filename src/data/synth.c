@@ -274,10 +274,13 @@ static uint64_t text_hash(const char *s) {
     return h;
 }
 
-int ttc_synth_split_of(const char *problem_text) {
-    uint64_t b = text_hash(problem_text) % 20;
+/* 1/20 of the hash space is test, 1/20 val, the rest train. */
+static int split_of_hash(uint64_t h) {
+    uint64_t b = h % 20;
     return b == 0 ? TTC_SPLIT_TEST : b == 1 ? TTC_SPLIT_VAL : TTC_SPLIT_TRAIN;
 }
+
+int ttc_synth_split_of(const char *problem_text) { return split_of_hash(text_hash(problem_text)); }
 
 const char *ttc_synth_split_name(int split) {
     return split == TTC_SPLIT_TEST ? "test" : split == TTC_SPLIT_VAL ? "val" : "train";
@@ -348,7 +351,8 @@ void ttc_synth_gen_free(ttc_synth_gen *g) {
     free(g);
 }
 
-/* Inserts h (never 0); false when it was already present. */
+/* Inserts h into the dedup set; *fresh is false when it was already there.
+ * TTC_ENOMEM if the set cannot grow. */
 static int set_insert(ttc_synth_gen *g, uint64_t h, bool *fresh) {
     if (!h) h = 1;
     if (2 * (g->set_len + 1) > g->set_cap) {
@@ -384,8 +388,7 @@ int ttc_synth_gen_next(ttc_synth_gen *g, ttc_synth_problem *out, ttc_err *e) {
         ttc_rng_split(&r, g->seed, g->stream++);
         ttc_synth_make(&r, level, out);
         uint64_t h = text_hash(out->problem);
-        if ((int)(h % 20 == 0 ? TTC_SPLIT_TEST : h % 20 == 1 ? TTC_SPLIT_VAL : TTC_SPLIT_TRAIN) != g->split)
-            continue;
+        if (split_of_hash(h) != g->split) continue;
         bool fresh;
         if (set_insert(g, h, &fresh)) return ttc_err_set(e, TTC_ENOMEM, "synth: out of memory (dedup set)");
         if (!fresh) continue;
