@@ -24,14 +24,16 @@ cp "$BUILD/ttc" "$TTC.new" && mv "$TTC.new" "$TTC"
 
 step() { echo "== $(date -u +%H:%M:%S) $*"; }
 
-# 1. generator: 3.1 M params (dim 192, 6 layers, 3 heads of 64, SwiGLU 576),
-#    rows of 512 tokens packing ~4 problems each, 8 rows (4096 tokens) per
-#    step, 900 steps = 3.7 M tokens (~0.55 epoch of the 50k problems).
+# 1. generator: 1.2 M params (dim 128, 5 layers, 2 heads of 64, SwiGLU 384):
+#    about compute-optimal (20 tokens per parameter) for the ~40 TFLOP a
+#    shared 2-core machine gives in an hour. Rows of 272 tokens (the longest
+#    problem + solution is 259) pack ~2 problems each; 16 rows (4352 tokens)
+#    per step, 700 steps = 3 M tokens (~0.45 epoch of the 50k problems).
 if [ ! -f models/generator.gguf ]; then
   step "training models/generator.gguf"
   "$TTC" train --task sft --data data/synth/train.jsonl --out models/generator.gguf \
-    --train-tokenizer 768 --dim 192 --layers 6 --heads 3 --ff 576 --ctx 512 \
-    --steps 900 --batch 8 --lr 2e-3 --min-lr 0.1 --warmup 100 --wd 0.1 --clip 1.0 \
+    --train-tokenizer 768 --dim 128 --layers 5 --heads 2 --ff 384 --ctx 512 --seq 272 \
+    --steps 700 --batch 16 --lr 3e-3 --min-lr 0.1 --warmup 100 --wd 0.1 --clip 1.0 \
     --seed 1 --threads "$THREADS" --type f16 --name ttc-generator \
     --checkpoint "$WORK/generator.ckpt" --ckpt-every 50 --resume
 fi

@@ -554,8 +554,8 @@ Test(train_export, gguf_roundtrip_and_engine_agree) {
     /* bigger weights than the init so the logits are far from uniform */
     for (size_t i = 0; i < m.n_params; i++) m.params[i] *= 5.0f;
     ttc_err e;
-    cr_assert_eq(ttc_tmodel_export(&m, NULL, 0 /* F32 */, "t", path, &e), TTC_OK, "%s", e.msg);
-    cr_assert_eq(ttc_tmodel_export(&m, NULL, 1 /* F16 */, "t", p16, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_tmodel_export(&m, NULL, 0 /* F32 */, "t", NULL, path, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_tmodel_export(&m, NULL, 1 /* F16 */, "t", "ttc", p16, &e), TTC_OK, "%s", e.msg);
     int32_t ids[12] = {1, 5, 9, 3, 3, 17, 38, 0, 22, 7, 7, 2};
     forward_one(&m, ids, 12);
     /* save -> reload gives identical logits */
@@ -597,4 +597,87 @@ Test(train_export, gguf_roundtrip_and_engine_agree) {
         ttc_model_free(em);
     }
     ttc_tmodel_free(&m);
+}
+
+/* ------------------------------------------------------------- the CLI */
+
+Test(train_cli, help_and_bad_arguments) {
+    char cmd[512], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s train --help", tu_bin());
+    cr_assert_eq(tu_run(cmd, NULL, &out), 0);
+    cr_assert(strstr(out, "usage: ttc train"), "%s", out);
+    free(out);
+    const char *bad[] = {"--task foo --data x --out y", "--task sft --out y --vocab v",
+                         "--task sft --data x --out y --steps zero --vocab v",
+                         "--task sft --data x --out y", "--task sft --data x --out y --bogus 1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s train %s 2>/dev/null", tu_bin(), bad[i]);
+        cr_assert_eq(tu_run(cmd, NULL, NULL), 2, "%s", bad[i]);
+    }
+}
+
+/* Writes n toy benchmark problems "a + b" in the synth JSONL format. */
+static void write_toy_sft(const char *path, int n) {
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    for (int i = 0; i < n; i++) {
+        int a = i % 17, b = (i * 7) % 13;
+        fprintf(f, "{\"problem\": \"Ann has %d apples. She buys %d more. How many?\", "
+                   "\"solution\": \"She buys %d more, so %d + %d = %d.\\nThe answer is "
+                   "\\\\boxed{%d}.\\n\", \"answer\": \"%d\", \"level\": 1}\n",
+                a, b, b, a, b, a + b, a + b, a + b);
+    }
+    fclose(f);
+}
+
+Test(train_cli, sft_then_prm_end_to_end) {
+    const char *d = tu_tmpdir();
+    char cmd[2048], *out = NULL;
+    char data[256], model[256], ck[256], prm[256], prmd[256], bad[256];
+    snprintf(data, sizeof data, "%s/sft.jsonl", d);
+    snprintf(model, sizeof model, "%s/gen.gguf", d);
+    snprintf(ck, sizeof ck, "%s/gen.ckpt", d);
+    snprintf(prm, sizeof prm, "%s/prm.gguf", d);
+    snprintf(prmd, sizeof prmd, "%s/prm.jsonl", d);
+    snprintf(bad, sizeof bad, "%s/bad.jsonl", d);
+    write_toy_sft(data, 40);
+    const char *shape = "--dim 16 --layers 1 --heads 2 --ctx 96 --batch 2 --threads 1";
+    /* an interrupted run: 2 steps with a checkpoint, then resumed to 4 */
+    snprintf(cmd, sizeof cmd, "%s train --task sft --data %s --out %s --train-tokenizer 300 %s "
+             "--steps 2 --checkpoint %s 2>&1", tu_bin(), data, model, shape, ck);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 0, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s train --task sft --data %s --out %s %s --steps 4 "
+             "--checkpoint %s --resume 2>&1", tu_bin(), data, model, shape, ck);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 0, "%s", out);
+    cr_assert(strstr(out, "resuming") && strstr(out, "step     4/4"), "%s", out);
+    free(out);
+    /* the engine runs the exported model */
+    snprintf(cmd, sizeof cmd, "%s logits -m %s -o %s/l.f32 -t 1", tu_bin(), model, d);
+    cr_assert_eq(tu_run(cmd, "Problem: Ann has 3 apples.", NULL), 0);
+    /* PRM fine-tuned from it; the file says how verifiers read it */
+    FILE *f = fopen(prmd, "w");
+    for (int i = 0; i < 8; i++)
+        fprintf(f, "{\"problem\": \"Ann has %d apples.\", \"steps\": [\"So %d + 1 = %d.\\n\", "
+                   "\"The answer is \\\\boxed{%d}.\\n\"], \"labels\": [%.2f, null]}\n",
+                i, i, i + 1 + i % 2, i + 1, i % 2 ? 0.1 : 0.9);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s train --task prm --data %s --init %s --out %s --steps 2 "
+             "--batch 2 --threads 1 2>&1", tu_bin(), prmd, model, prm);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 0, "%s", out);
+    cr_assert(strstr(out, "acc "), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s gguf info %s", tu_bin(), prm);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 0);
+    cr_assert(strstr(out, "ttc.prm.format") && strstr(out, "\"ttc\""), "%s", out);
+    free(out);
+    /* a malformed line is reported as file:line, exit 1 */
+    f = fopen(bad, "w");
+    fputs("{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": \"a\"}\n", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s train --task sft --data %s --out %s/x.gguf --vocab %s %s "
+             "--steps 1 2>&1", tu_bin(), bad, d, model, shape);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 1, "%s", out);
+    cr_assert(strstr(out, "bad.jsonl:2:"), "%s", out);
+    free(out);
 }

@@ -215,7 +215,10 @@ int cmd_train(int argc, char **argv) {
         if (!rc) o.steps = (int32_t)steps;   /* may extend a finished run */
         if (!rc) say(&lc, "resuming %s at step %lld of %d\n", ckpt, (long long)st.step, o.steps);
     } else {
-        if (init) rc = ttc_tmodel_import(init, (int)ctx, &m, vocab ? NULL : &tok, &e);
+        if (!init && !vocab && !train_tok)
+            rc = ttc_err_set(&e, TTC_ENOTFOUND, "%s: no checkpoint to resume, and no "
+                             "--init, --vocab or --train-tokenizer to start from", ckpt);
+        if (!rc && init) rc = ttc_tmodel_import(init, (int)ctx, &m, vocab ? NULL : &tok, &e);
         if (!rc && vocab) rc = load_vocab(vocab, &tok, &e);
         if (!rc && train_tok) {
             say(&lc, "training a %ld-token BPE vocabulary on %s\n", train_tok, data);
@@ -268,7 +271,8 @@ int cmd_train(int argc, char **argv) {
             (double)o.grad_clip, (unsigned long long)o.seed, ttc_pool_n_threads(pool));
         rc = ttc_train_run(&m, &d, pool, &o, &st, &e);
     }
-    if (!rc) rc = ttc_tmodel_export(&m, tok, wtype, name ? name : "ttc", out, &e);
+    const char *fmt = task == TTC_TASK_PRM ? "ttc" : task == TTC_TASK_ORM ? "ttc-orm" : NULL;
+    if (!rc) rc = ttc_tmodel_export(&m, tok, wtype, name ? name : "ttc", fmt, out, &e);
     if (!rc) say(&lc, "wrote %s (%s) after %lld steps, %.0f s\n", out, type_s,
                  (long long)st.step, ttc_now() - t0);
     if (rc && lc.log) fprintf(lc.log, "error: %s\n", e.msg);
