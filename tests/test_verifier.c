@@ -162,9 +162,9 @@ static void reference_scores(const ttc_prm_format *f, int n_steps, float *out) {
     cr_assert_eq(ttc_tokenize(M->tok, f->pos, strlen(f->pos), false, true, &pos, 1, &k, &e), TTC_OK);
     cr_assert_eq(ttc_tokenize(M->tok, f->neg, strlen(f->neg), false, true, &neg, 1, &k, &e), TTC_OK);
     if (ttc_tokenizer_add_bos(M->tok) && ttc_tokenizer_bos(M->tok) >= 0) ids[n++] = ttc_tokenizer_bos(M->tok);
-    push_text(ids, &n, f->root_prefix, true);
-    push_text(ids, &n, Problem, false);
-    push_text(ids, &n, f->root_suffix, true);
+    char root[1024];
+    snprintf(root, sizeof root, "%s%s%s", f->root_prefix, Problem, f->root_suffix);
+    push_text(ids, &n, root, false);   /* one piece, as the trainer tokenizes the prompt */
     for (int s = 0; s < n_steps; s++) {
         push_text(ids, &n, Steps[s], false);
         tag_at[s] = n;

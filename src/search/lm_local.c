@@ -55,22 +55,32 @@ static int append_text(ttc_ctx *c, int seq, const char *text, size_t len, bool s
     return rc;
 }
 
-/* A new sequence holding [BOS] + the pieces (special tokens parsed in the
- * pieces flagged so), prefilled up to its last token. */
-static int new_root(ttc_ctx *c, const char *const *pieces, const bool *special, int n_pieces,
-                    const ttc_lm_info *info, ttc_lm_usage *u, int *seq, ttc_err *e) {
+/* A new sequence holding [BOS] + text (tokenized as one piece), prefilled up
+ * to its last token. */
+static int new_root(ttc_ctx *c, const char *text, bool special, const ttc_lm_info *info, ttc_lm_usage *u,
+                    int *seq, ttc_err *e) {
     const ttc_tokenizer *tok = ttc_model_tokenizer(ttc_ctx_model(c));
     int rc = ttc_seq_new(c, seq, e);
     if (rc) return rc;
     int32_t bos = ttc_tokenizer_bos(tok);
     if (ttc_tokenizer_add_bos(tok) && bos >= 0) rc = ttc_seq_append_tokens(c, *seq, &bos, 1, e);
-    for (int i = 0; !rc && i < n_pieces; i++)
-        rc = append_text(c, *seq, pieces[i], strlen(pieces[i]), special[i], NULL, e);
+    if (!rc) rc = append_text(c, *seq, text, strlen(text), special, NULL, e);
     if (!rc && ttc_seq_len(c, *seq) < 1) rc = ttc_err_set(e, TTC_EINVAL, "root: the prompt has no tokens");
     if (!rc) rc = decode_counted(c, seq, 1, true, false, NULL, info, u, e);
     if (rc) ttc_seq_free(c, *seq);
     else u->calls++;
     return rc;
+}
+
+/* prefix + middle (first len bytes) + suffix in a fresh string. */
+static char *join3(const char *prefix, const char *middle, size_t len, const char *suffix) {
+    size_t a = strlen(prefix), c = strlen(suffix);
+    char *s = malloc(a + len + c + 1);
+    if (!s) return NULL;
+    memcpy(s, prefix, a);
+    memcpy(s + a, middle, len);
+    memcpy(s + a + len, suffix, c + 1);
+    return s;
 }
 
 /* ---- generator ------------------------------------------------------------- */
@@ -121,9 +131,8 @@ static int lgen_check(lgen *x, int node, ttc_err *e) {
 
 static int lgen_root(ttc_generator *g, const char *prompt, int *node, ttc_err *e) {
     lgen *x = (lgen *)g;
-    const char *pieces[1] = {prompt};
-    const bool special[1] = {false};   /* problem text must not inject control tokens */
-    int rc = new_root(x->c, pieces, special, 1, &g->info, &g->usage, node, e);
+    /* as the generator was trained: the prompt in one piece, no control tokens */
+    int rc = new_root(x->c, prompt, false, &g->info, &g->usage, node, e);
     if (rc) return ttc_err_wrap(e, "generator root: ");
     if (*node >= x->n_nodes) {
         ttc_seq_free(x->c, *node);
@@ -403,9 +412,10 @@ static int lver_check(lver *x, int node, ttc_err *e) {
 
 static int lver_root(ttc_verifier *v, const char *problem, int *node, ttc_err *e) {
     lver *x = (lver *)v;
-    const char *pieces[3] = {x->f.root_prefix, problem, x->f.root_suffix};
-    const bool special[3] = {true, false, true};
-    int rc = new_root(x->c, pieces, special, 3, &v->info, &v->usage, node, e);
+    char *root = join3(x->f.root_prefix, problem, strlen(problem), x->f.root_suffix);
+    if (!root) return ttc_err_set(e, TTC_ENOMEM, "verifier root: out of memory");
+    int rc = new_root(x->c, root, true, &v->info, &v->usage, node, e);
+    free(root);
     if (rc) return ttc_err_wrap(e, "verifier root: ");
     if (*node >= x->n_nodes) {
         ttc_seq_free(x->c, *node);
@@ -429,13 +439,16 @@ static void lver_release(ttc_verifier *v, int node) {
     if (node >= 0 && node < x->n_nodes) ttc_seq_free(x->c, node);
 }
 
-/* Appends one step's pieces (prefix, text, suffix, tag) to seq. */
+/* Appends one step to seq: prefix + text + suffix tokenized as one piece
+ * (as the reference implementations tokenize a whole conversation: no BPE
+ * boundary inside a turn), then the tag by id. */
 static int append_step(lver *x, int seq, const char *step, size_t len, ttc_err *e) {
     const char *pre = x->n_steps[seq] == 0 ? x->f.first_prefix : x->f.step_prefix;
     if (x->f.strip_newline && len > 0 && step[len - 1] == '\n') len--;
-    int rc = append_text(x->c, seq, pre, strlen(pre), true, NULL, e);
-    if (!rc) rc = append_text(x->c, seq, step, len, false, NULL, e);
-    if (!rc) rc = append_text(x->c, seq, x->f.step_suffix, strlen(x->f.step_suffix), true, NULL, e);
+    char *s = join3(pre, step, len, x->f.step_suffix);
+    if (!s) return ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
+    int rc = append_text(x->c, seq, s, strlen(s), true, NULL, e);
+    free(s);
     if (!rc && x->tag >= 0) rc = ttc_seq_append_tokens(x->c, seq, &x->tag, 1, e);
     return rc;
 }

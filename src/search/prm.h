@@ -2,13 +2,13 @@
  * score comes from, as data: one small description per model family instead
  * of code paths scattered through the verifier.
  *
- * Token layout for a problem and steps s_1..s_n (each piece tokenized on
- * its own and appended by id; special tokens are parsed in the template
- * pieces, never in problem or step text):
+ * Token layout for a problem and steps s_1..s_n. Each bracketed piece is
+ * tokenized on its own (special tokens parsed, as a chat template is) and
+ * appended by id, so a new step never re-tokenizes what came before:
  *
- *   [BOS] root_prefix problem root_suffix
- *         first_prefix s_1' step_suffix [TAG] <score 1> after
- *         step_prefix  s_2' step_suffix [TAG] <score 2> after ...
+ *   [BOS] (root_prefix problem root_suffix)
+ *         (first_prefix s_1' step_suffix) [TAG] <score 1> (after)
+ *         (step_prefix  s_2' step_suffix) [TAG] <score 2> (after) ...
  *
  * s_i' is the step text, minus its trailing "\n" when strip_newline. The
  * score of step i is read at the last token before <score i> (the tag, or
