@@ -82,12 +82,14 @@ struct ttc_server {
 
 /* Per-connection state, from the first callback to request completion. */
 typedef struct conn {
+    ttc_server  *srv;
     ttc_endpoint ep;
     double       t0;
     char        *body;
     size_t       len, cap;
     bool         too_large;
     int          status;        /* of the queued response */
+    bool         counted;       /* metrics recorded when the response was queued */
     ttc_job     *stream_job;    /* streaming: job the reader owns a ref of */
 } conn;
 
@@ -387,6 +389,10 @@ static enum MHD_Result send_body(struct MHD_Connection *c, conn *cc, int status,
     cc->status = status;
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
+    /* a whole body is counted now, so a client that reads /metrics right
+     * after its answer sees it; streams are counted when they end */
+    ttc_metrics_request(cc->srv->metrics, cc->ep, status, ttc_now() - cc->t0);
+    cc->counted = true;
     return ok;
 }
 
@@ -578,6 +584,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cc = calloc(1, sizeof *cc);
         if (!cc) return MHD_NO;
         cc->t0 = ttc_now();
+        cc->srv = s;
         cc->ep = route(url);
         *con_cls = cc;
         bool post_ep = cc->ep == TTC_EP_CHAT || cc->ep == TTC_EP_COMPLETIONS;
@@ -646,7 +653,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK &&
         (cc->ep == TTC_EP_CHAT || cc->ep == TTC_EP_COMPLETIONS))
         ttc_metrics_disconnect(s->metrics);
-    ttc_metrics_request(s->metrics, cc->ep, cc->status ? cc->status : 499, ttc_now() - cc->t0);
+    if (!cc->counted) ttc_metrics_request(s->metrics, cc->ep, cc->status ? cc->status : 499, ttc_now() - cc->t0);
     free(cc->body);
     free(cc);
     *con_cls = NULL;
