@@ -451,3 +451,63 @@ Test(verifier, solve_cli) {
     cr_assert(strstr(out, "<|step|>"), "%s", out);
     free(out);
 }
+
+/* ---- agreement with the trainer's PRM layout (train/prm.h) --------------------------- */
+
+#include "train/prm.h"
+
+Test(prm_format, ttc_preset_matches_trainer_encoding) {
+    /* a small BPE vocabulary with the bundled special tokens, then a random
+     * model over it */
+    const char *texts[] = {"Problem: Ann has 3 apples.\nSolution:\n3 + 2 = 5.\nThe answer is \\boxed{5}.\n",
+                           "Problem: Bob has 7 pens and gives 2 away.\nSolution:\n7 - 2 = 5.\n"};
+    const char *specials[] = TTC_VOCAB_SPECIALS;
+    ttc_tokenizer *tok;
+    ttc_err e = {0};
+    cr_assert_eq(ttc_bpe_train(texts, 2, 320, "qwen2", specials, TTC_VOCAB_N_SPECIALS, &tok, &e), TTC_OK, "%s", e.msg);
+    ttc_gguf_writer *w;
+    cr_assert_eq(ttc_gguf_writer_new(&w, &e), TTC_OK);
+    cr_assert_eq(ttc_tokenizer_to_gguf(tok, w, &e), TTC_OK, "%s", e.msg);
+    char dir[128], vocab[256], model[256];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    snprintf(vocab, sizeof vocab, "%s/vocab.gguf", dir);
+    snprintf(model, sizeof model, "%s/m.gguf", dir);
+    cr_assert_eq(ttc_gguf_writer_write(w, vocab, &e), TTC_OK, "%s", e.msg);
+    ttc_gguf_writer_free(w);
+    ttc_random_params rp = {.vocab_path = vocab, .type = TTC_TYPE_F32, .seed = 3};
+    cr_assert_eq(ttc_random_model_write(ttc_random_shape_find("tiny-llama"), &rp, model, &e), TTC_OK, "%s", e.msg);
+    ttc_model *m;
+    cr_assert_eq(ttc_model_load(model, NULL, &m, &e), TTC_OK, "%s", e.msg);
+    ttc_ctx *c;
+    ttc_ctx_params cp = {.n_ctx = 256, .n_seq_max = 4, .n_batch = 256, .kv_tokens = 1024};
+    cr_assert_eq(ttc_ctx_new(m, &cp, &c, &e), TTC_OK, "%s", e.msg);
+    ttc_prm_format f;
+    cr_assert_eq(ttc_prm_preset("ttc", &f, &e), TTC_OK);
+    ttc_verifier *v;
+    cr_assert_eq(ttc_local_verifier_new(c, &f, &v, &e), TTC_OK, "%s", e.msg);
+    const char *problem = "Ann has 3 apples and buys 2 more.";
+    const char *steps[2] = {"3 + 2 = 5.\n", "The answer is \\boxed{5}.\n"};
+    int node;
+    float s[2];
+    cr_assert_eq(v->vt->root(v, problem, &node, &e), TTC_OK, "%s", e.msg);
+    for (int i = 0; i < 2; i++) cr_assert_eq(v->vt->score(v, &node, &steps[i], 1, &s[i], &e), TTC_OK, "%s", e.msg);
+    /* the trainer's encoding of the same example, token for token */
+    char *prompt = ttc_prompt_solve(problem);
+    int32_t *ids;
+    int n, tag_pos[2];
+    cr_assert_eq(ttc_prm_encode(m->tok, prompt, steps, 2, &ids, &n, tag_pos, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_seq_len(c, node), n);
+    const int32_t *have = ttc_seq_tokens(c, node);
+    for (int i = 0; i < n; i++) cr_assert_eq(have[i], ids[i], "token %d: %d vs trainer %d", i, have[i], ids[i]);
+    cr_assert_eq(tag_pos[1], n - 1);
+    free(ids);
+    free(prompt);
+    v->vt->release(v, node);
+    ttc_verifier_free(v);
+    ttc_ctx_free(c);
+    ttc_model_free(m);
+    ttc_tokenizer_free(tok);
+    unlink(model);
+    unlink(vocab);
+    rmdir(dir);
+}
