@@ -213,6 +213,10 @@ Test(tokenizer, metadata_queries) {
     cr_assert_not(ttc_tokenizer_is_eog(q, ttc_tokenizer_find(q, "Hello")));
     cr_assert_eq(ttc_tokenizer_find(q, "Hello"), 9707);
     cr_assert_eq(ttc_tokenizer_find(q, "no such token here"), -1);
+    /* like llama.cpp, the plain-text token "</s>" is an end token (CONTROL) */
+    int32_t eos_text = ttc_tokenizer_find(q, "</s>");
+    cr_assert(eos_text >= 0 && ttc_tokenizer_is_eog(q, eos_text));
+    cr_assert_eq(ttc_token_type(q, eos_text), TTC_TOKEN_CONTROL);
     cr_assert_not_null(ttc_tokenizer_chat_template(q));
     cr_assert(strstr(ttc_tokenizer_chat_template(q), "<|im_start|>"));
     char buf[32];
@@ -393,6 +397,12 @@ Test(tokenizer, invalid_utf8_input) {
     cr_assert_eq(ttc_tokenize(s, "\xff", 1, false, false, a, 32, &na, &e), TTC_OK);
     cr_assert_eq(na, 2);                                  /* ▁ <0xFF> */
     cr_assert_eq(a[1], 3 + 0xFF);
+    /* lead byte C3 takes the next byte along (llama.cpp): "\xc3\xc3" "\xa9",
+     * not "\xc3" "é" */
+    cr_assert_eq(ttc_tokenize(s, "\xc3\xc3\xa9", 3, false, false, a, 32, &na, &e), TTC_OK);
+    cr_assert_eq(na, 4);
+    cr_assert_eq(a[0], ttc_tokenizer_find(s, "\xe2\x96\x81"));
+    cr_assert(a[1] == 3 + 0xC3 && a[2] == 3 + 0xC3 && a[3] == 3 + 0xA9);
     ttc_tokenizer_free(s);
 }
 

@@ -2,6 +2,7 @@
  * symbols; the adjacent pair whose concatenation is the best-scoring token
  * merges first (leftmost on ties); leftovers fall back to <0xNN> bytes. */
 #include "tokenizer/tok_internal.h"
+#include "base/util.h"
 
 #include <string.h>
 
@@ -49,14 +50,15 @@ int tok_spm_fragment(const ttc_tokenizer *t, tok_work *w, const char *in, size_t
     }
     ssym *sym = w->sym;
     int32_t ns = 0;
+    /* one symbol per character, its length read from the lead byte alone
+     * (as llama.cpp does, so invalid UTF-8 groups the same way) */
+    static const uint8_t lead_len[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
     for (size_t i = 0; i < m;) {
-        uint32_t cp;
-        int k = tok_utf8_next((const uint8_t *)s + i, m - i, &cp);
-        if (!k) k = 1;                              /* invalid byte: its own symbol */
-        sym[ns] = (ssym){(int32_t)i, k, ns - 1, -1};
+        size_t k = TTC_MIN((size_t)lead_len[(uint8_t)s[i] >> 4], m - i);
+        sym[ns] = (ssym){(int32_t)i, (int32_t)k, ns - 1, -1};
         if (ns > 0) sym[ns - 1].next = ns;
         ns++;
-        i += (size_t)k;
+        i += k;
     }
     tok_cand *h = w->heap;
     int nh = 0;

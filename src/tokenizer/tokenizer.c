@@ -246,16 +246,22 @@ static int cmp_special(const void *a, const void *b, void *arg) {
     return (x > y) - (x < y);
 }
 
-/* Marks end-of-generation ids: the special ids plus well-known end tokens. */
+/* Marks end-of-generation ids: the special ids plus the end tokens
+ * llama.cpp knows by name. Like llama.cpp, a named end token that is not
+ * CONTROL becomes CONTROL (matched only with parse_special, skipped when
+ * detokenizing without specials). */
 static void mark_eog(ttc_tokenizer *t) {
     static const char *const names[] = {
-        "<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
-        "<|endoftext|>", "<|end_of_text|>", "<EOT>", "<|return|>", "<|call|>",
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+        "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>",
+        "<end_of_utterance>", "</s>",
     };
     memset(t->eog, 0, (size_t)t->n_vocab);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         int32_t id = tok_lookup(t, names[i], strlen(names[i]));
-        if (id >= 0 && is_special_type(t->tok[id].type)) t->eog[id] = 1;
+        if (id < 0) continue;
+        t->eog[id] = 1;
+        t->tok[id].type = TTC_TOKEN_CONTROL;
     }
     if (t->eos >= 0) t->eog[t->eos] = 1;
     if (t->eot >= 0) t->eog[t->eot] = 1;
@@ -407,6 +413,7 @@ int ttc_tokenizer_new(const ttc_tokenizer_spec *sp, ttc_tokenizer **out, ttc_err
     }
     if (model == TTC_TOK_BPE && (rc = build_merges(t, sp, e)) != TTC_OK) goto fail;
 
+    mark_eog(t);                                    /* may turn end tokens into CONTROL */
     int ns = 0;
     for (int i = 0; i < sp->n_vocab; i++) ns += is_special_type(t->tok[i].type) && t->tok[i].len > 0;
     t->specials = malloc(sizeof *t->specials * (size_t)(ns ? ns : 1));
@@ -419,7 +426,6 @@ int ttc_tokenizer_new(const ttc_tokenizer_spec *sp, ttc_tokenizer **out, ttc_err
         if (t->tok[i].len > 1) t->sp_pair[(u[0] << 8 | u[1]) >> 3] |= (uint8_t)(1 << (u[1] & 7));
     }
     qsort_r(t->specials, (size_t)t->n_specials, sizeof *t->specials, cmp_special, t);
-    mark_eog(t);
     if (model == TTC_TOK_BPE && (rc = tok_bpe_compile(t, e)) != TTC_OK) goto fail;
     *out = t;
     return TTC_OK;
