@@ -20,9 +20,9 @@ static void fill(ttc_kv *kv, ttc_kv_seq *s, int from, int to, float base) {
         for (int l = 0; l < kv->n_layer; l++)
             for (int kvi = 0; kvi < 2; kvi++)
                 for (int h = 0; h < kv->n_kv_head; h++) {
-                    float *b = ttc_kv_block(kv, s->pages[p / kv->page_tokens], l, kvi, h) +
-                               (size_t)(p % kv->page_tokens) * kv->head_dim;
-                    for (int i = 0; i < kv->head_dim; i++) b[i] = base + p * 1000 + l * 100 + kvi * 10 + h + i * 0.001f;
+                    for (int i = 0; i < kv->head_dim; i++)
+                        *ttc_kv_at(kv, s->pages[p / kv->page_tokens], l, kvi, h, p % kv->page_tokens, i) =
+                            base + p * 1000 + l * 100 + kvi * 10 + h + i * 0.001f;
                 }
 }
 
@@ -31,10 +31,10 @@ static bool holds(const ttc_kv *kv, const ttc_kv_seq *s, int from, int to, float
         for (int l = 0; l < kv->n_layer; l++)
             for (int kvi = 0; kvi < 2; kvi++)
                 for (int h = 0; h < kv->n_kv_head; h++) {
-                    const float *b = ttc_kv_block(kv, s->pages[p / kv->page_tokens], l, kvi, h) +
-                                     (size_t)(p % kv->page_tokens) * kv->head_dim;
                     for (int i = 0; i < kv->head_dim; i++)
-                        if (b[i] != base + p * 1000 + l * 100 + kvi * 10 + h + i * 0.001f) return false;
+                        if (*ttc_kv_at(kv, s->pages[p / kv->page_tokens], l, kvi, h, p % kv->page_tokens, i) !=
+                            base + p * 1000 + l * 100 + kvi * 10 + h + i * 0.001f)
+                            return false;
                 }
     return true;
 }

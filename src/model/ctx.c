@@ -12,6 +12,7 @@
 #include "base/util.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "model/vec.h"
 
 typedef struct seq_slot {
     bool       used;
@@ -60,6 +61,7 @@ int ttc_ctx_new(const ttc_model *m, const ttc_ctx_params *params, ttc_ctx **out,
     if (p.n_outputs_max > p.n_batch) p.n_outputs_max = p.n_batch;
     if (p.kv_tokens == 0) p.kv_tokens = (size_t)p.n_ctx * 4;
     if (p.page_tokens <= 0) p.page_tokens = 16;
+    p.page_tokens = (p.page_tokens + 7) / 8 * 8; /* attention scores 8 slots at a time */
 
     ttc_ctx *c = calloc(1, sizeof *c);
     if (!c) return ttc_err_set(e, TTC_ENOMEM, "context: out of memory");
@@ -86,7 +88,7 @@ int ttc_ctx_new(const ttc_model *m, const ttc_ctx_params *params, ttc_ctx **out,
     c->ffb      = malloc(B * cf->n_ff * sizeof(float));
     c->rope_cs  = malloc(B * (size_t)cf->rope_dim * sizeof(float));
     c->inv_freq = malloc((size_t)cf->rope_dim / 2 * sizeof(float) + sizeof(float));
-    c->scores   = malloc((size_t)c->n_threads * n_rep * (size_t)c->n_ctx * sizeof(float));
+    c->scores   = malloc((size_t)c->n_threads * n_rep * (size_t)(c->n_ctx + p.page_tokens) * sizeof(float));
     c->pos      = malloc(B * sizeof *c->pos);
     c->seq_cnt  = calloc((size_t)c->n_seq_max, sizeof *c->seq_cnt);
     c->ent      = malloc(B * sizeof *c->ent);
@@ -240,30 +242,6 @@ static void rope(float *v, int n_heads, int hd, int rope_dim, bool neox, const f
     }
 }
 
-/* 8-wide float vectors (GCC/Clang vector extensions): the attention dot
- * products and updates without a serial dependency chain; the function
- * using them is compiled for AVX-512, AVX2 and baseline x86-64. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wpsabi" /* the helpers below are always inlined */
-#endif
-typedef float v8f __attribute__((vector_size(32)));
-static inline v8f v8_load(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
-static inline void v8_store(float *p, v8f v) { memcpy(p, &v, sizeof v); }
-
-static inline float dot(const float *a, const float *b, int n) {
-    v8f s0 = {0}, s1 = {0};
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        s0 += v8_load(a + i) * v8_load(b + i);
-        s1 += v8_load(a + i + 8) * v8_load(b + i + 8);
-    }
-    for (; i + 8 <= n; i += 8) s0 += v8_load(a + i) * v8_load(b + i);
-    s0 += s1;
-    float s = ((s0[0] + s0[1]) + (s0[2] + s0[3])) + ((s0[4] + s0[5]) + (s0[6] + s0[7]));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
 /* y += a * x */
 static inline void axpy(float *y, float a, const float *x, int n) {
     int i = 0;
@@ -277,9 +255,11 @@ typedef struct attn_job {
 } attn_job;
 
 /* One task = (batch entry, kv head): the n_rep query heads sharing that kv
- * head attend over positions 0..pos of the entry's sequence. Each K and V
- * row is loaded once for all n_rep heads. */
-__attribute__((target_clones("avx512f", "avx2", "default")))
+ * head attend over positions 0..pos of the entry's sequence. Scores of a
+ * page come 8 slots at a time from the transposed K block (q[i] times row
+ * i); V rows are accumulated with weights. page_tokens is a multiple of 8
+ * (slots past the end are computed and ignored). */
+TTC_VEC_CLONES
 static void attn_task(void *arg, int task, int n_tasks, int thread) {
     const attn_job *j = arg;
     ttc_ctx *c = j->c;
@@ -288,30 +268,68 @@ static void attn_task(void *arg, int task, int n_tasks, int thread) {
     int t = task / n_kv, g = task % n_kv, n = c->pos[t] + 1;
     const ttc_kv_seq *ks = &c->seqs[c->ent[t].seq].kv;
     float scale = 1.0f / sqrtf((float)hd);
-    float *sc = c->scores + (size_t)thread * n_rep * c->n_ctx;
+    size_t stride = (size_t)c->n_ctx + (size_t)P; /* room for a page's overhang */
+    float *sc = c->scores + (size_t)thread * n_rep * stride;
     const float *q = c->q + (size_t)t * cf->n_head * hd + (size_t)g * n_rep * hd;
     float *o = c->att + (size_t)t * cf->n_head * hd + (size_t)g * n_rep * hd;
     for (int pg = 0, j0 = 0; j0 < n; pg++, j0 += P) {
         const float *K = ttc_kv_block(&c->kv, ks->pages[pg], j->layer, 0, g);
         int m = TTC_MIN(P, n - j0);
-        for (int jj = 0; jj < m; jj++)
-            for (int r = 0; r < n_rep; r++)
-                sc[(size_t)r * c->n_ctx + j0 + jj] = dot(q + (size_t)r * hd, K + (size_t)jj * hd, hd) * scale;
+        for (int r = 0; r < n_rep; r++) {
+            const float *qr = q + (size_t)r * hd;
+            float *s = sc + (size_t)r * stride + j0;
+            for (int c8 = 0; c8 < m; c8 += 8) { /* four independent FMA chains */
+                const float *Kc = K + c8;
+                v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+                int i = 0;
+                for (; i + 4 <= hd; i += 4) {
+                    a0 += qr[i] * v8_load(Kc + (size_t)i * P);
+                    a1 += qr[i + 1] * v8_load(Kc + (size_t)(i + 1) * P);
+                    a2 += qr[i + 2] * v8_load(Kc + (size_t)(i + 2) * P);
+                    a3 += qr[i + 3] * v8_load(Kc + (size_t)(i + 3) * P);
+                }
+                for (; i < hd; i++) a0 += qr[i] * v8_load(Kc + (size_t)i * P);
+                v8_store(s + c8, ((a0 + a1) + (a2 + a3)) * scale);
+            }
+        }
     }
     for (int r = 0; r < n_rep; r++) {
-        float *s = sc + (size_t)r * c->n_ctx, mx = s[0], sum = 0;
+        float *s = sc + (size_t)r * stride, mx = s[0];
         for (int i = 1; i < n; i++) mx = s[i] > mx ? s[i] : mx;
-        for (int i = 0; i < n; i++) { s[i] = expf(s[i] - mx); sum += s[i]; }
+        v8f vsum = {0};
+        int i = 0;
+        for (; i + 8 <= n; i += 8) {
+            v8f e = v8_exp_neg(v8_load(s + i) - mx);
+            v8_store(s + i, e);
+            vsum += e;
+        }
+        float sum = v8_sum(vsum);
+        for (; i < n; i++) { s[i] = expf(s[i] - mx); sum += s[i]; }
         float inv = 1.0f / sum;
-        for (int i = 0; i < n; i++) s[i] *= inv;
+        for (i = 0; i < n; i++) s[i] *= inv;
     }
     memset(o, 0, (size_t)n_rep * hd * sizeof *o);
     for (int pg = 0, j0 = 0; j0 < n; pg++, j0 += P) {
         const float *V = ttc_kv_block(&c->kv, ks->pages[pg], j->layer, 1, g);
         int m = TTC_MIN(P, n - j0);
-        for (int jj = 0; jj < m; jj++)
-            for (int r = 0; r < n_rep; r++)
-                axpy(o + (size_t)r * hd, sc[(size_t)r * c->n_ctx + j0 + jj], V + (size_t)jj * hd, hd);
+        for (int r = 0; r < n_rep; r++) {
+            const float *w = sc + (size_t)r * stride + j0;
+            float *or = o + (size_t)r * hd;
+            if (hd % 8) {
+                for (int jj = 0; jj < m; jj++) axpy(or, w[jj], V + (size_t)jj * hd, hd);
+                continue;
+            }
+            for (int i = 0; i < hd; i += 8) { /* two chains per 8 output dims */
+                v8f a0 = v8_load(or + i), a1 = {0};
+                int jj = 0;
+                for (; jj + 2 <= m; jj += 2) {
+                    a0 += w[jj] * v8_load(V + (size_t)jj * hd + i);
+                    a1 += w[jj + 1] * v8_load(V + (size_t)(jj + 1) * hd + i);
+                }
+                if (jj < m) a0 += w[jj] * v8_load(V + (size_t)jj * hd + i);
+                v8_store(or + i, a0 + a1);
+            }
+        }
     }
 }
 
@@ -383,7 +401,8 @@ static int forward(ttc_ctx *c, int T, int n_lg, int n_out, ttc_err *e) {
             int32_t page = ks->pages[c->pos[t] / P];
             int slot = c->pos[t] % P;
             for (int g = 0; g < HK; g++) {
-                memcpy(ttc_kv_block(&c->kv, page, l, 0, g) + (size_t)slot * hd, k + (size_t)g * hd, (size_t)hd * sizeof(float));
+                float *kt = ttc_kv_block(&c->kv, page, l, 0, g) + slot; /* transposed: stride P */
+                for (int i = 0; i < hd; i++) kt[(size_t)i * P] = k[(size_t)g * hd + i];
                 memcpy(ttc_kv_block(&c->kv, page, l, 1, g) + (size_t)slot * hd,
                        c->v + (size_t)t * kvd + (size_t)g * hd, (size_t)hd * sizeof(float));
             }

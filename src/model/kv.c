@@ -110,14 +110,8 @@ int ttc_kv_seq_reserve(ttc_kv *kv, ttc_kv_seq *s, int n_new, ttc_err *e) {
             return ttc_err_set(e, TTC_ENOMEM, "kv cache: out of pages (%d pages of %d tokens in use)", kv->n_pages, P);
         int32_t np = kv->free_list[--kv->n_free], op = s->pages[first];
         kv->refcnt[np] = 1;
-        /* Copy only the filled slots of each (layer, K/V, head) block. */
-        size_t used = (size_t)(s->n_tokens - first * P) * (size_t)kv->head_dim;
-        if (used > 0) {
-            size_t nblk = kv->page_floats / kv->block_floats;
-            for (size_t b = 0; b < nblk; b++)
-                memcpy(kv->mem + (size_t)np * kv->page_floats + b * kv->block_floats,
-                       kv->mem + (size_t)op * kv->page_floats + b * kv->block_floats, used * sizeof(float));
-        }
+        memcpy(kv->mem + (size_t)np * kv->page_floats, kv->mem + (size_t)op * kv->page_floats,
+               kv->page_floats * sizeof(float));
         page_unref(kv, op);
         s->pages[first] = np;
     }

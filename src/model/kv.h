@@ -3,10 +3,13 @@
  * Memory is a pool of fixed-size pages. A page holds `page_tokens`
  * consecutive positions of one sequence for every layer, K and V, as f32:
  *
- *     page = [layer][K=0,V=1][kv_head][slot in page][head_dim]   (floats)
+ *     page = [layer][K=0,V=1][kv_head][block]
+ *     K block = [head_dim][page_tokens]   (transposed: element i of every slot)
+ *     V block = [page_tokens][head_dim]
  *
- * so one (layer, head) block of a page is a contiguous [page_tokens][head_dim]
- * matrix, which is what attention streams through. Bytes per token of KV are
+ * K is stored transposed so attention computes the scores of a whole page
+ * as head_dim vector FMAs (q[i] times row i), with no horizontal sums; V
+ * rows are accumulated as they are. Bytes per token of KV are
  * n_layer * 2 * n_kv_head * head_dim * 4.
  *
  * Each sequence owns a page table (page ids for positions 0, P, 2P, ...).
@@ -14,7 +17,7 @@
  * bumps every count, so a shared prompt is stored once however many
  * sequences fork from it. Writing into a page that is shared copies it first
  * (copy-on-write); in practice only the partly filled tail page is ever
- * copied, on the first write after a fork. Releasing a sequence drops its
+ * copied, on the first write after a fork (the whole page is copied). Releasing a sequence drops its
  * references; pages whose count reaches zero go back to a LIFO free list, so
  * recently touched memory is reused first.
  *
@@ -70,11 +73,16 @@ void ttc_kv_seq_truncate(ttc_kv *kv, ttc_kv_seq *s, int n);
  * change n_tokens. TTC_ENOMEM when the pool or the table is exhausted. */
 int  ttc_kv_seq_reserve(ttc_kv *kv, ttc_kv_seq *s, int n_new, ttc_err *e);
 
-/* Pointer to the [page_tokens][head_dim] K (kv=0) or V (kv=1) block of
- * (page, layer, head). */
+/* Pointer to the K (kv=0, [head_dim][page_tokens]) or V (kv=1,
+ * [page_tokens][head_dim]) block of (page, layer, head). */
 static inline float *ttc_kv_block(const ttc_kv *kv, int32_t page, int layer, int k_or_v, int head) {
     return kv->mem + (size_t)page * kv->page_floats +
            (((size_t)layer * 2 + (size_t)k_or_v) * (size_t)kv->n_kv_head + (size_t)head) * kv->block_floats;
+}
+/* Element i of K (k_or_v = 0) or V (1) at `slot` of (page, layer, head). */
+static inline float *ttc_kv_at(const ttc_kv *kv, int32_t page, int layer, int k_or_v, int head, int slot, int i) {
+    float *b = ttc_kv_block(kv, page, layer, k_or_v, head);
+    return k_or_v == 0 ? b + (size_t)i * kv->page_tokens + slot : b + (size_t)slot * kv->head_dim + i;
 }
 /* Pages currently referenced by at least one sequence. */
 static inline int32_t ttc_kv_pages_used(const ttc_kv *kv) { return kv->n_pages - kv->n_free; }

@@ -2,6 +2,7 @@
  * quickselect, top-p by a histogram of the scaled logits (only the bucket
  * holding the cut is sorted), min-p by a threshold. */
 #include "model/sample.h"
+#include "model/vec.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -36,39 +37,16 @@ int32_t ttc_argmax(const float *x, int n) {
 
 /* ---- vectorised exp ---- */
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wpsabi" /* the helpers below are always inlined */
-#endif
-typedef float   v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-
-/* exp(x) for x <= 0 (to within ~2 ulp); exactly 0 below -87 (and for -inf):
- * x = n ln2 + r, |r| <= ln2/2, e^r by its degree-6 Taylor polynomial
- * (error < 2e-7), times 2^n built in the exponent bits. */
-static inline v8f v8_exp_neg(v8f x) {
-    v8i dead = x < -87.0f;
-    v8f xc = (v8f)(((v8i)x & ~dead) | ((v8i)((v8f){0} - 87.0f) & dead));
-    v8f t = xc * 1.44269504f + 12582912.0f;            /* round(x / ln2) in the low mantissa bits */
-    v8f n = t - 12582912.0f;
-    v8f r = xc - n * 0.693145752f - n * 1.42860677e-6f;  /* ln2 split in two for accuracy */
-    v8f p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
-    v8i ni = __builtin_convertvector(n, v8i);
-    v8f scale = (v8f)((ni + 127) << 23);
-    return (v8f)((v8i)(p * scale) & ~dead);
-}
-
 /* out[i] = exp((x[i] - m) * k) for x[i] <= m; returns their sum. */
-__attribute__((target_clones("avx512f", "avx2", "default")))
+TTC_VEC_CLONES
 static double exp_scaled(const float *x, float m, float k, float *out, int n) {
     double total = 0;
     int i = 0;
     while (i + 8 <= n) {
         v8f acc = {0};
         for (int end = i + 512 < n ? i + 512 : n; i + 8 <= end; i += 8) {
-            v8f v;
-            memcpy(&v, x + i, sizeof v);
-            v = v8_exp_neg((v - m) * k);
-            memcpy(out + i, &v, sizeof v);
+            v8f v = v8_exp_neg((v8_load(x + i) - m) * k);
+            v8_store(out + i, v);
             acc += v;
         }
         for (int j = 0; j < 8; j++) total += acc[j];

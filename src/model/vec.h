@@ -1,0 +1,38 @@
+/* 8-wide float vectors (GCC/Clang vector extensions) for the model's own
+ * small loops: attention and sampling. Functions using them are compiled
+ * for AVX-512, AVX2 and baseline x86-64 with target_clones, so one source
+ * serves every CPU. Internal to src/model. */
+#ifndef TTC_MODEL_VEC_H
+#define TTC_MODEL_VEC_H
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi" /* the helpers below are always inlined */
+#endif
+typedef float   v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+#define TTC_VEC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+static inline v8f v8_load(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
+static inline void v8_store(float *p, v8f v) { memcpy(p, &v, sizeof v); }
+static inline v8f v8_set1(float x) { return (v8f){0} + x; }
+static inline float v8_sum(v8f v) { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); }
+static inline v8f v8_max(v8f a, v8f b) { v8i gt = a > b; return (v8f)(((v8i)a & gt) | ((v8i)b & ~gt)); }
+
+/* exp(x) for x <= 0 (within ~2 ulp); exactly 0 below -87 (and for -inf):
+ * x = n ln2 + r, |r| <= ln2/2, e^r by its degree-6 Taylor polynomial
+ * (error < 2e-7), times 2^n built in the exponent bits. */
+static inline v8f v8_exp_neg(v8f x) {
+    v8i dead = x < -87.0f;
+    v8f xc = (v8f)(((v8i)x & ~dead) | ((v8i)v8_set1(-87.0f) & dead));
+    v8f t = xc * 1.44269504f + 12582912.0f;             /* round(x / ln2) via the 1.5*2^23 trick */
+    v8f n = t - 12582912.0f;
+    v8f r = xc - n * 0.693145752f - n * 1.42860677e-6f;  /* ln2 split in two for accuracy */
+    v8f p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
+    v8i ni = __builtin_convertvector(n, v8i);
+    v8f scale = (v8f)((ni + 127) << 23);
+    return (v8f)((v8i)(p * scale) & ~dead);
+}
+#endif
