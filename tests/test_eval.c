@@ -156,6 +156,19 @@ Test(eval, end_to_end_tiny_random_model, .timeout = 120) {
     ttc_eval_result_free(&ra);
     ttc_eval_result_free(&rb);
 
+    /* chat prompts (the plain template here: the vocabulary has none) are
+     * longer: they carry the instruction */
+    ttc_eval_params pc = p;
+    pc.max_seqs = 0; pc.limit = 2; pc.max_tokens = 2;
+    ttc_eval_result rp, rc;
+    cr_assert_eq(ttc_eval_run(m, NULL, &d, &pc, NULL, NULL, &rp, &e), TTC_OK, "%s", e.msg);
+    pc.chat = true;
+    cr_assert_eq(ttc_eval_run(m, NULL, &d, &pc, NULL, NULL, &rc, &e), TTC_OK, "%s", e.msg);
+    cr_assert_gt(rc.tokens_prompt, rp.tokens_prompt + 2 * 10);
+    cr_assert_eq(rc.tokens_generated, 2 * 2 * 2);
+    ttc_eval_result_free(&rp);
+    ttc_eval_result_free(&rc);
+
     /* bad parameters */
     p.samples = 0;
     cr_assert_eq(ttc_eval_run(m, NULL, &d, &p, NULL, NULL, &ra, &e), TTC_EINVAL);

@@ -29,6 +29,9 @@ static const char usage[] =
     "  -t, --threads T      threads (default: one per CPU)\n"
     "  --batch N            sequences per batch (default 64, at least K)\n"
     "  --samples-out PATH   write every sample as a JSON line\n"
+    "  --chat               for instruction-tuned models: the problem plus \"Please\n"
+    "                       reason step by step, and put your final answer within\n"
+    "                       \\boxed{}.\" as one user message in the model's chat template\n"
     "  --json               print one JSON object:\n"
     "                       {\"levels\": {\"1\": p, ...}, \"overall\": p, \"samples\": K, ...}\n"
     "                       with p = pass@1, plus \"pass_at_k\" (same shape, k = K),\n"
@@ -74,6 +77,7 @@ int cmd_eval(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--json")) { json = true; continue; }
+        if (!strcmp(a, "--chat")) { p.chat = true; continue; }
         if (i + 1 >= argc) return cli_bad_args("eval", "option %s needs a value", a);
         const char *v = argv[++i];
         bool ok = true;

@@ -1,6 +1,7 @@
 /* pass@k evaluation over the local engine; see eval.h. */
 #include "data/eval.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "data/prompt.h"
 #include "model/ctx.h"
 #include "model/generate.h"
+#include "tokenizer/chat.h"
 #include "tokenizer/tokenizer.h"
 
 ttc_eval_params ttc_eval_params_default(void) {
@@ -42,17 +44,34 @@ void ttc_eval_result_free(ttc_eval_result *r) {
     memset(r, 0, sizeof *r);
 }
 
-/* Tokenized prompts of the first n problems: [BOS] + prompt. */
-static int tokenize_prompts(const ttc_tokenizer *tok, const ttc_dataset *d, int n, int32_t **ids, int *lens,
-                            ttc_err *e) {
+/* Tokenized prompts of the first n problems: [BOS] + prompt, or the chat
+ * template's rendering of one user message. */
+static int tokenize_prompts(const ttc_tokenizer *tok, const ttc_dataset *d, int n, bool chat, int32_t **ids,
+                            int *lens, ttc_err *e) {
     int32_t bos = ttc_tokenizer_bos(tok);
     bool add_bos = ttc_tokenizer_add_bos(tok) && bos >= 0;
+    ttc_chat_kind kind = ttc_chat_detect(ttc_tokenizer_chat_template(tok));
     for (int i = 0; i < n; i++) {
-        char *prompt = ttc_prompt_solve(d->items[i].problem);
-        if (!prompt) return ttc_err_set(e, TTC_ENOMEM, "eval: out of memory");
+        char *prompt = NULL;
+        int rc = TTC_OK;
+        if (chat) {
+            const char *prob = d->items[i].problem;
+            size_t len = strlen(prob) + sizeof TTC_EVAL_CHAT_INSTRUCTION + 2;
+            char *user = malloc(len);
+            if (!user) return ttc_err_set(e, TTC_ENOMEM, "eval: out of memory");
+            snprintf(user, len, "%s\n%s", prob, TTC_EVAL_CHAT_INSTRUCTION);
+            ttc_chat_msg msg = {(char *)"user", user};
+            rc = ttc_chat_format(kind, &msg, 1, true, &prompt, e);
+            free(user);
+            if (rc) return ttc_err_wrap(e, "eval: problem %s: ", d->items[i].unique_id);
+        } else if (!(prompt = ttc_prompt_solve(d->items[i].problem))) {
+            return ttc_err_set(e, TTC_ENOMEM, "eval: out of memory");
+        }
         int32_t *t = NULL;
         int nt = 0;
-        int rc = ttc_tokenize_alloc(tok, prompt, strlen(prompt), false, false, &t, &nt, e);
+        /* chat: special tokens of the template are parsed (a problem text
+         * holding one is the benchmark's business) */
+        rc = ttc_tokenize_alloc(tok, prompt, strlen(prompt), false, chat, &t, &nt, e);
         free(prompt);
         if (rc) return ttc_err_wrap(e, "eval: problem %s: ", d->items[i].unique_id);
         ids[i] = malloc(((size_t)nt + 1) * sizeof **ids);
@@ -96,7 +115,7 @@ int ttc_eval_run(const ttc_model *m, ttc_pool *pool, const ttc_dataset *d, const
     }
     out->n_problems = n;
     out->samples = K;
-    if ((rc = tokenize_prompts(tok, d, n, ids, lens, e))) goto done;
+    if ((rc = tokenize_prompts(tok, d, n, p->chat, ids, lens, e))) goto done;
 
     int max_prompt = 0;
     for (int i = 0; i < n; i++) max_prompt = TTC_MAX(max_prompt, lens[i]);

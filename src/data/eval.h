@@ -3,9 +3,11 @@
  *
  * Prompts are ttc_prompt_solve(problem) after BOS (when the tokenizer adds
  * one), tokenized without parsing special tokens -- exactly what the search
- * strategies feed the model. The K samples of a problem are forks of one
- * prefilled prompt sequence (KV pages shared), and several problems run in
- * one batched generation. Sample s of problem i is drawn with
+ * strategies feed the model. With `chat` (for instruction-tuned GGUF models)
+ * the prompt is instead one user message, the problem followed by
+ * TTC_EVAL_CHAT_INSTRUCTION, in the model's chat template (tokenizer/chat.h).
+ * The K samples of a problem are forks of one prefilled prompt sequence
+ * (KV pages shared), and several problems run in one batched generation. Sample s of problem i is drawn with
  * rng = split(seed, i*K + s), so results do not depend on batching. A
  * sample ends at EOS or after max_tokens. */
 #ifndef TTC_DATA_EVAL_H
@@ -25,7 +27,10 @@ typedef struct ttc_eval_params {
     int      limit;        /* first N problems; <= 0: all */
     uint64_t seed;
     int      max_seqs;     /* sequences per batch; <= 0: 64 (raised to K) */
+    bool     chat;         /* use the model's chat template (see above) */
 } ttc_eval_params;
+
+#define TTC_EVAL_CHAT_INSTRUCTION "Please reason step by step, and put your final answer within \\boxed{}."
 
 /* Defaults: K = 1, temperature 0.7, top_p 1, 512 tokens, all problems. */
 ttc_eval_params ttc_eval_params_default(void);
