@@ -91,7 +91,7 @@ Test(dataset, formats_and_blank_lines) {
 Test(dataset, errors_name_file_line_field) {
     struct { const char *text, *want; int code; } cases[] = {
         {"{\"problem\": \"a\", \"answer\": \"1\"}\n\n{\"problem\": \"x\", \"answer\": 5}\n",
-         "data.jsonl:3: field \"answer\": expected string, got integer", TTC_EFORMAT},
+         "data.jsonl:3: field \"answer\": expected string, got number", TTC_EFORMAT},
         {"{\"problem\": \"a\", \"answer\": \"1\"}\n{\"problem\": \"a\", \"answer\": \"1\"\n",
          "data.jsonl:2: column", TTC_EFORMAT},
         {"{\"answer\": \"1\"}\n", "data.jsonl:1: field \"problem\": missing", TTC_EFORMAT},
@@ -103,6 +103,10 @@ Test(dataset, errors_name_file_line_field) {
         {"{\"question\": \"q\", \"answer\": \"no final\"}\n",
          "data.jsonl:1: field \"answer\": no \"#### N\"", TTC_EFORMAT},
         {"[1, 2]\n", "data.jsonl:1: expected a JSON object, got array", TTC_EFORMAT},
+        {"{\"problem\": null, \"answer\": \"1\"}\n", "data.jsonl:1: field \"problem\": expected string, got null",
+         TTC_EFORMAT},
+        {"{\"problem\": \"a\", \"answer\": [\"1\"]}\n", "data.jsonl:1: field \"answer\": expected string, got array",
+         TTC_EFORMAT},
         {"{\"problem\": \"a\", \"answer\": \"1\"} trailing\n", "data.jsonl:1: column", TTC_EFORMAT},
         {"{\"problem\": \"a\", \"problem\": \"b\", \"answer\": \"1\"}\n", "data.jsonl:1: column", TTC_EFORMAT},
     };

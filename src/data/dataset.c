@@ -14,8 +14,7 @@ static const char *json_kind(const json_t *v) {
     case JSON_OBJECT:  return "object";
     case JSON_ARRAY:   return "array";
     case JSON_STRING:  return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL:    return "number";
+    case JSON_INTEGER: case JSON_REAL: return "number";
     case JSON_TRUE: case JSON_FALSE: return "boolean";
     default:           return "null";
     }
