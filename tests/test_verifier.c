@@ -511,3 +511,33 @@ Test(prm_format, ttc_preset_matches_trainer_encoding) {
     unlink(vocab);
     rmdir(dir);
 }
+
+Test(verifier, out_of_context_scores_nan) {
+    ttc_ctx *c2;
+    ttc_err e = {0};
+    ttc_ctx_params cp = {.n_ctx = 40, .n_seq_max = 4, .n_batch = 64, .kv_tokens = 256};
+    cr_assert_eq(ttc_ctx_new(M, &cp, &c2, &e), TTC_OK, "%s", e.msg);
+    ttc_prm_format f = test_format();
+    ttc_verifier *v;
+    cr_assert_eq(ttc_local_verifier_new(c2, &f, &v, &e), TTC_OK, "%s", e.msg);
+    int r, k;
+    cr_assert_eq(v->vt->root(v, Problem, &r, &e), TTC_OK, "%s", e.msg);
+    float s[6];
+    int n_nan = 0;
+    for (int i = 0; i < 6; i++) {
+        cr_assert_eq(v->vt->score(v, &r, &Steps[i % 3], 1, &s[i], &e), TTC_OK, "step %d: %s", i, e.msg);
+        cr_assert(ttc_seq_len(c2, r) <= 40);
+        if (isnan(s[i])) n_nan++;
+        else cr_assert_eq(n_nan, 0, "a full node stays full");
+    }
+    cr_assert(!isnan(s[0]));
+    cr_assert_gt(n_nan, 0, "the context should have run out");
+    cr_assert_eq(v->vt->fork(v, r, &k, &e), TTC_OK);
+    float t;
+    cr_assert_eq(v->vt->score(v, &k, &Steps[0], 1, &t, &e), TTC_OK);
+    cr_assert(isnan(t), "forks of a full node are full");
+    v->vt->release(v, k);
+    v->vt->release(v, r);
+    ttc_verifier_free(v);
+    ttc_ctx_free(c2);
+}

@@ -335,7 +335,9 @@ typedef struct lver {
     float   *w1, *b1, *w2, *b2, *wv, bv;
     int      n_nodes;
     int     *n_steps;        /* per sequence id */
+    bool    *full;           /* per sequence id: out of context, scores NAN */
     int     *idx;            /* output index per node of the last decode */
+    int     *live, *seqs;    /* scratch: scored nodes and their sequences */
     float   *tmp;            /* d floats */
 } lver;
 
@@ -422,6 +424,7 @@ static int lver_root(ttc_verifier *v, const char *problem, int *node, ttc_err *e
         return ttc_err_set(e, TTC_EINVAL, "verifier: sequence id %d beyond n_seq_max %d", *node, x->n_nodes);
     }
     x->n_steps[*node] = 0;
+    x->full[*node] = false;
     return TTC_OK;
 }
 
@@ -431,12 +434,28 @@ static int lver_fork(ttc_verifier *v, int src, int *node, ttc_err *e) {
     if (!rc) rc = ttc_seq_fork(x->c, src, node, e);
     if (rc) return ttc_err_wrap(e, "verifier fork: ");
     x->n_steps[*node] = x->n_steps[src];
+    x->full[*node] = x->full[src];
     return TTC_OK;
 }
 
 static void lver_release(ttc_verifier *v, int node) {
     lver *x = (lver *)v;
     if (node >= 0 && node < x->n_nodes) ttc_seq_free(x->c, node);
+}
+
+/* Appends text (special tokens parsed) and then the tag when with_tag, or
+ * nothing and marks seq full when that would not fit in the context. */
+static int append_fit(lver *x, int seq, const char *text, bool with_tag, ttc_err *e) {
+    if (x->full[seq]) return TTC_OK;
+    const ttc_tokenizer *tok = ttc_model_tokenizer(ttc_ctx_model(x->c));
+    int32_t *ids = NULL;
+    int n = 0;
+    int rc = ttc_tokenize_alloc(tok, text, strlen(text), false, true, &ids, &n, e);
+    if (!rc && ttc_seq_len(x->c, seq) + n + (with_tag ? 1 : 0) > ttc_ctx_n_ctx(x->c)) x->full[seq] = true;
+    else if (!rc && n > 0) rc = ttc_seq_append_tokens(x->c, seq, ids, n, e);
+    if (!rc && !x->full[seq] && with_tag) rc = ttc_seq_append_tokens(x->c, seq, &x->tag, 1, e);
+    free(ids);
+    return rc;
 }
 
 /* Appends one step to seq: prefix + text + suffix tokenized as one piece
@@ -447,28 +466,35 @@ static int append_step(lver *x, int seq, const char *step, size_t len, ttc_err *
     if (x->f.strip_newline && len > 0 && step[len - 1] == '\n') len--;
     char *s = join3(pre, step, len, x->f.step_suffix);
     if (!s) return ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
-    int rc = append_text(x->c, seq, s, strlen(s), true, NULL, e);
+    int rc = append_fit(x, seq, s, x->tag >= 0, e);
     free(s);
-    if (!rc && x->tag >= 0) rc = ttc_seq_append_tokens(x->c, seq, &x->tag, 1, e);
     return rc;
 }
 
-/* Scores nodes[0..n) after their text was appended: one decode, one read
- * per node, then `after` appended (pending) and the step counted. */
+/* Scores nodes[0..n) after their text was appended: one decode over those
+ * not full, one read each (full ones get NAN: they ran out of context),
+ * then `after` appended (pending) and the step counted. */
 static int score_appended(lver *x, const int *nodes, int n, float *scores, ttc_err *e) {
     ttc_verifier *v = &x->base;
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        scores[i] = NAN;
+        if (!x->full[nodes[i]]) x->live[m++] = i;
+    }
+    for (int k = 0; k < m; k++) x->seqs[k] = nodes[x->live[k]];
     bool hidden = x->f.kind != TTC_PRM_LM_TOKEN;
-    int rc = decode_counted(x->c, nodes, n, false, hidden, x->idx, &v->info, &v->usage, e);
+    int rc = m ? decode_counted(x->c, x->seqs, m, false, hidden, x->idx, &v->info, &v->usage, e) : TTC_OK;
     if (rc) return rc;
     v->usage.calls++;
-    for (int i = 0; i < n; i++) {
-        if (x->idx[i] < 0) return ttc_err_set(e, TTC_EINVAL, "verifier: node %d had nothing to score", nodes[i]);
-        scores[i] = read_score(x, x->idx[i]);
+    for (int k = 0; k < m; k++) {
+        int i = x->live[k];
+        if (x->idx[k] < 0) return ttc_err_set(e, TTC_EINVAL, "verifier: node %d had nothing to score", nodes[i]);
+        scores[i] = read_score(x, x->idx[k]);
         if (!isfinite(scores[i]))
             return ttc_err_set(e, TTC_ENUMERIC, "verifier: score of node %d is not finite", nodes[i]);
     }
     for (int i = 0; i < n; i++) {
-        if ((rc = append_text(x->c, nodes[i], x->f.after, strlen(x->f.after), true, NULL, e))) return rc;
+        if (x->f.after[0] && (rc = append_fit(x, nodes[i], x->f.after, false, e))) return rc;
         x->n_steps[nodes[i]]++;
     }
     return TTC_OK;
@@ -510,7 +536,7 @@ static int lver_score_final(ttc_verifier *v, const int *nodes, const char *const
                 rc = append_step(x, seq, p, len, e);
                 p += len;
                 if (!rc && *p) {
-                    rc = append_text(x->c, seq, x->f.after, strlen(x->f.after), true, NULL, e);
+                    if (x->f.after[0]) rc = append_fit(x, seq, x->f.after, false, e);
                     x->n_steps[seq]++;
                 }
             }
@@ -525,7 +551,7 @@ static void lver_destroy(ttc_verifier *v) {
     lver *x = (lver *)v;
     if (!x) return;
     free(x->w1); free(x->b1); free(x->w2); free(x->b2); free(x->wv);
-    free(x->n_steps); free(x->idx); free(x->tmp);
+    free(x->n_steps); free(x->full); free(x->live); free(x->seqs); free(x->idx); free(x->tmp);
     free(x);
 }
 
@@ -547,9 +573,12 @@ int ttc_local_verifier_new(ttc_ctx *c, const ttc_prm_format *fmt, ttc_verifier *
     info_from(c, &x->base.info);
     int n = x->n_nodes = ttc_ctx_n_seq_max(c);
     x->n_steps = calloc((size_t)n, sizeof *x->n_steps);
+    x->full = calloc((size_t)n, sizeof *x->full);
+    x->live = calloc((size_t)n, sizeof *x->live);
+    x->seqs = calloc((size_t)n, sizeof *x->seqs);
     x->idx = calloc((size_t)n, sizeof *x->idx);
     x->tmp = calloc((size_t)x->d, sizeof *x->tmp);
-    int rc = x->n_steps && x->idx && x->tmp ? TTC_OK : ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
+    int rc = x->n_steps && x->full && x->live && x->seqs && x->idx && x->tmp ? TTC_OK : ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
     if (!rc && fmt->tag[0]) rc = resolve_token(tok, m->path, fmt->name, "tag", fmt->tag, &x->tag, e);
     if (!rc && fmt->kind == TTC_PRM_LM_TOKEN) {
         rc = resolve_token(tok, m->path, fmt->name, "pos", fmt->pos, &x->pos, e);

@@ -17,7 +17,9 @@
  *
  * Verifier: follows a ttc_prm_format (search/prm.h). Scoring appends only the
  * pieces of the new step (plus `after` of the previous one, computed with
- * it) and reads one position per node in one batched decode.
+ * it) and reads one position per node in one batched decode. A node whose
+ * next step does not fit in the context is left as it is and scores NAN
+ * from then on (strategies rank NAN last), instead of failing the search.
  *
  * Both count every token they push through the model in `usage` with FLOPs
  * at the exact positions. Batches larger than the context's n_seq_max are
