@@ -73,12 +73,12 @@ ratio() { [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }
       tps=$(echo "$line" | field tokens_per_s); rss=$(echo "$line" | field rss_mb)
       if [ "$test" = prefill ]; then
         r=$(ref "$t-prefill"); lim="-"; of="-"
-        other="TTFT $(echo "$line" | field ttft_ms) ms, load $(echo "$line" | field load_s) s, RSS $rss MB"
+        other="TTFT $(echo "$line" | field ttft_ms) ms, load $(echo "$line" | field load_s) s, RSS $rss MB, CPU share $(echo "$line" | field cpu_share)"
       else
         if [ "$B" = 1 ]; then r=$(ref "$t-tg"); else r=$(ref "$t-$B"); fi
         lim=$limit
         of=$(awk -v a="$tps" -v l="$limit" -v b="$B" 'BEGIN { printf "%.0f%%", 100 * a / (l * b) }')
-        other="$(echo "$line" | field ms_per_step) ms/step, RSS $rss MB, KV $(echo "$line" | field kv_bytes_per_token) B/token"
+        other="$(echo "$line" | field ms_per_step) ms/step, RSS $rss MB, KV $(echo "$line" | field kv_bytes_per_token) B/token, CPU share $(echo "$line" | field cpu_share)"
       fi
       echo "| $t | $test | $B | $tps | ${r:--} | $(ratio "$tps" "$r") | $lim | $of | $other |"
     done < "$raw/model-$t.jsonl"
@@ -87,6 +87,7 @@ ratio() { [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }
   echo "Bandwidth limit = measured bandwidth / model file size (tokens/s for one sequence if every weight byte is"
   echo "read once per step); \"of limit\" for batch B compares the step rate with it. llama.cpp decode B=1 is its"
   echo "tg figure (30.3 q8_0); B > 1 are its shared-prefix batched figures (only known for q8_0)."
+  echo "CPU share = CPU time ttc got / (wall time x threads): well below 1 means other processes held the cores."
   echo
   echo "## Kernels"
   echo

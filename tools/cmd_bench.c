@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/pool.h"
 #include "base/rng.h"
@@ -52,6 +53,13 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* CPU seconds used by this process (all threads). */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static int argmax(const float *v, int n) {
     int best = 0;
     for (int i = 1; i < n; i++)
@@ -75,19 +83,21 @@ static int prefill_prompt(ttc_ctx *c, const int32_t *prompt, int P, int *seq, do
 }
 
 /* One prefill run: P tokens with the last one's logits. */
-static int run_prefill(ttc_ctx *c, const int32_t *prompt, int P, double *secs, ttc_err *e) {
+static int run_prefill(ttc_ctx *c, const int32_t *prompt, int P, double *secs, double *cpu, ttc_err *e) {
     int seq, rc = ttc_seq_new(c, &seq, e);
     if (rc) return rc;
-    double t0 = ttc_now();
+    double t0 = ttc_now(), c0 = cpu_now();
     rc = ttc_seq_append_tokens(c, seq, prompt, P, e);
     if (!rc) rc = ttc_decode_pending(c, &seq, 1, false, false, NULL, e);
     *secs = ttc_now() - t0;
+    *cpu = cpu_now() - c0;
     ttc_seq_free(c, seq);
     return rc;
 }
 
 /* One decode run for batch B: returns the seconds of the G generation steps. */
-static int run_decode(ttc_ctx *c, const opts *o, const int32_t *prompt, int B, double *secs, ttc_err *e) {
+static int run_decode(ttc_ctx *c, const opts *o, const int32_t *prompt, int B, double *secs, double *cpu,
+                      ttc_err *e) {
     int seqs[256], n = 0, rc = TTC_OK;
     int32_t tok[256];
     ttc_batch_entry ent[256];
@@ -105,29 +115,33 @@ static int run_decode(ttc_ctx *c, const opts *o, const int32_t *prompt, int B, d
     }
     if (!rc) {
         for (int i = 0; i < B; i++) tok[i] = prompt[o->prompt - 1];
-        double t0 = ttc_now();
+        double t0 = ttc_now(), c0 = cpu_now();
         for (int step = 0; step < o->gen && !rc; step++) {
             for (int i = 0; i < B; i++) ent[i] = (ttc_batch_entry){seqs[i], tok[i], true, false};
             if ((rc = ttc_decode(c, ent, B, e))) break;
             for (int i = 0; i < B; i++) tok[i] = argmax(ttc_logits(c, i), n_vocab);
         }
         *secs = ttc_now() - t0;
+        *cpu = cpu_now() - c0;
     }
     for (int i = 0; i < n; i++) ttc_seq_free(c, seqs[i]);
     return rc;
 }
 
+/* cpu_share: CPU time the process got / (wall time x threads); well below 1
+ * means the machine was busy with other work (or threads sat idle). */
 static void emit(const opts *o, const char *test, int batch, double tps, double extra_ms, const char *extra_name,
-                 double rss_mb, double load_s, size_t kv_bpt) {
+                 double rss_mb, double load_s, size_t kv_bpt, double cpu_share) {
     if (o->json)
         printf("{\"test\": \"%s\", \"batch\": %d, \"prompt\": %d, \"gen\": %d, \"tokens_per_s\": %.2f, "
                "\"%s\": %.2f, \"rss_mb\": %.1f, \"load_s\": %.3f, \"kv_bytes_per_token\": %zu, "
-               "\"threads\": %d, \"shared_prefix\": %s, \"kernel\": \"%s\"}\n",
+               "\"threads\": %d, \"cpu_share\": %.2f, \"shared_prefix\": %s, \"kernel\": \"%s\"}\n",
                test, batch, o->prompt, !strcmp(test, "prefill") ? 0 : o->gen, tps, extra_name, extra_ms,
-               rss_mb, load_s, kv_bpt, o->threads, o->shared ? "true" : "false", ttc_kernel_name(ttc_kernel_get()));
+               rss_mb, load_s, kv_bpt, o->threads, cpu_share, o->shared ? "true" : "false",
+               ttc_kernel_name(ttc_kernel_get()));
     else
-        printf("%-8s B=%-3d P=%-4d G=%-4d %9.2f tok/s   %s %.2f ms   rss %.0f MB\n", test, batch, o->prompt,
-               !strcmp(test, "prefill") ? 0 : o->gen, tps, extra_name, extra_ms, rss_mb);
+        printf("%-8s B=%-3d P=%-4d G=%-4d %9.2f tok/s   %s %.2f ms   rss %.0f MB   cpu share %.2f\n", test, batch,
+               o->prompt, !strcmp(test, "prefill") ? 0 : o->gen, tps, extra_name, extra_ms, rss_mb, cpu_share);
     fflush(stdout);
 }
 
@@ -210,23 +224,28 @@ int cmd_bench(int argc, char **argv) {
                ttc_model_arch_name(m), ttc_model_n_params(m) / 1e6, o.threads, ttc_kernel_name(ttc_kernel_get()),
                load_s, kv_bpt);
 
-    double *t = malloc(sizeof(double) * (size_t)o.repeat);
+    double *t = malloc(sizeof(double) * 2 * (size_t)o.repeat), *share = t + o.repeat;
     if (!t) { rc = ttc_err_set(&e, TTC_ENOMEM, "bench: out of memory"); goto fail; }
     if (o.prefill) {
-        double warm;
-        if ((rc = run_prefill(c, prompt, TTC_MIN(o.prompt, 16), &warm, &e))) { free(t); goto fail; }
-        for (int r = 0; r < o.repeat; r++)
-            if ((rc = run_prefill(c, prompt, o.prompt, &t[r], &e))) { free(t); goto fail; }
+        double warm, warm_cpu;
+        if ((rc = run_prefill(c, prompt, TTC_MIN(o.prompt, 16), &warm, &warm_cpu, &e))) { free(t); goto fail; }
+        for (int r = 0; r < o.repeat; r++) {
+            if ((rc = run_prefill(c, prompt, o.prompt, &t[r], &share[r], &e))) { free(t); goto fail; }
+            share[r] /= t[r] * o.threads;
+        }
         double s = median(t, o.repeat);
-        emit(&o, "prefill", 1, o.prompt / s, s * 1e3, "ttft_ms", ttc_rss_bytes() / 1e6, load_s, kv_bpt);
+        emit(&o, "prefill", 1, o.prompt / s, s * 1e3, "ttft_ms", ttc_rss_bytes() / 1e6, load_s, kv_bpt,
+             median(share, o.repeat));
     }
     for (int b = 0; b < o.n_batch; b++) {
         int B = o.batch[b];
-        for (int r = 0; r < o.repeat; r++)
-            if ((rc = run_decode(c, &o, prompt, B, &t[r], &e))) { free(t); goto fail; }
+        for (int r = 0; r < o.repeat; r++) {
+            if ((rc = run_decode(c, &o, prompt, B, &t[r], &share[r], &e))) { free(t); goto fail; }
+            share[r] /= t[r] * o.threads;
+        }
         double s = median(t, o.repeat);
         emit(&o, "decode", B, (double)B * o.gen / s, s * 1e3 / o.gen, "ms_per_step", ttc_rss_bytes() / 1e6, load_s,
-             kv_bpt);
+             kv_bpt, median(share, o.repeat));
     }
     free(t);
     free(prompt);

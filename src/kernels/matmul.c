@@ -207,6 +207,10 @@ int ttc_matmul(ttc_pool *pool, const void *w, int wtype, int rows, int cols,
     int groups = (rows + 15) / 16;
     int per = TTC_MAX(1, groups / (4 * nt));
     if (n_tok == 1 && per > 8) per = 8;
+    /* Paths that convert a task's rows to a panel first (bf16 / f32 GEMM)
+     * keep the panel within ~512 KB so it stays in L2 for all tokens. */
+    int cap = TTC_MAX(1, (int)((512u << 10) / ((size_t)cols * 4 * 16)));
+    if (n_tok >= 8 && per > cap) per = cap;
     mm_run run = {&m, 16 * per, rows_fn, 0};
     ttc_pool_run(pool, mm_task, &run, (rows + run.rows_per_task - 1) / run.rows_per_task);
     return run.status;
