@@ -635,16 +635,16 @@ static void tokenization_case(const char *vocab_file, const char *special_text) 
     L.model_free(model);
 }
 
-Test(conformance, tokenize_llama_bpe, .timeout = 120) {
+Test(conformance, tokenize_llama_bpe) {
     tokenization_case("ggml-vocab-llama-bpe.gguf", "<|begin_of_text|>x<|eot_id|>");
 }
-Test(conformance, tokenize_qwen2, .timeout = 120) {
+Test(conformance, tokenize_qwen2) {
     tokenization_case("ggml-vocab-qwen2.gguf", "<|im_start|>user\nhi<|im_end|>");
 }
-Test(conformance, tokenize_gpt2, .timeout = 120) {
+Test(conformance, tokenize_gpt2) {
     tokenization_case("ggml-vocab-gpt-2.gguf", "<|endoftext|>");
 }
-Test(conformance, tokenize_llama_spm, .timeout = 120) {
+Test(conformance, tokenize_llama_spm) {
     tokenization_case("ggml-vocab-llama-spm.gguf", "<s>x</s>");
 }
 
@@ -785,6 +785,6 @@ static void logits_case(const char *shape_name, const int *types) {
 
 /* Every type on llama; the other architectures on a spread of types (each
  * model costs about a second). */
-Test(conformance, logits_tiny_llama, .timeout = 300) { logits_case("tiny-llama", (const int[]){0, 1, 2, 3, 4, 5, 6, -1}); }
-Test(conformance, logits_tiny_qwen2, .timeout = 300) { logits_case("tiny-qwen2", (const int[]){0, 3, 5, -1}); }
-Test(conformance, logits_tiny_qwen3, .timeout = 300) { logits_case("tiny-qwen3", (const int[]){0, 2, 6, -1}); }
+Test(conformance, logits_tiny_llama) { logits_case("tiny-llama", (const int[]){0, 1, 2, 3, 4, 5, 6, -1}); }
+Test(conformance, logits_tiny_qwen2) { logits_case("tiny-qwen2", (const int[]){0, 3, 5, -1}); }
+Test(conformance, logits_tiny_qwen3) { logits_case("tiny-qwen3", (const int[]){0, 2, 6, -1}); }
