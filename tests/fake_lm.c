@@ -133,10 +133,14 @@ typedef struct fake_gen {
     fake_nodes nodes;
     char **prompts;
     int n_prompts;
+    int max_prompt;
 } fake_gen;
 
 static int gen_root(ttc_generator *g, const char *prompt, int *node, ttc_err *e) {
     fake_gen *f = (fake_gen *)g;
+    if (f->max_prompt > 0 && fake_words(prompt) > f->max_prompt)
+        return ttc_err_set(e, TTC_ENOMEM, "fake: prompt of %d words exceeds the context (%d)",
+                           fake_words(prompt), f->max_prompt);
     char **p = realloc(f->prompts, (size_t)(f->n_prompts + 1) * sizeof *p);
     if (!p) return ttc_err_set(e, TTC_ENOMEM, "fake: out of memory");
     f->prompts = p;
@@ -261,6 +265,10 @@ ttc_generator *fake_generator_new(const fake_tree *t, fake_stats *st) {
     f->t = t;
     f->st = st;
     return &f->base;
+}
+
+void fake_generator_set_max_prompt(ttc_generator *g, int max_words) {
+    ((fake_gen *)g)->max_prompt = max_words;
 }
 
 int fake_generator_n_prompts(const ttc_generator *g) { return ((const fake_gen *)g)->n_prompts; }

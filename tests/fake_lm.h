@@ -47,6 +47,10 @@ int        fake_tree_size(const fake_tree *t);   /* nodes including the root */
 ttc_generator *fake_generator_new(const fake_tree *t, fake_stats *st);
 ttc_verifier  *fake_oracle_new(const fake_tree *t, bool orm, fake_stats *st);
 
+/* Makes root() fail with TTC_ENOMEM for prompts of more than max_words
+ * words (a context limit); 0 = no limit. Failed prompts are not recorded. */
+void        fake_generator_set_max_prompt(ttc_generator *g, int max_words);
+
 /* The prompts given to the generator's root(), in call order. */
 int         fake_generator_n_prompts(const ttc_generator *g);
 const char *fake_generator_prompt(const ttc_generator *g, int i);

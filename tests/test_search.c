@@ -480,3 +480,40 @@ Test(search, bon_with_outcome_verifier) {
     fx_close(&f);
     fake_tree_free(t);
 }
+
+Test(search, revision_context_shrinks_to_fit) {
+    fake_tree *t = fake_tree_new();
+    fake_tree_add(t, 0, "One long attempt with quite a few words in it: \\boxed{41}.\n", 1, 0.2f, true);
+    fake_tree_add(t, 0, "Another long attempt with many words in it too: \\boxed{42}.\n", 1, 0.9f, true);
+    fixture f;
+    fx_open(&f, t, true);
+    const char *problem = "What is six times seven?";
+    /* room for the problem and two attempts, not three */
+    const char *two[2] = {"One long attempt with quite a few words in it: \\boxed{41}.\n",
+                          "Another long attempt with many words in it too: \\boxed{42}.\n"};
+    char *p2 = ttc_prompt_revise(problem, two, 2);
+    fake_generator_set_max_prompt(f.g, fake_words(p2) + 1);
+    free(p2);
+    ttc_search_params p;
+    ttc_search_params_default(&p, TTC_SEARCH_REVISE, 6);
+    p.seed = 8;
+    ttc_search_result r = run_ok(&f, &p);
+    cr_assert_eq(r.n_cands, 6);
+    cr_assert_eq(fake_generator_n_prompts(f.g), 6);
+    for (int k = 0; k < 6; k++) {
+        int m = k < 2 ? k : 2;
+        const char *prev[2];
+        for (int j = 0; j < m; j++) prev[j] = r.cands[k - m + j].text;
+        char *want = ttc_prompt_revise(problem, prev, m);
+        cr_assert_str_eq(fake_generator_prompt(f.g, k), want, "attempt %d", k);
+        free(want);
+    }
+    ttc_search_result_free(&r);
+    /* a problem that never fits is an error, not a hang */
+    fake_generator_set_max_prompt(f.g, 2);
+    ttc_err e = {0};
+    cr_assert_eq(ttc_search_run(&p, f.g, f.v, problem, &r, &e), TTC_ENOMEM);
+    cr_assert_eq(f.st.live, 0);
+    fx_close(&f);
+    fake_tree_free(t);
+}

@@ -314,21 +314,13 @@ done:
     return rc;
 }
 
-/* Samples n full solutions into ts[i] (fresh tnodes): prompts[i] each, or
- * prompts[0] for all when shared (rooted once and forked), with seeds[i]. */
-static int sample_full(run *r, const char *const *prompts, bool shared, int n,
-                       const uint64_t *seeds, tnode *ts) {
+/* Samples a full solution from each of nodes[0..n) (seeds[i]) into the
+ * fresh ts[i]; releases the nodes whatever happens. */
+static int sample_full(run *r, int *nodes, int n, const uint64_t *seeds, tnode *ts) {
     ttc_generator *g = r->gen;
-    int root = -1, rc = TTC_OK;
-    int *nodes = malloc((size_t)n * sizeof *nodes);
-    ttc_extend_result *res = calloc((size_t)n, sizeof *res);
-    if (!nodes || !res) { rc = oom(r->e, "sampling"); goto done; }
-    for (int i = 0; i < n; i++) nodes[i] = -1;
-    if (shared && (rc = g->vt->root(g, prompts[0], &root, r->e))) goto done;
-    for (int i = 0; i < n; i++) {
-        rc = shared ? g->vt->fork(g, root, &nodes[i], r->e) : g->vt->root(g, prompts[i], &nodes[i], r->e);
-        if (rc) goto done;
-    }
+    int rc = TTC_OK;
+    ttc_extend_result *res = calloc((size_t)TTC_MAX(n, 1), sizeof *res);
+    if (!res) { rc = oom(r->e, "sampling"); goto done; }
     ttc_extend_opts o = {r->p->temperature, r->p->top_p, r->p->max_solution_tokens, seeds};
     if ((rc = g->vt->extend(g, nodes, n, TTC_EXTEND_SOLUTION, &o, res, r->e))) goto done;
     for (int i = 0; i < n; i++) {
@@ -338,9 +330,7 @@ static int sample_full(run *r, const char *const *prompts, bool shared, int n,
         ts[i].seed = seeds[i];
     }
 done:
-    for (int i = 0; nodes && i < n; i++) if (nodes[i] >= 0) g->vt->release(g, nodes[i]);
-    if (root >= 0) g->vt->release(g, root);
-    free(nodes);
+    for (int i = 0; i < n; i++) g->vt->release(g, nodes[i]);
     free(res);
     return rc;
 }
@@ -354,9 +344,19 @@ static int run_bon(run *r) {
     char *prompt = ttc_prompt_solve(r->problem);
     if (!ts || !seeds || !prompt) { free(ts); free(seeds); free(prompt); return oom(r->e, "best-of-n"); }
     for (int i = 0; i < n; i++) { tnode_init(&ts[i]); seeds[i] = derive(p->seed, (uint64_t)i); }
-    const char *pr[1] = {prompt};
-    rc = sample_full(r, pr, true, n, seeds, ts);
-    r->out->budget.full_samples += n;
+    /* one root, forked N times: the prompt is computed (and stored) once */
+    int root = -1, *nodes = malloc((size_t)n * sizeof *nodes), made = 0;
+    rc = nodes ? r->gen->vt->root(r->gen, prompt, &root, r->e) : oom(r->e, "best-of-n");
+    while (!rc && made < n)
+        if (!(rc = r->gen->vt->fork(r->gen, root, &nodes[made], r->e))) made++;
+    if (root >= 0) r->gen->vt->release(r->gen, root);
+    if (!rc) {
+        rc = sample_full(r, nodes, n, seeds, ts);
+        r->out->budget.full_samples += n;
+    } else {
+        for (int i = 0; i < made; i++) r->gen->vt->release(r->gen, nodes[i]);
+    }
+    free(nodes);
     bool scored = p->method != TTC_SEARCH_MAJORITY && r->ver;
     if (!rc && scored) rc = score_full(r, ts, n);
     for (int i = 0; !rc && i < n; i++) rc = result_add(r, &ts[i], 0, i, scored);
@@ -375,33 +375,41 @@ static int run_revise(run *r) {
     int n = p->n, L = p->revise_len, n_chains = (n + L - 1) / L, rc = TTC_OK;
     tnode *ts = malloc((size_t)n * sizeof *ts);             /* chain c, attempt t at c*L+t */
     uint64_t *seeds = malloc((size_t)n_chains * sizeof *seeds);
-    char **prompts = calloc((size_t)n_chains, sizeof *prompts);
+    int *nodes = malloc((size_t)n_chains * sizeof *nodes);
     int *at = malloc((size_t)n_chains * sizeof *at);
     tnode *batch = malloc((size_t)n_chains * sizeof *batch);
     int *idx = malloc((size_t)n * sizeof *idx);
     int *win = malloc((size_t)n_chains * sizeof *win);
-    if (!ts || !seeds || !prompts || !at || !batch || !idx || !win) { rc = oom(r->e, "revise"); goto done; }
+    if (!ts || !seeds || !nodes || !at || !batch || !idx || !win) { rc = oom(r->e, "revise"); goto done; }
     for (int i = 0; i < n; i++) tnode_init(&ts[i]);
     for (int t = 0; t < L && !rc; t++) {
         int m = 0;
-        for (int c = 0; c < n_chains; c++) {
+        for (int c = 0; c < n_chains && !rc; c++) {
             if (c * L + t >= n) continue;
-            int k = TTC_MIN(t, p->revise_context);
-            const char *prev[TTC_REVISE_MAX_CONTEXT];
-            for (int j = 0; j < k; j++) prev[j] = ts[c * L + t - k + j].text;
-            if (!(prompts[m] = ttc_prompt_revise(r->problem, prev, k))) { rc = oom(r->e, "prompt"); goto done; }
+            /* the most recent min(t, context) attempts, fewer when the
+             * prompt would not fit the generator's context */
+            for (int k = TTC_MIN(t, p->revise_context); k >= 0; k--) {
+                const char *prev[TTC_REVISE_MAX_CONTEXT];
+                for (int j = 0; j < k; j++) prev[j] = ts[c * L + t - k + j].text;
+                char *prompt = ttc_prompt_revise(r->problem, prev, k);
+                if (!prompt) { rc = oom(r->e, "prompt"); break; }
+                rc = r->gen->vt->root(r->gen, prompt, &nodes[m], r->e);
+                free(prompt);
+                if (rc != TTC_ENOMEM || k == 0) break;
+            }
+            if (rc) break;
             seeds[m] = derive(derive(p->seed, (uint64_t)c), (uint64_t)t);
             at[m] = c * L + t;
             tnode_init(&batch[m]);
             m++;
         }
-        rc = sample_full(r, (const char *const *)prompts, false, m, seeds, batch);
-        r->out->budget.full_samples += m;
-        for (int j = 0; j < m; j++) {
-            ts[at[j]] = batch[j];
-            free(prompts[j]);
-            prompts[j] = NULL;
+        if (rc) {
+            for (int j = 0; j < m; j++) r->gen->vt->release(r->gen, nodes[j]);
+            break;
         }
+        rc = sample_full(r, nodes, m, seeds, batch);
+        r->out->budget.full_samples += m;
+        for (int j = 0; j < m; j++) ts[at[j]] = batch[j];
     }
     bool scored = r->ver && p->revise_select == TTC_REVISE_VERIFIER;
     if (!rc && scored) rc = score_full(r, ts, n);
@@ -438,8 +446,7 @@ static int run_revise(run *r) {
     free(own);
 done:
     for (int i = 0; ts && i < n; i++) tnode_drop(r, &ts[i]);
-    for (int c = 0; prompts && c < n_chains; c++) free(prompts[c]);
-    free(ts); free(seeds); free(prompts); free(at); free(batch); free(idx); free(win);
+    free(ts); free(seeds); free(nodes); free(at); free(batch); free(idx); free(win);
     return rc;
 }
 

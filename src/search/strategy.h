@@ -11,7 +11,8 @@
  *   dvts          N/M independent subtrees, M candidates per step each,
  *                 keeping its single best.
  *   revise        chains of sequential revisions (each conditioned on up to
- *                 4 previous attempts of its chain), run in parallel.
+ *                 4 previous attempts of its chain, fewer when the prompt
+ *                 would not fit the generator's context), run in parallel.
  *
  * Tree searches (beam, lookahead, dvts) share one loop. A group (beam: one;
  * dvts: N/M) owns `slots` candidate slots, initially N (beam) or M (each
