@@ -55,11 +55,16 @@ int ttc_matmul_check(int wtype, int rows, int cols, ttc_err *e);
 /* y[t][r] = sum_c W[r][c] * x[t][c] for t < n_tok, r < rows.
  * w: rows x cols weights of type wtype; x: [n_tok][cols] f32; y: [n_tok][rows]
  * f32 (must not alias x). Rows are split across the pool's threads (NULL
- * pool: caller's thread). Quantized types quantize x to 8-bit blocks once
- * per call and use integer dot products (error ~ |w|.|x| / 254 per block);
- * the reference path computes in f32 from the dequantized weights.
- * Returns TTC_OK, or TTC_EINVAL/TTC_EUNSUPPORTED (see ttc_matmul_check) and
- * TTC_ENOMEM if scratch memory cannot grow; y is untouched on error.
+ * pool: caller's thread) in tasks of whole 16-row groups.
+ * Arithmetic by path: ref and the float paths compute in f32 from the
+ * dequantized weights. On the VNNI path quantized weights use 8-bit
+ * activation blocks of 32 (dx = amax/127) and exact integer dot products
+ * when n_tok < 24, and bf16-rounded weights and activations with f32
+ * accumulation (vdpbf16ps) from 24 tokens on, when the CPU has AVX512-BF16
+ * (BF16 weights from 4 tokens on); either way |err| <= |w|.|x| / 127.
+ * Results do not depend on the thread count.
+ * Returns TTC_OK; TTC_EINVAL/TTC_EUNSUPPORTED (see ttc_matmul_check; y
+ * untouched), or TTC_ENOMEM if scratch memory cannot grow (y undefined).
  * Scratch memory is per thread and grow-only: no allocation in steady state. */
 int ttc_matmul(ttc_pool *pool, const void *w, int wtype, int rows, int cols,
                const float *x, int n_tok, float *y);
