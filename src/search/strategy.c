@@ -752,6 +752,13 @@ int ttc_search_result_json(const ttc_search_result *r, bool with_cands, char **o
     json_object_set_new(o, "n", json_integer(r->params.n));
     if (is_tree(r->params.method)) json_object_set_new(o, "beam_width", json_integer(r->params.beam_width));
     if (r->params.method == TTC_SEARCH_LOOKAHEAD) json_object_set_new(o, "lookahead", json_integer(r->params.lookahead));
+    if (r->params.method == TTC_SEARCH_REVISE) {
+        json_object_set_new(o, "revise_len", json_integer(r->params.revise_len));
+        json_object_set_new(o, "revise_select", json_string(r->params.revise_select == TTC_REVISE_MAJORITY
+                                                                ? "majority" : "verifier"));
+    }
+    json_object_set_new(o, "agg", json_string(ttc_agg_name(r->params.agg)));
+    json_object_set_new(o, "temperature", json_real(r->params.temperature));
     json_object_set_new(o, "seed", json_integer((json_int_t)r->params.seed));
     json_object_set_new(o, "answer", json_string(r->answer ? r->answer : ""));
     json_object_set_new(o, "solution", json_string(r->solution ? r->solution : ""));
