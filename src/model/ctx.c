@@ -242,6 +242,22 @@ static void rope(float *v, int n_heads, int hd, int rope_dim, bool neox, const f
     }
 }
 
+/* a[i] = silu(a[i]) * b[i], silu(g) = g * sigmoid(g), with sigmoid from
+ * e = exp(-|g|) <= 1: 1/(1+e) for g >= 0, e/(1+e) below. */
+TTC_VEC_CLONES
+static void swiglu(float *a, const float *b, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f g = v8_load(a + i);
+        v8i neg = g < 0.0f;
+        v8f mag = (v8f)((v8i)g & ((v8i){0} + 0x7fffffff)); /* clears the sign: |g| */
+        v8f e = v8_exp_neg(-mag), inv = 1.0f / (1.0f + e);
+        v8f sig = (v8f)(((v8i)inv & ~neg) | ((v8i)(e * inv) & neg));
+        v8_store(a + i, g * sig * v8_load(b + i));
+    }
+    for (; i < n; i++) a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
+}
+
 /* y += a * x */
 static inline void axpy(float *y, float a, const float *x, int n) {
     int i = 0;
@@ -417,10 +433,7 @@ static int forward(ttc_ctx *c, int T, int n_lg, int n_out, ttc_err *e) {
         if ((rc = mm(c, &L->w_gate, c->xb, T, c->ffa, "ffn_gate", l, e)) ||
             (rc = mm(c, &L->w_up, c->xb, T, c->ffb, "ffn_up", l, e)))
             return rc;
-        for (size_t i = 0; i < (size_t)T * F; i++) {
-            float g = c->ffa[i];
-            c->ffa[i] = g / (1.0f + expf(-g)) * c->ffb[i];
-        }
+        swiglu(c->ffa, c->ffb, (size_t)T * F);
         if ((rc = mm(c, &L->w_down, c->ffa, T, c->xb, "ffn_down", l, e))) return rc;
         for (size_t i = 0; i < (size_t)T * D; i++) c->x[i] += c->xb[i];
     }

@@ -80,6 +80,23 @@ static void stream(const ttc_gen_opts *o, int i, ttc_gen_request *r, size_t max_
     r->emitted = upto;
 }
 
+/* Sampling of one step, one task per active request. */
+typedef struct sample_job {
+    ttc_ctx         *c;
+    ttc_gen_request *reqs;
+    gen_state       *st;
+    const int       *act;
+    ttc_sampler     *smp;   /* one per thread */
+    ttc_sample_out  *out;   /* per active index */
+    int             *rc;
+} sample_job;
+
+static void sample_task(void *arg, int k, int n_tasks, int thread) {
+    sample_job *j = arg;
+    int i = j->act[k];
+    j->rc[k] = ttc_sample(&j->smp[thread], ttc_logits(j->c, k), &j->reqs[i].sp, j->st[i].rng, &j->out[k], NULL);
+}
+
 static int validate(ttc_ctx *c, ttc_gen_request *reqs, int n, ttc_err *e) {
     const ttc_model *m = ttc_ctx_model(c);
     if (!m->tok) return ttc_err_set(e, TTC_EINVAL, "generate: the model has no tokenizer");
@@ -106,9 +123,13 @@ int ttc_generate(ttc_ctx *c, ttc_gen_request *reqs, int n, const ttc_gen_opts *o
     gen_state *st = calloc((size_t)n, sizeof *st);
     int *seqs = malloc((size_t)n * sizeof *seqs), *act = malloc((size_t)n * sizeof *act);
     ttc_batch_entry *b = malloc((size_t)n * sizeof *b);
-    ttc_sampler smp = {0};
+    int nt = ttc_pool_n_threads(ttc_ctx_pool(c));
+    ttc_sampler *smp = calloc((size_t)nt, sizeof *smp);
+    sample_job sj = {c, reqs, st, act, smp, malloc((size_t)n * sizeof *sj.out), calloc((size_t)n, sizeof *sj.rc)};
     if (!st || !seqs || !act || !b) { rc = ttc_err_set(e, TTC_ENOMEM, "generate: out of memory"); goto done; }
-    if ((rc = ttc_sampler_init(&smp, m->cfg.n_vocab, e))) goto done;
+    if (!smp || !sj.out || !sj.rc) { rc = ttc_err_set(e, TTC_ENOMEM, "generate: out of memory"); goto done; }
+    for (int t = 0; t < nt; t++)
+        if ((rc = ttc_sampler_init(&smp[t], m->cfg.n_vocab, e))) goto done;
 
     for (int i = 0; i < n; i++) {
         ttc_gen_request *r = &reqs[i];
@@ -154,14 +175,16 @@ int ttc_generate(ttc_ctx *c, ttc_gen_request *reqs, int n, const ttc_gen_opts *o
             b[k] = (ttc_batch_entry){r->seq, ttc_seq_tokens(c, r->seq)[ttc_seq_len(c, r->seq) - 1], true, false};
         }
         if ((rc = ttc_decode(c, b, na, e))) goto done;
+        /* sample every request in parallel (each has its own rng) */
+        ttc_pool_run(ttc_ctx_pool(c), sample_task, &sj, na);
         for (int k = 0; k < na; k++) {
             int i = act[k];
             ttc_gen_request *r = &reqs[i];
             gen_state *g = &st[i];
             r->n_decoded++;
-            ttc_sample_out so;
-            if ((rc = ttc_sample(&smp, ttc_logits(c, k), &r->sp, g->rng, &so, e))) {
-                ttc_err_wrap(e, "generate: request %d: ", i);
+            ttc_sample_out so = sj.out[k];
+            if (sj.rc[k]) {
+                rc = ttc_err_set(e, sj.rc[k], "generate: request %d: sampling failed (NaN or infinite logits)", i);
                 goto done;
             }
             if ((rc = ttc_seq_append_tokens(c, r->seq, &so.token, 1, e))) goto done;
@@ -195,7 +218,11 @@ int ttc_generate(ttc_ctx *c, ttc_gen_request *reqs, int n, const ttc_gen_opts *o
 done:
     if (st)
         for (int i = 0; i < n; i++) ttc_detok_free(&st[i].dt);
-    ttc_sampler_free(&smp);
+    if (smp)
+        for (int t = 0; t < nt; t++) ttc_sampler_free(&smp[t]);
+    free(smp);
+    free(sj.out);
+    free(sj.rc);
     free(st);
     free(seqs);
     free(act);
