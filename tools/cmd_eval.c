@@ -3,7 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "base/pool.h"
+#include "base/util.h"
 #include "cli.h"
 #include "data/dataset.h"
 #include "data/eval.h"
@@ -50,10 +53,22 @@ static void json_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-typedef struct { FILE *f; const ttc_dataset *d; } sample_sink;
+typedef struct {
+    FILE *f;                 /* --samples-out, or NULL */
+    const ttc_dataset *d;
+    int K, n_total, n_done;  /* progress on a terminal */
+    bool progress;
+    double t0;
+} sample_sink;
 
 static void on_sample(void *ud, int problem, int sample, const char *text, const char *answer, bool correct) {
     sample_sink *s = ud;
+    if (s->progress && sample == s->K - 1 && (++s->n_done % 8 == 0 || s->n_done == s->n_total)) {
+        double dt = ttc_now() - s->t0;
+        fprintf(stderr, "\reval: %d/%d problems, %.0f s, ETA %.0f s ", s->n_done, s->n_total, dt,
+                dt / s->n_done * (s->n_total - s->n_done));
+        if (s->n_done == s->n_total) fputc('\n', stderr);
+    }
     if (!s->f) return;
     fputs("{\"unique_id\": ", s->f);
     json_str(s->f, s->d->items[problem].unique_id);
@@ -110,9 +125,10 @@ int cmd_eval(int argc, char **argv) {
     ttc_model *m = NULL;
     ttc_pool *pool = NULL;
     ttc_eval_result r = {0};
-    sample_sink sink = {NULL, &d};
+    sample_sink sink = {.d = &d, .K = (int)samples, .progress = isatty(2), .t0 = ttc_now()};
     int rc;
     if ((rc = ttc_dataset_load(data, &d, &e))) goto done;
+    sink.n_total = limit > 0 && limit < d.n ? (int)limit : d.n;
     if ((rc = ttc_model_load(model, NULL, &m, &e))) goto done;
     if ((rc = ttc_pool_new((int)threads, &pool, &e))) goto done;
     if (samples_out && !(sink.f = fopen(samples_out, "wb"))) {
