@@ -32,7 +32,7 @@ struct ttc_ctx {
     float *x, *xb, *q, *k, *v, *att, *ffa, *ffb;
     float *rope_cs;      /* [n_batch][rope_dim/2][2] cos, sin */
     float *inv_freq;     /* [rope_dim/2] */
-    float *scores;       /* [n_threads][n_rep][n_ctx] */
+    float *scores;       /* [n_threads][n_rep][n_ctx + page_tokens] */
     int32_t *pos;        /* [n_batch] */
     int32_t *seq_cnt;    /* [n_seq_max] */
     ttc_batch_entry *ent;     /* [n_batch] copy of the current batch */
@@ -101,7 +101,7 @@ int ttc_ctx_new(const ttc_model *m, const ttc_ctx_params *params, ttc_ctx **out,
         !c->out_row || !c->hid || !c->logits) {
         ttc_ctx_free(c);
         return ttc_err_set(e, TTC_ENOMEM, "context: cannot allocate scratch for a batch of %d and %d outputs",
-                           c->n_batch, c->n_out_max);
+                           p.n_batch, p.n_outputs_max);
     }
     /* theta_i = base^(-2i/rope_dim), divided by the llama 3 factor if any. */
     const float *ff = m->w.rope_freqs.data;

@@ -15,7 +15,8 @@
  * with ttc_logits / ttc_hidden by entry index until the next decode.
  *
  * Forking shares the KV pages (see kv.h): N samples of one prompt store the
- * prompt once. Generation (generate.h) keeps the last sampled token pending,
+ * prompt once. A context is used by one thread at a time (it runs its own
+ * work on the pool); the model may be shared by many contexts. Generation (generate.h) keeps the last sampled token pending,
  * so a fork of a finished or prefilled sequence gets its next-token logits
  * by decoding that one token. */
 #ifndef TTC_MODEL_CTX_H
