@@ -148,8 +148,23 @@ static void dequantize_row_q8_k(const void *src, float *dst, int64_t n) {
 
 /* ---- encoders ---- */
 
-/* Round half away from zero, as roundf; used where ggml rounds that way. */
-static int round_int(float x) { return (int)lroundf(x); }
+/* Round half away from zero, as roundf (ggml's Q8_0 rounding), for
+ * |x| < 2^23 without a libm call: x - trunc(x) is exact there. */
+static inline int round_int(float x) {
+    int i = (int)x;
+    float f = x - (float)i;
+    return i + (f >= 0.5f) - (f <= -0.5f);
+}
+
+/* Round half to even, as lrintf in the default mode, after clamping x to
+ * [lo, hi] (|lo|, |hi| < 2^22): adding 1.5 * 2^23 leaves the rounded
+ * integer in the low mantissa bits. */
+static inline int round_clamp(float x, float lo, float hi) {
+    float v = (x < lo ? lo : x > hi ? hi : x) + 12582912.0f;
+    int32_t b;
+    memcpy(&b, &v, 4);
+    return (b & 0x7FFFFF) - 0x400000;
+}
 
 void ttc_quantize_row_q8_0(const float *src, void *dst, int64_t n) {
     uint8_t *p = dst;
@@ -198,31 +213,30 @@ static float fit_scale_min(const float *x, int n, int nmax, uint8_t *q, float *m
     }
     float best_err = INFINITY, best_s = 0, best_m = -lo;
     uint8_t cand[256];
+    double sxx = 0, sx = 0;
+    for (int i = 0; i < n; i++) { sxx += (double)x[i] * x[i]; sx += x[i]; }
     for (int step = -10; step <= 10; step++) {
-        float s0 = (hi - lo) / (nmax + 0.1f * step);
-        if (s0 <= 0) continue;
-        double sl = 0, sl2 = 0, sx = 0, slx = 0;
+        float is0 = (nmax + 0.1f * step) / (hi - lo);
+        if (!(is0 > 0) || isinf(is0)) continue;
+        int sl = 0, sl2 = 0;
+        double slx = 0;
         for (int i = 0; i < n; i++) {
-            int l = (int)lrintf((x[i] - lo) / s0);
-            l = l < 0 ? 0 : l > nmax ? nmax : l;
+            int l = round_clamp((x[i] - lo) * is0, 0, (float)nmax);
             cand[i] = (uint8_t)l;
-            sl += l; sl2 += (double)l * l; sx += x[i]; slx += (double)l * x[i];
+            sl += l; sl2 += l * l; slx += (double)l * x[i];
         }
         /* Least squares for x = s*l + b, then enforce b <= 0 (m = -b >= 0). */
-        double det = n * sl2 - sl * sl, s, b;
+        double det = (double)n * sl2 - (double)sl * sl, s, b;
         if (det > 0) {
             s = (n * slx - sl * sx) / det;
             b = (sx - s * sl) / n;
         } else {
-            s = s0; b = lo;
+            s = 1 / is0; b = lo;
         }
         if (b > 0) { b = 0; s = sl2 > 0 ? slx / sl2 : 0; }
         if (s < 0) { s = 0; b = fmin(sx / n, 0); }
-        double err = 0;
-        for (int i = 0; i < n; i++) {
-            double r = s * cand[i] + b - x[i];
-            err += r * r;
-        }
+        /* sum (s*l + b - x)^2, expanded over the sums already at hand */
+        double err = sxx - 2 * s * slx - 2 * b * sx + s * s * sl2 + 2 * s * b * sl + n * b * b;
         if (err < best_err) {
             best_err = (float)err; best_s = (float)s; best_m = (float)-b;
             memcpy(q, cand, (size_t)n);
@@ -235,10 +249,9 @@ static float fit_scale_min(const float *x, int n, int nmax, uint8_t *q, float *m
 /* Quantizes 32 weights to x ~ ds*q - dm (q in 0..15); returns the squared
  * error and, if L is not NULL, stores q. */
 static float q4k_subblock(const float *x, float ds, float dm, uint8_t *L) {
-    float err = 0;
+    float err = 0, ids = ds > 0 ? 1 / ds : 0;
     for (int l = 0; l < 32; l++) {
-        int q = ds > 0 ? (int)lrintf((x[l] + dm) / ds) : 0;
-        q = q < 0 ? 0 : q > 15 ? 15 : q;
+        int q = round_clamp((x[l] + dm) * ids, 0, 15);
         if (L) L[l] = (uint8_t)q;
         float r = ds * q - dm - x[l];
         err += r * r;
@@ -307,20 +320,17 @@ static float fit_scale_sym(const float *x, int n, uint8_t *q) {
     }
     float best_err = INFINITY, best_s = 0;
     uint8_t cand[16];
+    double sxx = 0;
+    for (int i = 0; i < n; i++) sxx += (double)x[i] * x[i];
     for (int step = -9; step <= 9; step++) {
         float is = -(32 + 0.1f * step) / max;
         double slx = 0, sl2 = 0;
         for (int i = 0; i < n; i++) {
-            int l = (int)lrintf(is * x[i]);
-            l = l < -32 ? -32 : l > 31 ? 31 : l;
+            int l = round_clamp(is * x[i], -32, 31);
             cand[i] = (uint8_t)(l + 32);
             slx += (double)l * x[i]; sl2 += (double)l * l;
         }
-        double s = sl2 > 0 ? slx / sl2 : 0, err = 0;
-        for (int i = 0; i < n; i++) {
-            double r = s * (cand[i] - 32) - x[i];
-            err += r * r;
-        }
+        double s = sl2 > 0 ? slx / sl2 : 0, err = sxx - s * slx;  /* sum (s*l - x)^2 at the optimal s */
         if (err < best_err) { best_err = (float)err; best_s = (float)s; memcpy(q, cand, (size_t)n); }
     }
     return best_s;
@@ -343,11 +353,8 @@ void ttc_quantize_row_q6_k(const float *src, void *dst, int64_t n) {
         for (int j = 0; j < 16; j++) {
             int s = d != 0 ? (int)lrintf(scales[j] / d) : 0;
             b.scales[j] = (int8_t)(s < -128 ? -128 : s > 127 ? 127 : s);
-            float ds = d * b.scales[j];
-            for (int l = 0; l < 16; l++) {
-                int q = ds != 0 ? (int)lrintf(src[16 * j + l] / ds) : 0;
-                L[16 * j + l] = (uint8_t)((q < -32 ? -32 : q > 31 ? 31 : q) + 32);
-            }
+            float ds = d * b.scales[j], ids = ds != 0 ? 1 / ds : 0;
+            for (int l = 0; l < 16; l++) L[16 * j + l] = (uint8_t)(round_clamp(src[16 * j + l] * ids, -32, 31) + 32);
         }
         for (int h = 0; h < 2; h++) {
             uint8_t *ql = b.ql + 64 * h, *qh = b.qh + 32 * h;
@@ -375,8 +382,7 @@ void ttc_quantize_row_q8_k(const float *src, void *dst, int64_t n) {
         } else {
             float is = -127.0f / max;
             for (int j = 0; j < TTC_QK_K; j++) {
-                int q = (int)lrintf(is * src[j]);
-                b.qs[j] = (int8_t)(q > 127 ? 127 : q < -128 ? -128 : q);
+                b.qs[j] = (int8_t)round_clamp(is * src[j], -128, 127);
             }
             for (int j = 0; j < TTC_QK_K / 16; j++) {
                 int s = 0;
