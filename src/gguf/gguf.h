@@ -11,8 +11,10 @@
  * The reader validates everything at open (lengths, types, counts, shapes,
  * sizes, alignment, bounds, overlaps, duplicates), so accessors never read
  * out of bounds. It accepts what ggml's reader accepts (test_conformance
- * checks this differentially), except that tensors need not be packed back
- * to back in file order: any aligned, non-overlapping placement is fine. Keys, tensor names and string values are copied
+ * checks this differentially), except: tensors need not be packed back to
+ * back in file order (any aligned, non-overlapping placement is fine);
+ * tensor names may be longer than ggml's 63 bytes; tensors with no
+ * dimensions or a zero dimension, which ggml allows, are rejected. Keys, tensor names and string values are copied
  * NUL-terminated; numeric arrays are copied to aligned memory; string-array
  * elements point into the file (not NUL-terminated) through an offset table,
  * O(1) each. Everything lives until ttc_gguf_close. */
