@@ -758,7 +758,7 @@ int ttc_search_result_json(const ttc_search_result *r, bool with_cands, char **o
                                                                 ? "majority" : "verifier"));
     }
     json_object_set_new(o, "agg", json_string(ttc_agg_name(r->params.agg)));
-    json_object_set_new(o, "temperature", json_real(round(r->params.temperature * 1e6) / 1e6));
+    json_object_set_new(o, "temperature", json_real(r->params.temperature));
     json_object_set_new(o, "seed", json_integer((json_int_t)r->params.seed));
     json_object_set_new(o, "answer", json_string(r->answer ? r->answer : ""));
     json_object_set_new(o, "solution", json_string(r->solution ? r->solution : ""));
@@ -797,7 +797,7 @@ int ttc_search_result_json(const ttc_search_result *r, bool with_cands, char **o
         }
         json_object_set_new(o, "candidates", arr);
     }
-    *out = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+    *out = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9));
     json_decref(o);
     return *out ? TTC_OK : oom(e, "json");
 }
