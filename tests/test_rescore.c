@@ -152,3 +152,28 @@ Test(rescore, cli) {
     free(out);
     remove(path);
 }
+
+Test(rescore, reads_experiment_records) {
+    ttc_rescore_set s = {0};
+    /* a search record is skipped; a samples record with precomputed
+     * correctness (which wins over grading: "42" is marked wrong here) */
+    add(&s, "{\"uid\":\"x\",\"level\":1,\"phase\":\"search\",\"reference\":\"1\",\"answers\":[\"1\"]}");
+    cr_assert_eq(s.n, 0);
+    add(&s, "{\"uid\":\"x\",\"level\":1,\"phase\":\"samples\",\"reference\":\"42\",\"n\":3,"
+            "\"answers\":[\"42\",\"7\",\"7\"],\"keys\":[\"42\",\"7\",\"7\"],\"correct\":[false,true,true],"
+            "\"scores\":[0.9,null,0.2],\"tokens\":[5,6,7]}");
+    cr_assert_eq(s.n, 1);
+    cr_assert_str_eq(s.p[0].id, "x");
+    cr_assert(!s.p[0].correct[0] && s.p[0].correct[1]);
+    cr_assert(isnan(s.p[0].scores[1]));
+    ttc_rescore_table t;
+    ttc_err e = {0};
+    cr_assert_eq(ttc_rescore_run(&s, 4, 0, &t, &e), TTC_OK);
+    cr_assert_float_eq(row(&t, 1, 1)->majority, 2.0 / 3, 1e-12);
+    ttc_rescore_table_free(&t);
+    /* "correct" must hold booleans */
+    const char *bad = "{\"reference\":\"1\",\"answers\":[\"1\"],\"correct\":[1]}";
+    cr_assert_eq(ttc_rescore_add_json(&s, bad, strlen(bad), TTC_AGG_LAST, "r.jsonl", 3, &e), TTC_EFORMAT);
+    cr_assert(strstr(e.msg, "r.jsonl:3: correct[0]"), "%s", e.msg);
+    ttc_rescore_set_free(&s);
+}

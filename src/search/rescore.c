@@ -64,16 +64,20 @@ int ttc_rescore_add_json(ttc_rescore_set *s, const char *json, size_t len, ttc_a
     json_t *jr, *ja, *js;
     int n = 0;
     if (!json_is_object(o)) { rc = BAD("record", "expected a JSON object"); goto done; }
-    json_t *ref = json_object_get(o, "answer");
-    if (!json_is_string(ref) && !json_is_number(ref)) { rc = BAD("answer", "missing or not a string"); goto done; }
-    char refbuf[64];
+    json_t *phase = json_object_get(o, "phase");
+    if (json_is_string(phase) && strcmp(json_string_value(phase), "samples")) goto done;  /* not samples */
+    json_t *jc;
+    if ((rc = get_array(o, "correct", &n, &jc, path, line, e))) goto done;
+    const char *ref_field = json_object_get(o, "answer") ? "answer" : "reference";
+    json_t *ref = json_object_get(o, ref_field);
+    if (!jc && !json_is_string(ref) && !json_is_number(ref)) { rc = BAD("answer", "missing or not a string"); goto done; }
+    char refbuf[64] = "";
     const char *reference = json_is_string(ref) ? json_string_value(ref) : refbuf;
-    if (!json_is_string(ref)) {
-        if (json_is_integer(ref)) snprintf(refbuf, sizeof refbuf, "%lld", (long long)json_integer_value(ref));
-        else snprintf(refbuf, sizeof refbuf, "%.17g", json_number_value(ref));
-    }
-    json_t *id = json_object_get(o, "unique_id");
-    if (id && !json_is_string(id)) { rc = BAD("unique_id", "not a string"); goto done; }
+    if (json_is_integer(ref)) snprintf(refbuf, sizeof refbuf, "%lld", (long long)json_integer_value(ref));
+    else if (json_is_number(ref)) snprintf(refbuf, sizeof refbuf, "%.17g", json_number_value(ref));
+    const char *id_field = json_object_get(o, "unique_id") ? "unique_id" : "uid";
+    json_t *id = json_object_get(o, id_field);
+    if (id && !json_is_string(id)) { rc = BAD(id_field, "not a string"); goto done; }
     json_t *lv = json_object_get(o, "level");
     if (lv && !json_is_null(lv)) {
         long v = -1;
@@ -88,7 +92,8 @@ int ttc_rescore_add_json(ttc_rescore_set *s, const char *json, size_t len, ttc_a
         if (v < 0 || v > 1000) { rc = BAD("level", "expected a non-negative integer"); goto done; }
         p.level = (int)v;
     }
-    if ((rc = get_array(o, "responses", &n, &jr, path, line, e)) || (rc = get_array(o, "answers", &n, &ja, path, line, e)) ||
+    if ((rc = get_array(o, "responses", &n, &jr, path, line, e)) ||
+        (rc = get_array(o, "answers", &n, &ja, path, line, e)) ||
         (rc = get_array(o, "scores", &n, &js, path, line, e)))
         goto done;
     if (!jr && !ja) { rc = BAD("responses", "missing (give responses or answers)"); goto done; }
@@ -118,7 +123,14 @@ int ttc_rescore_add_json(ttc_rescore_set *s, const char *json, size_t len, ttc_a
             p.keys[i] = key;
         }
         if (rc) { free(answer); goto done; }
-        p.correct[i] = answer[0] && ttc_search_answer_correct(answer, reference);
+        if (jc) {
+            json_t *y = json_array_get(jc, (size_t)i);
+            snprintf(field, sizeof field, "correct[%d]", i);
+            if (!json_is_boolean(y)) { free(answer); rc = BAD(field, "not true or false"); goto done; }
+            p.correct[i] = json_is_true(y);
+        } else {
+            p.correct[i] = answer[0] && ttc_search_answer_correct(answer, reference);
+        }
         free(answer);
         if (js) {
             json_t *x = json_array_get(js, (size_t)i);

@@ -6,18 +6,22 @@
  * Input: JSONL, one problem per line:
  *   {"unique_id": "...", "answer": "<reference>", "level": 3,
  *    "responses": ["...", ...], "answers": ["...", ...], "scores": [...]}
- * "level" is optional (integer or numeric string); "answers" (extracted
- * final answers) is optional when "responses" is given, and is then
- * extracted from them; "scores" is optional (without it only majority is
- * reported) and holds per sample a number or an array of step scores
+ * "level" is optional (integer, numeric string or "Level N"); "answers"
+ * (extracted final answers) is optional when "responses" is given, and is
+ * then extracted from them; "scores" is optional (without it only majority
+ * is reported) and holds per sample a number or an array of step scores
  * (aggregated with the given ttc_agg); null scores count as absent. Every
  * array present must have the same length >= 1. Blank lines are skipped.
+ * The records of `ttc experiment` (records.jsonl) read as they are: "uid"
+ * and "reference" stand for "unique_id" and "answer", an optional
+ * "correct" array of booleans replaces grading, and records whose "phase"
+ * is not "samples" are skipped.
  *
  * Subsampling: for each N (powers of two up to the largest sample count),
  * each problem draws `trials` random subsets of min(N, its sample count)
  * samples without replacement (seeded per (problem, N) from the seed), votes
  * on each, and scores the fraction of subsets whose pick is correct
- * (ttc_answer_equal against the reference). Accuracies are means over the
+ * (ttc_answer_equal against the reference, or "correct"). Accuracies are means over the
  * problems of a level, and over all problems (problems without a level
  * count only there). best-of-N and weighted average over the problems that
  * have scores (NAN when none has). N = 1 is computed exactly (the fraction
