@@ -257,9 +257,10 @@ Test(model, hidden_matches_reference) {
 /* ---- broken files ---- */
 
 /* Copies src into dst with every key, dropping tensor `skip`, replacing the
- * shape of `reshape` by its first half of rows, and setting the
- * architecture to `arch` when not NULL. */
-static void rewrite(const char *src, const char *dst, const char *skip, const char *reshape, const char *arch) {
+ * shape of `reshape` by its first half of rows, setting the architecture
+ * to `arch` and string key `key` to `val` when not NULL. */
+static void rewrite_kv(const char *src, const char *dst, const char *skip, const char *reshape, const char *arch,
+                       const char *key, const char *val, const char *fkey, float fval) {
     ttc_err e = {0};
     ttc_gguf *g;
     ttc_gguf_writer *w;
@@ -267,6 +268,8 @@ static void rewrite(const char *src, const char *dst, const char *skip, const ch
     cr_assert_eq(ttc_gguf_writer_new(&w, &e), TTC_OK);
     cr_assert_eq(ttc_gguf_writer_copy_prefix(w, g, "", &e), TTC_OK, "%s", e.msg);
     if (arch) cr_assert_eq(ttc_gguf_set_str(w, "general.architecture", arch, &e), TTC_OK);
+    if (key) cr_assert_eq(ttc_gguf_set_str(w, key, val, &e), TTC_OK);
+    if (fkey) cr_assert_eq(ttc_gguf_set_f32(w, fkey, fval, &e), TTC_OK);
     for (int64_t i = 0; i < ttc_gguf_n_tensors(g); i++) {
         const ttc_gguf_tensor *t = ttc_gguf_tensor_at(g, i);
         if (skip && strstr(t->name, skip)) continue;
@@ -277,6 +280,10 @@ static void rewrite(const char *src, const char *dst, const char *skip, const ch
     cr_assert_eq(ttc_gguf_writer_write(w, dst, &e), TTC_OK, "%s", e.msg);
     ttc_gguf_writer_free(w);
     ttc_gguf_close(g);
+}
+
+static void rewrite(const char *src, const char *dst, const char *skip, const char *reshape, const char *arch) {
+    rewrite_kv(src, dst, skip, reshape, arch, NULL, NULL, NULL, 0);
 }
 
 Test(model, load_errors_name_the_problem) {
@@ -300,6 +307,10 @@ Test(model, load_errors_name_the_problem) {
     rewrite(good, bad, NULL, "blk.1.ffn_up.weight", NULL);
     cr_assert_eq(ttc_model_load(bad, NULL, &m, &e), TTC_EFORMAT);
     cr_assert(strstr(e.msg, "blk.1.ffn_up.weight") && strstr(e.msg, "[256, 512]") && strstr(e.msg, "[256, 256"), "%s", e.msg);
+
+    rewrite_kv(good, bad, NULL, NULL, NULL, "qwen2.rope.scaling.type", "yarn", NULL, 0);
+    cr_assert_eq(ttc_model_load(bad, NULL, &m, &e), TTC_EUNSUPPORTED);
+    cr_assert(strstr(e.msg, "yarn") && strstr(e.msg, "qwen2.rope.scaling.type"), "%s", e.msg);
 
     cr_assert_neq(ttc_model_load("/nonexistent/x.gguf", NULL, &m, &e), TTC_OK);
     unlink(bad);
@@ -348,4 +359,46 @@ Test(model, decode_rejects_bad_batches) {
     cr_assert_eq(ttc_seq_n_cached(c, s), 2);
     ttc_ctx_free(c);
     ttc_model_free(m);
+}
+
+/* Linear rope scaling (positions divided by the factor) and a prompt longer
+ * than the batch, prefilled in chunks by ttc_decode_pending. */
+Test(model, linear_rope_scaling_and_chunked_prefill_match_reference) {
+    const char *good = write_tiny("tiny-qwen2", TTC_TYPE_F32, 8);
+    char path[300];
+    snprintf(path, sizeof path, "%s.lin.gguf", good);
+    rewrite_kv(good, path, NULL, NULL, NULL, "qwen2.rope.scaling.type", "linear", "qwen2.rope.scaling.factor", 4.0f);
+    ttc_err e = {0};
+    ttc_model *m;
+    cr_assert_eq(ttc_model_load(path, NULL, &m, &e), TTC_OK, "%s", e.msg);
+    unlink(path);
+    drop_tmp(good);
+    cr_assert_float_eq(m->cfg.rope_scale, 4.0f, 0);
+    enum { N = 45 };
+    int V = m->cfg.n_vocab;
+    int32_t tok[N];
+    make_tokens(tok, N, V, 21);
+    float *ref = malloc(sizeof(float) * N * V);
+    cr_assert_eq(ref_forward(m, tok, N, ref, NULL), 0);
+    ttc_ctx *c = mkctx(m, 16, 4); /* n_batch 16: three chunks */
+    cr_assert_eq(ttc_ctx_n_batch(c), 16);
+    int s;
+    cr_assert_eq(ttc_seq_new(c, &s, &e), TTC_OK);
+    cr_assert_eq(ttc_seq_append_tokens(c, s, tok, N, &e), TTC_OK);
+    int64_t calls0 = ttc_ctx_get_stats(c).n_decode_calls;
+    cr_assert_eq(ttc_decode_pending(c, &s, 1, false, false, NULL, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_ctx_get_stats(c).n_decode_calls - calls0, 4); /* 16 + 16 + 12, then the last token */
+    double l2, mx;
+    rel_err(ttc_logits(c, 0), ref + (size_t)(N - 1) * V, (size_t)V, &l2, &mx);
+    cr_assert(l2 < 1e-4, "rel L2 %g", l2);
+    /* the scaling matters: the unscaled model disagrees */
+    ttc_model *m1 = tiny("tiny-qwen2", TTC_TYPE_F32, 8);
+    float *ref1 = malloc(sizeof(float) * N * V);
+    cr_assert_eq(ref_forward(m1, tok, N, ref1, NULL), 0);
+    rel_err(ref1 + (size_t)(N - 1) * V, ref + (size_t)(N - 1) * V, (size_t)V, &l2, &mx);
+    cr_assert(l2 > 1e-3, "scaling changed nothing (%g)", l2);
+    free(ref); free(ref1);
+    ttc_ctx_free(c);
+    ttc_model_free(m);
+    ttc_model_free(m1);
 }
