@@ -13,9 +13,10 @@
  * whole prefix again. Strategies fork both node kinds together.
  *
  * Steps: a solution is a sequence of steps, each ending in the delimiter
- * "\n" (the last one may end at EOS instead). TTC_EXTEND_STEP samples until
- * the delimiter (included in the text) or the end of the solution;
- * TTC_EXTEND_SOLUTION samples to the end of the solution.
+ * "\n" after some non-blank text (blank lines belong to the next step; the
+ * last step may end at EOS instead; ttc_lm_step_len splits text this way).
+ * TTC_EXTEND_STEP samples until the delimiter (included in the text) or the
+ * end of the solution; TTC_EXTEND_SOLUTION samples to the end.
  *
  * Costs: every backend adds what it actually ran to its `usage` (cumulative
  * since creation; strategies report deltas). FLOPs are forward-pass
