@@ -22,15 +22,21 @@ static void count_task(void *ctx, int task, int n_tasks, int thread) {
     atomic_fetch_add(&c->count[task], 1);
 }
 
-static void inner_task(void *ctx, int task, int n_tasks, int thread) {
+/* Inner tasks record their thread index; the outer task checks that the
+ * nested run kept its own index (no two threads share an index at once). */
+static _Thread_local int inner_seen;
+static void inner_thread_task(void *ctx, int task, int n_tasks, int thread) {
     counts *c = ctx;
     atomic_fetch_add(&c->inner, 1);
+    inner_seen = thread;
 }
 
 static void nested_task(void *ctx, int task, int n_tasks, int thread) {
     counts *c = ctx;
     atomic_fetch_add(&c->count[task], 1);
-    ttc_pool_run(c->pool, inner_task, c, 5);
+    inner_seen = -1;
+    ttc_pool_run(c->pool, inner_thread_task, c, 5);
+    if (inner_seen != thread) c->bad_thread = 1;
 }
 
 Test(pool, every_task_once_for_1_to_4_threads) {
@@ -74,6 +80,7 @@ Test(pool, nested_runs_do_not_deadlock) {
     ttc_pool_run(p, nested_task, &c, 40);
     for (int i = 0; i < 40; i++) cr_assert_eq(c.count[i], 1);
     cr_assert_eq(c.inner, 40 * 5);
+    cr_assert_eq(c.bad_thread, 0, "a nested run changed the thread index");
     ttc_pool_free(p);
 }
 

@@ -38,6 +38,12 @@ struct ttc_pool {
 
 struct worker_arg { ttc_pool *p; int id; };
 
+/* The pool whose task this thread is running (if any) and its thread index
+ * in it: a nested run executes inline under the same index, so per-thread
+ * state indexed by `thread` is never shared by two threads at once. */
+static _Thread_local ttc_pool *tls_pool;
+static _Thread_local int tls_thread;
+
 static void futex_wait(_Atomic uint32_t *w, uint32_t val) {
     syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
 }
@@ -85,6 +91,8 @@ static void *worker_main(void *arg) {
     ttc_pool *p = ((struct worker_arg *)arg)->p;
     int id = ((struct worker_arg *)arg)->id;
     free(arg);
+    tls_pool = p;
+    tls_thread = id;
     uint32_t seen = 0;
     for (;;) {
         uint32_t g = spin_while_eq(&p->gen, seen);
@@ -159,9 +167,14 @@ int ttc_pool_n_threads(const ttc_pool *p) { return p ? p->n : 1; }
 void ttc_pool_run(ttc_pool *p, ttc_pool_fn fn, void *ctx, int n_tasks) {
     if (n_tasks <= 0) return;
     if (!p || p->n == 1 || n_tasks == 1 || pthread_mutex_trylock(&p->run_mu) != 0) {
-        for (int i = 0; i < n_tasks; i++) fn(ctx, i, n_tasks, 0);
+        int self = p && tls_pool == p ? tls_thread : 0;
+        for (int i = 0; i < n_tasks; i++) fn(ctx, i, n_tasks, self);
         return;
     }
+    ttc_pool *outer_pool = tls_pool;
+    int outer_thread = tls_thread;
+    tls_pool = p;
+    tls_thread = 0;
     p->fn = fn;
     p->ctx = ctx;
     p->n_tasks = n_tasks;
@@ -182,5 +195,7 @@ void ttc_pool_run(ttc_pool *p, ttc_pool_fn fn, void *ctx, int n_tasks) {
         atomic_store(&p->done_sleeper, 0);
     }
     atomic_thread_fence(memory_order_acquire);
+    tls_pool = outer_pool;
+    tls_thread = outer_thread;
     pthread_mutex_unlock(&p->run_mu);
 }

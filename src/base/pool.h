@@ -7,8 +7,10 @@
  * sleep on a futex, so an idle pool costs no CPU.
  *
  * A NULL pool is valid everywhere and means "run on the caller's thread".
- * A run issued while the pool is busy (from inside a task, or from another
- * thread) executes inline on the calling thread: nested runs never deadlock. */
+ * A run issued while the pool is busy executes inline on the calling
+ * thread, so nested runs never deadlock: from inside a task it keeps that
+ * task's thread index; from an unrelated thread it runs as thread 0, so two
+ * outside threads sharing a pool must not share state indexed by `thread`. */
 #ifndef TTC_POOL_H
 #define TTC_POOL_H
 #include <stddef.h>
