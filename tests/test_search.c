@@ -517,3 +517,11 @@ Test(search, revision_context_shrinks_to_fit) {
     fx_close(&f);
     fake_tree_free(t);
 }
+
+Test(search, step_split_rule) {
+    cr_assert_eq(ttc_lm_step_len("a b\nc\n"), 4);
+    cr_assert_eq(ttc_lm_step_len("\n\nx = 1\nrest"), 8);    /* blank lines join the next step */
+    cr_assert_eq(ttc_lm_step_len("last step, no newline"), 21);
+    cr_assert_eq(ttc_lm_step_len("\n \n"), 3);              /* only blanks: all of it */
+    cr_assert_eq(ttc_lm_step_len(""), 0);
+}
