@@ -2,6 +2,7 @@
 #include "optimal/svg.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 enum { W = 720, H = 440, ML = 64, MR = 190, MT = 40, MB = 56 };
@@ -40,8 +41,10 @@ void ttc_svg_line_chart(ttc_buf *o, const ttc_svg_chart *c) {
                     y1 = fmax(y1, c->series[s].y[i]);
                 }
         if (!isfinite(y0)) { y0 = 0; y1 = 1; }
-        double pad = (y1 - y0) * 0.08 + 1e-3;
+        bool unit = y0 >= 0 && y1 <= 1; /* accuracies: stay inside [0, 1] */
+        double pad = fmax((y1 - y0) * 0.08, 0.05);
         y0 -= pad; y1 += pad;
+        if (unit) { y0 = fmax(y0, 0); y1 = fmin(y1, 1); }
         double st = nice_step(y1 - y0);
         y0 = floor(y0 / st) * st; y1 = ceil(y1 / st) * st;
     }
