@@ -165,6 +165,52 @@ Test(train_ops, attention_backward_gqa_segments) {
     free(dq); free(dk); free(dv); free(datt);
 }
 
+/* Rows longer than the kernel's 64-row query blocks, documents crossing
+ * block boundaries; checked against a scalar reference and by finite
+ * differences on a sample of the entries. */
+Test(train_ops, attention_blocks_match_reference) {
+    ttc_rng r; ttc_rng_seed(&r, 14);
+    enum { T = 150, H = 2, KV = 1, HD = 4 };
+    static int32_t seg[T];
+    for (int t = 0; t < T; t++) seg[t] = t < 40 ? 0 : t < 130 ? 40 : 130;
+    att_ctx c = {.B = 1, .T = T, .H = H, .KV = KV, .hd = HD, .seg = seg};
+    size_t nq = T * H * HD, nk = T * KV * HD;
+    c.q = rnd(&r, nq, 1); c.k = rnd(&r, nk, 1); c.v = rnd(&r, nk, 1); c.r = rnd(&r, nq, 1);
+    c.out = calloc(nq, 4); c.att = calloc(H * T * T, 4);
+    att_f(&c);
+    for (int h = 0; h < H; h++)
+        for (int t = 0; t < T; t++) {
+            double w[T], z = 0, mx = -1e30;
+            for (int s = seg[t]; s <= t; s++) {
+                w[s] = dotd(c.q + (t * H + h) * HD, c.k + s * HD, HD) / 2.0;
+                if (w[s] > mx) mx = w[s];
+            }
+            for (int s = seg[t]; s <= t; s++) z += (w[s] = exp(w[s] - mx));
+            for (int i = 0; i < HD; i++) {
+                double o = 0;
+                for (int s = seg[t]; s <= t; s++) o += w[s] / z * c.v[s * HD + i];
+                cr_assert(fabs(o - c.out[(t * H + h) * HD + i]) < 1e-5, "out[%d][%d][%d]", t, h, i);
+            }
+        }
+    float *dq = calloc(nq, 4), *dk = calloc(nk, 4), *dv = calloc(nk, 4), *datt = calloc(H * T * T, 4);
+    ttc_op_attention_bwd(NULL, dq, dk, dv, datt, c.r, c.att, c.q, c.k, c.v, seg, 1, T, H, KV, HD);
+    /* sampled finite differences: every 7th entry */
+    float *xs[3] = {c.q, c.k, c.v}, *gs[3] = {dq, dk, dv};
+    size_t ns[3] = {nq, nk, nk};
+    for (int a = 0; a < 3; a++)
+        for (size_t i = 0; i < ns[a]; i += 7) {
+            float x0 = xs[a][i];
+            xs[a][i] = x0 + 1e-2f; double fp = att_f(&c);
+            xs[a][i] = x0 - 1e-2f; double fm = att_f(&c);
+            xs[a][i] = x0;
+            double num = (fp - fm) / 2e-2;
+            cr_assert(fabs(num - gs[a][i]) < 3e-3 * (1 + fabs(num)), "grad %d[%zu]: %g vs %g", a, i,
+                      gs[a][i], num);
+        }
+    free(c.q); free(c.k); free(c.v); free(c.r); free(c.out); free(c.att);
+    free(dq); free(dk); free(dv); free(datt);
+}
+
 typedef struct { size_t n; float *g, *u, *h, *r; } sw_ctx;
 static double sw_f(void *vc) {
     sw_ctx *c = vc;

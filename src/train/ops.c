@@ -97,11 +97,15 @@ void ttc_op_rope_bwd(float *dx, const int32_t *pos, const float *tab, int N, int
 
 /* ----------------------------------------------------------- attention */
 
-/* Attention of one (row b, head h) is three small GEMMs on strided views:
- * S = scale Q K^T [T][T], P = masked softmax(S), O = P V. The masked
- * entries (future tokens, other documents) are computed and then zeroed:
- * for T of a few hundred the GEMM kernel is so much faster than scalar
- * loops that the wasted upper triangle does not matter. */
+/* Attention of one (row b, head h) is small GEMMs on strided views:
+ * S = scale Q K^T, P = masked softmax(S), O = P V, done in blocks of
+ * ATT_BLOCK query rows. A block [r0, r1) only needs key columns
+ * [seg[r0], r1): earlier documents and future tokens are never computed
+ * (seg is non-decreasing along a row). Inside that window the masked
+ * entries are computed and then zeroed; the GEMM kernel is so much faster
+ * than scalar loops that this waste does not matter. */
+enum { ATT_BLOCK = 64 };
+
 typedef struct {
     float *out, *dq, *dk, *dv, *att, *datt;
     const float *q, *k, *v, *dout, *catt;
@@ -119,19 +123,26 @@ static void att_fwd_task(void *vctx, int task, int n_tasks, int thread) {
     const float *Q = c->q + ((size_t)b * T * H + h) * hd;
     const float *K = c->k + ((size_t)b * T * KV + kvh) * hd;
     const float *V = c->v + ((size_t)b * T * KV + kvh) * hd;
-    ttc_sgemm(NULL, false, true, T, T, hd, scale, Q, H * hd, K, KV * hd, 0.0f, S, T);
-    for (int t = 0; t < T; t++) {
-        int s0 = c->seg[(size_t)b * T + t];
-        float *row = S + (size_t)t * T, mx = -INFINITY, sum = 0.0f;
-        for (int s = s0; s <= t; s++) mx = row[s] > mx ? row[s] : mx;
-        for (int s = s0; s <= t; s++) { row[s] = expf(row[s] - mx); sum += row[s]; }
-        float inv = 1.0f / sum;
-        for (int s = 0; s < s0; s++) row[s] = 0.0f;
-        for (int s = s0; s <= t; s++) row[s] *= inv;
-        for (int s = t + 1; s < T; s++) row[s] = 0.0f;
-    }
     float *O = c->out + ((size_t)b * T * H + h) * hd;
-    ttc_sgemm(NULL, false, false, T, hd, T, 1.0f, S, T, V, KV * hd, 0.0f, O, H * hd);
+    const int32_t *seg = c->seg + (size_t)b * T;
+    for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
+        int r1 = TTC_MIN(r0 + ATT_BLOCK, T), c0 = seg[r0];
+        float *Sb = S + (size_t)r0 * T + c0;
+        ttc_sgemm(NULL, false, true, r1 - r0, r1 - c0, hd, scale, Q + (size_t)r0 * H * hd, H * hd,
+                  K + (size_t)c0 * KV * hd, KV * hd, 0.0f, Sb, T);
+        for (int t = r0; t < r1; t++) {
+            int s0 = seg[t];
+            float *row = S + (size_t)t * T, mx = -INFINITY, sum = 0.0f;
+            for (int s = s0; s <= t; s++) mx = row[s] > mx ? row[s] : mx;
+            for (int s = s0; s <= t; s++) { row[s] = expf(row[s] - mx); sum += row[s]; }
+            float inv = 1.0f / sum;
+            for (int s = 0; s < s0; s++) row[s] = 0.0f;
+            for (int s = s0; s <= t; s++) row[s] *= inv;
+            for (int s = t + 1; s < T; s++) row[s] = 0.0f;
+        }
+        ttc_sgemm(NULL, false, false, r1 - r0, hd, r1 - c0, 1.0f, Sb, T,
+                  V + (size_t)c0 * KV * hd, KV * hd, 0.0f, O + (size_t)r0 * H * hd, H * hd);
+    }
 }
 
 void ttc_op_attention_fwd(ttc_pool *p, float *out, float *att, const float *q, const float *k,
@@ -142,38 +153,50 @@ void ttc_op_attention_fwd(ttc_pool *p, float *out, float *att, const float *q, c
     ttc_pool_run(p, att_fwd_task, &c, B * H);
 }
 
-/* dV += P^T dO, dP = dO V^T, dS = P (dP - rowsum(P dP)) scale,
+/* Per query block, on the key window [c0, r1):
+ * dV += P^T dO, dP = dO V^T, dS = P (dP - rowsum(P dP)) scale,
  * dQ += dS K, dK += dS^T Q. One task owns one kv head of one row (all the
  * q heads that share it), so the writes to dK/dV never race. */
 static void att_bwd_task(void *vctx, int task, int n_tasks, int thread) {
     (void)n_tasks; (void)thread;
     const att_ctx *c = vctx;
     int b = task / c->KV, kvh = task % c->KV, T = c->T, hd = c->hd, H = c->H, KV = c->KV;
-    int grp = H / KV;
+    int grp = H / KV, lq = H * hd, lk = KV * hd;
     float scale = 1.0f / sqrtf((float)hd);
     const float *K = c->k + ((size_t)b * T * KV + kvh) * hd;
     const float *V = c->v + ((size_t)b * T * KV + kvh) * hd;
     float *dK = c->dk + ((size_t)b * T * KV + kvh) * hd;
     float *dV = c->dv + ((size_t)b * T * KV + kvh) * hd;
+    const int32_t *seg = c->seg + (size_t)b * T;
     for (int h = kvh * grp; h < (kvh + 1) * grp; h++) {
         const float *P = c->catt + ((size_t)b * H + h) * T * T;
         float *dS = c->datt + ((size_t)b * H + h) * T * T;
         size_t qo = ((size_t)b * T * H + h) * hd;
         const float *Q = c->q + qo, *dO = c->dout + qo;
         float *dQ = c->dq + qo;
-        ttc_sgemm(NULL, true, false, T, hd, T, 1.0f, P, T, dO, H * hd, 1.0f, dV, KV * hd);
-        ttc_sgemm(NULL, false, true, T, T, hd, 1.0f, dO, H * hd, V, KV * hd, 0.0f, dS, T);
-        for (int t = 0; t < T; t++) {
-            const float *pr = P + (size_t)t * T;
-            float *dr = dS + (size_t)t * T, sum = 0.0f;
-            int s0 = c->seg[(size_t)b * T + t];
-            for (int s = s0; s <= t; s++) sum += pr[s] * dr[s];
-            for (int s = 0; s < s0; s++) dr[s] = 0.0f;
-            for (int s = s0; s <= t; s++) dr[s] = pr[s] * (dr[s] - sum) * scale;
-            for (int s = t + 1; s < T; s++) dr[s] = 0.0f;
+        for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
+            int r1 = TTC_MIN(r0 + ATT_BLOCK, T), c0 = seg[r0], nr = r1 - r0, nc = r1 - c0;
+            const float *Pb = P + (size_t)r0 * T + c0;
+            float *dSb = dS + (size_t)r0 * T + c0;
+            const float *Qb = Q + (size_t)r0 * lq, *dOb = dO + (size_t)r0 * lq;
+            ttc_sgemm(NULL, true, false, nc, hd, nr, 1.0f, Pb, T, dOb, lq, 1.0f,
+                      dV + (size_t)c0 * lk, lk);
+            ttc_sgemm(NULL, false, true, nr, nc, hd, 1.0f, dOb, lq, V + (size_t)c0 * lk, lk, 0.0f,
+                      dSb, T);
+            for (int t = r0; t < r1; t++) {
+                const float *pr = P + (size_t)t * T;
+                float *dr = dS + (size_t)t * T, sum = 0.0f;
+                int s0 = seg[t];
+                for (int s = s0; s <= t; s++) sum += pr[s] * dr[s];
+                for (int s = c0; s < s0; s++) dr[s] = 0.0f;
+                for (int s = s0; s <= t; s++) dr[s] = pr[s] * (dr[s] - sum) * scale;
+                for (int s = t + 1; s < r1; s++) dr[s] = 0.0f;
+            }
+            ttc_sgemm(NULL, false, false, nr, hd, nc, 1.0f, dSb, T, K + (size_t)c0 * lk, lk, 1.0f,
+                      dQ + (size_t)r0 * lq, lq);
+            ttc_sgemm(NULL, true, false, nc, hd, nr, 1.0f, dSb, T, Qb, lq, 1.0f,
+                      dK + (size_t)c0 * lk, lk);
         }
-        ttc_sgemm(NULL, false, false, T, hd, T, 1.0f, dS, T, K, KV * hd, 1.0f, dQ, H * hd);
-        ttc_sgemm(NULL, true, false, T, hd, T, 1.0f, dS, T, Q, H * hd, 1.0f, dK, KV * hd);
     }
 }
 
