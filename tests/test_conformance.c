@@ -674,10 +674,36 @@ static void small_vocab(const char *path) {
     ttc_tokenizer_free(tok);
 }
 
-typedef struct { double max_rel, rms_rel; int argmax_ttc, argmax_llama; } logit_diff;
+/* Worst differences over the positions compared, relative to the std of
+ * llama.cpp's logits at each position; argmax of the last position, and
+ * the number of positions whose argmax differs. */
+typedef struct { double max_rel, rms_rel; int argmax_ttc, argmax_llama, argmax_diff; } logit_diff;
+
+static void diff_logits(const float *lt, const float *ll, int nv, logit_diff *d) {
+    double mean = 0, var = 0, md = 0, sd = 0;
+    int at = 0, al = 0;
+    for (int i = 0; i < nv; i++) mean += ll[i];
+    mean /= nv;
+    for (int i = 0; i < nv; i++) {
+        cr_assert(isfinite(lt[i]), "ttc logit %d is %g", i, (double)lt[i]);
+        var += (ll[i] - mean) * (ll[i] - mean);
+        double diff = fabs((double)lt[i] - ll[i]);
+        md = fmax(md, diff);
+        sd += diff * diff;
+        if (lt[i] > lt[at]) at = i;
+        if (ll[i] > ll[al]) al = i;
+    }
+    double std = sqrt(var / nv);
+    cr_assert_gt(std, 0.1, "llama.cpp logits are flat (std %g)", std);
+    d->max_rel = fmax(d->max_rel, md / std);
+    d->rms_rel = fmax(d->rms_rel, sqrt(sd / nv) / std);
+    d->argmax_ttc = at;
+    d->argmax_llama = al;
+    d->argmax_diff += at != al;
+}
 
 /* Writes shape/type with seed, runs the prompt through both, compares the
- * last position's logits (differences relative to the logits' std). */
+ * last position's logits, then three single-token steps. */
 static logit_diff compare_logits(const char *vocab_path, const char *shape_name, int type, uint64_t seed) {
     char mpath[512];
     snprintf(mpath, sizeof mpath, "%s/%s-%s.gguf", tu_tmpdir(), shape_name, ttc_type_name(type));
@@ -722,23 +748,19 @@ static logit_diff compare_logits(const char *vocab_path, const char *shape_name,
     const float *ll = L.logits_ith(lctx, -1);
     cr_assert_not_null(ll);
 
-    double mean = 0, var = 0, md = 0, sd = 0;
     logit_diff d = {0};
-    for (int i = 0; i < nv; i++) mean += ll[i];
-    mean /= nv;
-    for (int i = 0; i < nv; i++) {
-        var += (ll[i] - mean) * (ll[i] - mean);
-        double diff = fabs((double)lt[i] - ll[i]);
-        md = fmax(md, diff);
-        sd += diff * diff;
-        if (lt[i] > lt[d.argmax_ttc]) d.argmax_ttc = i;
-        if (ll[i] > ll[d.argmax_llama]) d.argmax_llama = i;
-        cr_assert(isfinite(lt[i]), "ttc logit %d is %g", i, (double)lt[i]);
+    diff_logits(lt, ll, nv, &d);
+    /* Three more positions one token at a time (the KV cache paths), each
+     * fed llama.cpp's argmax so both see the same history. */
+    for (int step = 0; step < 3; step++) {
+        llama_token next = (llama_token)d.argmax_llama;
+        cr_assert_eq(ttc_seq_append_tokens(c, seq, &next, 1, &e), TTC_OK, "%s", e.msg);
+        cr_assert_eq(ttc_decode_pending(c, &seq, 1, false, false, &idx, &e), TTC_OK, "%s", e.msg);
+        lt = ttc_logits(c, idx);
+        cr_assert_eq(L.decode(lctx, L.batch_get_one(&next, 1)), 0, "llama_decode failed");
+        ll = L.logits_ith(lctx, -1);
+        diff_logits(lt, ll, nv, &d);
     }
-    double std = sqrt(var / nv);
-    cr_assert_gt(std, 0.1, "llama.cpp logits are flat (std %g)", std);
-    d.max_rel = md / std;
-    d.rms_rel = sqrt(sd / nv) / std;
     L.free_ctx(lctx);
     L.model_free(model);
     ttc_ctx_free(c);
@@ -774,12 +796,13 @@ static void logits_case(const char *shape_name, const int *types) {
         t0 = ttc_now();
         logit_diff d = compare_logits(vpath, shape_name, type, 7 + (uint64_t)*t);
         if (getenv("TTC_CONFORMANCE_VERBOSE"))
-            fprintf(stderr, "(%.2fs) %s %s: max |diff| %.2e std, rms %.2e std, argmax %d/%d\n", ttc_now() - t0, shape_name,
-                    ttc_type_name(type), d.max_rel, d.rms_rel, d.argmax_ttc, d.argmax_llama);
+            fprintf(stderr, "(%.2fs) %s %s: max |diff| %.2e std, rms %.2e std, argmax %d/%d (%d differ)\n",
+                    ttc_now() - t0, shape_name, ttc_type_name(type), d.max_rel, d.rms_rel, d.argmax_ttc,
+                    d.argmax_llama, d.argmax_diff);
         cr_expect_lt(d.max_rel, limit, "%s %s: max |ttc - llama.cpp| = %.3g std (limit %.3g), rms %.3g",
                      shape_name, ttc_type_name(type), d.max_rel, limit, d.rms_rel);
-        cr_expect_eq(d.argmax_ttc, d.argmax_llama, "%s %s: argmax %d vs %d", shape_name, ttc_type_name(type),
-                     d.argmax_ttc, d.argmax_llama);
+        cr_expect_eq(d.argmax_diff, 0, "%s %s: argmax differs at %d of 4 positions", shape_name,
+                     ttc_type_name(type), d.argmax_diff);
     }
 }
 
