@@ -402,3 +402,49 @@ Test(model, linear_rope_scaling_and_chunked_prefill_match_reference) {
     ttc_model_free(m);
     ttc_model_free(m1);
 }
+
+/* A vocabulary subset computes exactly those logits (others -inf), also for
+ * a following decode with more rows, and can be switched off again. */
+Test(model, logit_id_subset) {
+    ttc_model *m = tiny("tiny-llama", TTC_TYPE_Q8_0, 12);
+    int V = m->cfg.n_vocab;
+    enum { N = 6 };
+    int32_t tok[N];
+    make_tokens(tok, N, V, 30);
+    ttc_err e = {0};
+    ttc_ctx *c = mkctx(m, 16, 8);
+    int s;
+    cr_assert_eq(ttc_seq_new(c, &s, &e), TTC_OK);
+    ttc_batch_entry b[N];
+    for (int i = 0; i < N; i++) b[i] = (ttc_batch_entry){s, tok[i], true, false};
+    cr_assert_eq(ttc_decode(c, b, N, &e), TTC_OK, "%s", e.msg);
+    float *full = malloc(sizeof(float) * N * V);
+    for (int i = 0; i < N; i++) memcpy(full + (size_t)i * V, ttc_logits(c, i), sizeof(float) * V);
+
+    int32_t ids[3] = {17, 3, V - 1};
+    cr_assert_eq(ttc_ctx_set_logit_ids(c, ids, 3, &e), TTC_OK, "%s", e.msg);
+    int32_t bad = V;
+    cr_assert_eq(ttc_ctx_set_logit_ids(c, &bad, 1, &e), TTC_EINVAL);
+    for (int round = 0; round < 2; round++) { /* 2 rows, then all 6: background refill */
+        int n = round == 0 ? 2 : N;
+        cr_assert_eq(ttc_seq_truncate(c, s, 0, &e), TTC_OK);
+        cr_assert_eq(ttc_decode(c, b, n, &e), TTC_OK, "%s", e.msg);
+        for (int i = 0; i < n; i++) {
+            const float *l = ttc_logits(c, i);
+            for (int k = 0; k < V; k++) {
+                bool sel = k == 17 || k == 3 || k == V - 1;
+                if (sel) cr_assert_float_eq(l[k], full[(size_t)i * V + k], 1e-3f * (1 + fabsf(l[k])), "row %d id %d", i, k);
+                else cr_assert(isinf(l[k]) && l[k] < 0, "row %d id %d: %g", i, k, l[k]);
+            }
+        }
+    }
+    cr_assert_eq(ttc_ctx_set_logit_ids(c, NULL, 0, &e), TTC_OK);
+    cr_assert_eq(ttc_seq_truncate(c, s, 0, &e), TTC_OK);
+    cr_assert_eq(ttc_decode(c, b, N, &e), TTC_OK, "%s", e.msg);
+    double l2, mx;
+    rel_err(ttc_logits(c, N - 1), full + (size_t)(N - 1) * V, (size_t)V, &l2, &mx);
+    cr_assert(l2 < 1e-5, "%g", l2);
+    free(full);
+    ttc_ctx_free(c);
+    ttc_model_free(m);
+}

@@ -44,6 +44,13 @@ struct ttc_ctx {
     float *hid;          /* [n_out_max][n_embd] */
     float *logits;       /* [n_out_max][n_vocab] */
 
+    /* optional vocabulary subset (ttc_ctx_set_logit_ids) */
+    int      n_sub;
+    int32_t *sub_ids;
+    uint8_t *sub_w;      /* the n_sub output rows, packed */
+    float   *sub_out;    /* [n_out_max][n_sub] */
+    int      bg_rows;    /* logits rows already -inf outside sub_ids */
+
     ttc_ctx_stats stats;
 };
 
@@ -125,7 +132,41 @@ void ttc_ctx_free(ttc_ctx *c) {
     free(c->seqs); free(c->x); free(c->xb); free(c->q); free(c->k); free(c->v); free(c->att);
     free(c->ffa); free(c->ffb); free(c->rope_cs); free(c->inv_freq); free(c->scores); free(c->pos);
     free(c->seq_cnt); free(c->ent); free(c->pend); free(c->out_row); free(c->hid); free(c->logits);
+    free(c->sub_ids); free(c->sub_w); free(c->sub_out);
     free(c);
+}
+
+int ttc_ctx_set_logit_ids(ttc_ctx *c, const int32_t *ids, int n, ttc_err *e) {
+    const ttc_wt *w = &c->m->w.output;
+    int V = c->m->cfg.n_vocab;
+    if (n < 0 || n > V) return ttc_err_set(e, TTC_EINVAL, "logit ids: %d ids for a vocabulary of %d", n, V);
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= V)
+            return ttc_err_set(e, TTC_EINVAL, "logit ids: id %d (index %d) is outside the vocabulary of %d", ids[i], i, V);
+    size_t rb = ttc_type_row_bytes(w->type, w->cols);
+    int32_t *ni = NULL;
+    uint8_t *nw = NULL;
+    float *no = NULL;
+    if (n > 0) {
+        ni = malloc((size_t)n * sizeof *ni);
+        nw = malloc((size_t)n * rb);
+        no = malloc((size_t)c->n_out_max * (size_t)n * sizeof *no);
+        if (!ni || !nw || !no) {
+            free(ni); free(nw); free(no);
+            return ttc_err_set(e, TTC_ENOMEM, "logit ids: out of memory for %d rows", n);
+        }
+        for (int i = 0; i < n; i++) {
+            ni[i] = ids[i];
+            memcpy(nw + (size_t)i * rb, (const uint8_t *)w->data + (size_t)ids[i] * rb, rb);
+        }
+    }
+    free(c->sub_ids); free(c->sub_w); free(c->sub_out);
+    c->sub_ids = ni;
+    c->sub_w = nw;
+    c->sub_out = no;
+    c->n_sub = n;
+    c->bg_rows = 0;
+    return TTC_OK;
 }
 
 const ttc_model *ttc_ctx_model(const ttc_ctx *c) { return c->m; }
@@ -444,7 +485,22 @@ static int forward(ttc_ctx *c, int T, int n_lg, int n_out, ttc_err *e) {
         if (c->out_row[t] >= 0)
             rmsnorm(c->hid + (size_t)c->out_row[t] * D, c->x + (size_t)t * D, m->w.output_norm.data, D, cf->norm_eps);
     (void)n_out;
-    if (n_lg > 0 && (rc = mm(c, &m->w.output, c->hid, n_lg, c->logits, "output", cf->n_layer, e))) return rc;
+    if (n_lg == 0) return TTC_OK;
+    if (c->n_sub == 0) {
+        c->bg_rows = 0;
+        return mm(c, &m->w.output, c->hid, n_lg, c->logits, "output", cf->n_layer, e);
+    }
+    /* vocabulary subset: n_sub packed rows, scattered into -inf rows */
+    ttc_wt sub = {c->sub_w, m->w.output.type, c->n_sub, m->w.output.cols};
+    if ((rc = mm(c, &sub, c->hid, n_lg, c->sub_out, "output (subset)", cf->n_layer, e))) return rc;
+    size_t V = (size_t)cf->n_vocab;
+    for (int r = 0; r < n_lg; r++) {
+        float *row = c->logits + (size_t)r * V;
+        if (r >= c->bg_rows)
+            for (size_t i = 0; i < V; i++) row[i] = -INFINITY;
+        for (int k = 0; k < c->n_sub; k++) row[c->sub_ids[k]] = c->sub_out[(size_t)r * c->n_sub + k];
+    }
+    if (n_lg > c->bg_rows) c->bg_rows = n_lg;
     return TTC_OK;
 }
 

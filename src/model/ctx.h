@@ -87,6 +87,14 @@ int  ttc_seq_truncate(ttc_ctx *c, int seq, int n, ttc_err *e);
  * changes. */
 int  ttc_decode(ttc_ctx *c, const ttc_batch_entry *entries, int n, ttc_err *e);
 
+/* Restricts the vocabulary projection to ids[0..n) (n = 0: the whole
+ * vocabulary again). Logits rows keep their n_vocab layout: the listed ids
+ * hold their logits, every other entry is -INFINITY -- so a verifier that
+ * reads two token logits at each step tag, or a sampler constrained to a
+ * few tokens, pays for n rows instead of n_vocab. The output weight rows
+ * are copied once here. */
+int  ttc_ctx_set_logit_ids(ttc_ctx *c, const int32_t *ids, int n, ttc_err *e);
+
 /* Logits [n_vocab] / hidden state [n_embd] of batch entry i of the last
  * decode, or NULL if that entry did not ask for them. */
 const float *ttc_logits(const ttc_ctx *c, int i);
