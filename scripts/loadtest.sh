@@ -3,7 +3,7 @@
 #   scripts/loadtest.sh BUILD_DIR
 # Serves the bundled generator (models/generator.gguf; a random-weight
 # tiny-qwen2 when it is missing) and drives it with bench/loadgen:
-#   1. CLIENTS (32) concurrent clients for SECONDS (60) s: requests/s,
+#   1. CLIENTS (32) concurrent clients for DURATION (60) s: requests/s,
 #      p50/p99 latency, failures by reason;
 #   2. aggregate throughput with 1 client vs 16 clients (SCALE_SECONDS, 20 s
 #      each), which shows what batching concurrent requests buys.
@@ -11,7 +11,7 @@
 set -euo pipefail
 BUILD=${1:-build}
 CLIENTS=${CLIENTS:-32}
-SECONDS_MAIN=${SECONDS:-60}
+DURATION=${DURATION:-60}
 SCALE_SECONDS=${SCALE_SECONDS:-20}
 THREADS=${THREADS:-2}
 MAX_TOKENS=${MAX_TOKENS:-32}
@@ -43,8 +43,8 @@ url="http://127.0.0.1:$port/v1/completions"
 body="{\"prompt\":\"Problem: What is 12 + 30?\\nSolution:\\n\",\"max_tokens\":$MAX_TOKENS,\"temperature\":0.8}"
 echo "loadtest: $model on port $port, max_tokens $MAX_TOKENS, $THREADS threads"
 
-echo "== $CLIENTS clients for ${SECONDS_MAIN}s"
-"$BUILD/bench/loadgen" --url "$url" --clients "$CLIENTS" --seconds "$SECONDS_MAIN" --body "$body" | tee "$tmp/main.json"
+echo "== $CLIENTS clients for ${DURATION}s"
+"$BUILD/bench/loadgen" --url "$url" --clients "$CLIENTS" --seconds "$DURATION" --body "$body" | tee "$tmp/main.json"
 
 echo "== throughput: 1 client vs 16 clients, ${SCALE_SECONDS}s each"
 one=$("$BUILD/bench/loadgen" --url "$url" --clients 1 --seconds "$SCALE_SECONDS" --body "$body")
