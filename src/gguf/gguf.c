@@ -45,11 +45,13 @@ static void arena_free(arena_blk *a) {
 /* ---- name hash (open addressing over indices) ---- */
 
 static uint64_t name_hash(const char *s) {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = 1469598103934665603ull;  /* FNV-1a */
     for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
     return h;
 }
 
+/* Indices of n names (keys or tensor names, which live elsewhere); the
+ * table has at least twice as many slots as names, so probes end. */
 typedef struct {
     int64_t *slot;   /* index + 1; 0 = empty */
     size_t   mask;
@@ -63,17 +65,20 @@ static int nidx_init(name_index *x, int64_t n) {
     return x->slot ? 0 : -1;
 }
 
-/* Finds name among names[] (via get); returns its index or -1. If absent
- * and insert_as >= 0, records insert_as. */
-#define NIDX_FIND(x, name, NAME_OF, insert_as, result) do {                  \
-        size_t i_ = name_hash(name) & (x)->mask;                         \
-        (result) = -1;                                                      \
-        for (;; i_ = (i_ + 1) & (x)->mask) {                                \
-            int64_t s_ = (x)->slot[i_];                                     \
-            if (!s_) { if ((insert_as) >= 0) (x)->slot[i_] = (insert_as) + 1; break; } \
-            if (!strcmp(NAME_OF(s_ - 1), name)) { (result) = s_ - 1; break; } \
-        }                                                                   \
-    } while (0)
+/* Index of name among names (the i-th name is the char * at byte offset
+ * i * stride from names), or -1 with *free_slot set to where it would go. */
+static int64_t nidx_find(const name_index *x, const char *const *names, size_t stride, const char *name,
+                         size_t *free_slot) {
+    for (size_t i = name_hash(name) & x->mask;; i = (i + 1) & x->mask) {
+        int64_t s = x->slot[i];
+        if (!s) {
+            if (free_slot) *free_slot = i;
+            return -1;
+        }
+        const char *other = *(const char *const *)((const char *)names + (size_t)(s - 1) * stride);
+        if (!strcmp(other, name)) return s - 1;
+    }
+}
 
 /* ---- the handle ---- */
 
@@ -95,8 +100,13 @@ struct ttc_gguf {
     arena_blk       *arena;
 };
 
-#define KV_NAME(i) (g->kv[i].key)
-#define T_NAME(i)  (g->t[i].name)
+/* nidx_find over the keys / the tensor names. */
+static int64_t kv_index(const ttc_gguf *g, const char *key, size_t *free_slot) {
+    return nidx_find(&g->kv_idx, &g->kv[0].key, sizeof *g->kv, key, free_slot);
+}
+static int64_t tensor_index(const ttc_gguf *g, const char *name, size_t *free_slot) {
+    return nidx_find(&g->t_idx, &g->t[0].name, sizeof *g->t, name, free_slot);
+}
 
 static size_t vtype_size(int t) {
     switch (t) {
@@ -186,8 +196,9 @@ static int parse_kv(ttc_gguf *g, cursor *c, int64_t i) {
     kv->file_offset = c->off;
     int rc = get_name(g, c, &kv->key, what);
     if (rc) return rc;
-    int64_t dup;
-    NIDX_FIND(&g->kv_idx, kv->key, KV_NAME, i, dup);
+    size_t slot;
+    int64_t dup = kv_index(g, kv->key, &slot);
+    if (dup < 0) g->kv_idx.slot[slot] = i + 1;
     if (dup >= 0)
         return ttc_err_set(c->e, TTC_EFORMAT, "%s: offset %llu: key %lld '%s': duplicate of key %lld",
                            c->path, (unsigned long long)kv->file_offset, (long long)i, kv->key, (long long)dup);
@@ -265,8 +276,9 @@ static int parse_tensor(ttc_gguf *g, cursor *c, int64_t i) {
     size_t at = c->off;
     int rc = get_name(g, c, &t->name, what);
     if (rc) return rc;
-    int64_t dup;
-    NIDX_FIND(&g->t_idx, t->name, T_NAME, i, dup);
+    size_t slot;
+    int64_t dup = tensor_index(g, t->name, &slot);
+    if (dup < 0) g->t_idx.slot[slot] = i + 1;
     if (dup >= 0)
         return ttc_err_set(c->e, TTC_EFORMAT, "%s: offset %zu: tensor %lld '%s': duplicate of tensor %lld",
                            c->path, at, (long long)i, t->name, (long long)dup);
@@ -483,9 +495,7 @@ const ttc_gguf_kv *ttc_gguf_kv_at(const ttc_gguf *g, int64_t i) {
 }
 
 int64_t ttc_gguf_find_key(const ttc_gguf *g, const char *key) {
-    int64_t r;
-    NIDX_FIND(&g->kv_idx, key, KV_NAME, -1, r);
-    return r;
+    return kv_index(g, key, NULL);
 }
 
 const ttc_gguf_tensor *ttc_gguf_tensor_at(const ttc_gguf *g, int64_t i) {
@@ -493,8 +503,7 @@ const ttc_gguf_tensor *ttc_gguf_tensor_at(const ttc_gguf *g, int64_t i) {
 }
 
 const ttc_gguf_tensor *ttc_gguf_find_tensor(const ttc_gguf *g, const char *name) {
-    int64_t r;
-    NIDX_FIND(&g->t_idx, name, T_NAME, -1, r);
+    int64_t r = tensor_index(g, name, NULL);
     return r >= 0 ? &g->t[r] : NULL;
 }
 
