@@ -1094,3 +1094,63 @@ Test(engine, echo_prepends_prompt_and_stop_cuts) {
     json_decref(a);
     json_decref(b);
 }
+
+#include "gguf/gguf.h"
+
+/* A "PRM" for tests: the tiny model with ttc.prm.* keys making </s> the tag
+ * (the vocabulary has no <|step|>). Random weights, so scores are arbitrary
+ * but well defined. */
+static void write_test_prm(const char *src, const char *dst) {
+    ttc_err e = {0};
+    ttc_gguf *g;
+    cr_assert_eq(ttc_gguf_open(src, &g, &e), TTC_OK, "%s", e.msg);
+    ttc_gguf_writer *w;
+    cr_assert_eq(ttc_gguf_writer_new(&w, &e), TTC_OK);
+    cr_assert_eq(ttc_gguf_writer_copy_prefix(w, g, "", &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_gguf_set_str(w, "ttc.prm.tag", "</s>", &e), TTC_OK);
+    for (int64_t i = 0; i < ttc_gguf_n_tensors(g); i++) {
+        const ttc_gguf_tensor *t = ttc_gguf_tensor_at(g, i);
+        cr_assert_eq(ttc_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, &e), TTC_OK, "%s", e.msg);
+    }
+    cr_assert_eq(ttc_gguf_writer_write(w, dst, &e), TTC_OK, "%s", e.msg);
+    ttc_gguf_writer_free(w);
+    ttc_gguf_close(g);
+}
+
+Test(engine, beam_search_with_prm_over_http) {
+    char prm[400];
+    snprintf(prm, sizeof prm, "%s/prm.gguf", tu_tmpdir());
+    write_test_prm(g_model, prm);
+    ttc_err e = {0};
+    ttc_local *l;
+    ttc_local_opts lo = {.model_path = g_model, .prm_path = prm, .threads = 1, .n_ctx = 512, .n_seq_max = 64};
+    cr_assert_eq(ttc_local_new(&lo, &l, &e), TTC_OK, "%s", e.msg);
+    ttc_serve_backend be = ttc_local_backend(l);
+    ttc_server *s2;
+    ttc_server_opts o = {0};
+    cr_assert_eq(ttc_server_start(&o, &be, &s2, &e), TTC_OK);
+    char keep[64];
+    snprintf(keep, sizeof keep, "%s", g_base);
+    snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", ttc_server_port(s2));
+    json_t *j = post_json("/v1/chat/completions",
+                          "{\"messages\":[{\"role\":\"user\",\"content\":\"What is 2+2?\"}],\"max_tokens\":12,\"seed\":3,"
+                          "\"ttc\":{\"strategy\":\"beam\",\"budget\":4,\"beam_width\":2}}", 200);
+    cr_assert_str_eq(jget_str(j, "ttc.strategy_used"), "beam");
+    cr_assert_gt(jget_int(j, "ttc.verifier_tokens"), 0, "the PRM scored the steps");
+    cr_assert_gt(jget_int(j, "ttc.tokens"), 0);
+    cr_assert(json_is_string(json_object_get(json_object_get(json_array_get(json_object_get(j, "choices"), 0), "message"), "content")));
+    json_decref(j);
+    /* best-of-N weighted with n = 2 returns two candidates */
+    j = post_json("/v1/completions", "{\"prompt\":\"1+1\",\"max_tokens\":8,\"n\":2,"
+                                     "\"ttc\":{\"strategy\":\"bon-weighted\",\"budget\":3}}", 200);
+    cr_assert_eq(json_array_size(json_object_get(j, "choices")), 2);
+    cr_assert_eq(jget_int(j, "ttc.generations"), 3);
+    json_decref(j);
+    ttc_metrics_gauges g = {0};
+    be.gauges(be.self, &g);
+    cr_assert_eq(g.kv_pages_used, 0, "generator and verifier released every page");
+    ttc_server_stop(s2);
+    ttc_local_free(l);
+    unlink(prm);
+    snprintf(g_base, sizeof g_base, "%s", keep);
+}
