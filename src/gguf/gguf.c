@@ -198,10 +198,10 @@ static int parse_kv(ttc_gguf *g, cursor *c, int64_t i) {
     if (rc) return rc;
     size_t slot;
     int64_t dup = kv_index(g, kv->key, &slot);
-    if (dup < 0) g->kv_idx.slot[slot] = i + 1;
     if (dup >= 0)
         return ttc_err_set(c->e, TTC_EFORMAT, "%s: offset %llu: key %lld '%s': duplicate of key %lld",
                            c->path, (unsigned long long)kv->file_offset, (long long)i, kv->key, (long long)dup);
+    g->kv_idx.slot[slot] = i + 1;
     char ctx[160];
     snprintf(ctx, sizeof ctx, "key %lld '%.100s'", (long long)i, kv->key);
     g->kv_val[i] = c->off;
@@ -278,10 +278,10 @@ static int parse_tensor(ttc_gguf *g, cursor *c, int64_t i) {
     if (rc) return rc;
     size_t slot;
     int64_t dup = tensor_index(g, t->name, &slot);
-    if (dup < 0) g->t_idx.slot[slot] = i + 1;
     if (dup >= 0)
         return ttc_err_set(c->e, TTC_EFORMAT, "%s: offset %zu: tensor %lld '%s': duplicate of tensor %lld",
                            c->path, at, (long long)i, t->name, (long long)dup);
+    g->t_idx.slot[slot] = i + 1;
     char ctx[160];
     snprintf(ctx, sizeof ctx, "tensor %lld '%.100s'", (long long)i, t->name);
     uint32_t nd, type;
