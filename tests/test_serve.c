@@ -1146,6 +1146,19 @@ Test(engine, beam_search_with_prm_over_http) {
     cr_assert_eq(json_array_size(json_object_get(j, "choices")), 2);
     cr_assert_eq(jget_int(j, "ttc.generations"), 3);
     json_decref(j);
+    /* "auto" with a compute-optimal policy file: probe, bin, chosen method */
+    char pol[400];
+    snprintf(pol, sizeof pol, "%s/policy.json", tu_tmpdir());
+    const char *pj = "{\"difficulty\":\"prm\",\"cuts\":[2,2,2,2],\"budgets\":[4],"
+                     "\"choice\":[[\"majority\"],[\"majority\"],[\"majority\"],[\"majority\"],[\"beam_sqrt\"]],\"probe\":1}";
+    cr_assert_eq(ttc_write_file(pol, pj, strlen(pj), &e), TTC_OK);
+    cr_assert_eq(ttc_local_load_policy(l, pol, &e), TTC_OK, "%s", e.msg);
+    j = post_json("/v1/completions", "{\"prompt\":\"3+4\",\"max_tokens\":8,\"ttc\":{\"strategy\":\"auto\",\"budget\":4}}", 200);
+    /* cuts above any score put every problem in the hardest bin */
+    cr_assert_str_eq(jget_str(j, "ttc.strategy_used"), "beam_sqrt");
+    cr_assert_gt(jget_int(j, "ttc.verifier_tokens"), 0, "the probe was scored");
+    json_decref(j);
+    unlink(pol);
     ttc_metrics_gauges g = {0};
     be.gauges(be.self, &g);
     cr_assert_eq(g.kv_pages_used, 0, "generator and verifier released every page");

@@ -51,7 +51,8 @@ void ttc_local_set_policy(ttc_local *l, ttc_serve_policy_fn fn, void *ud);
 /* Reads a compute-optimal policy file (optimal/policy.h, written by
  * `ttc experiment`): "auto" requests then run ttc_policy_solve (probe
  * samples scored by the verifier, difficulty bin, chosen method) when a
- * verifier is present. Errors name the file and the offending field. */
+ * verifier is present. Call it before serving (not while requests run).
+ * Errors name the file and the offending field. */
 int  ttc_local_load_policy(ttc_local *l, const char *path, ttc_err *e);
 /* Scheduler statistics of the generator (for tests and metrics). */
 ttc_sched_stats ttc_local_stats(ttc_local *l);
