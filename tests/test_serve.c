@@ -1167,3 +1167,22 @@ Test(engine, beam_search_with_prm_over_http) {
     unlink(prm);
     snprintf(g_base, sizeof g_base, "%s", keep);
 }
+
+Test(engine, remote_verifier_backend_for_local_generator) {
+    /* the verifier is the stub server (answers p(+) = 0.75 after the tag) */
+    ttc_serve_backend sb = {.self = &g_stub, .model_id = "stub-prm", .run = stub_run};
+    ttc_server *vs;
+    ttc_err e = {0};
+    ttc_server_opts o = {0};
+    cr_assert_eq(ttc_server_start(&o, &sb, &vs, &e), TTC_OK);
+    char vurl[64];
+    snprintf(vurl, sizeof vurl, "http://127.0.0.1:%d", ttc_server_port(vs));
+    cr_assert_eq(ttc_local_set_remote_verifier(g_local, vurl, false, &e), TTC_OK, "%s", e.msg);
+    json_t *j = post_json("/v1/completions", "{\"prompt\":\"5-3\",\"max_tokens\":8,"
+                                             "\"ttc\":{\"strategy\":\"beam\",\"budget\":4,\"beam_width\":2}}", 200);
+    cr_assert_str_eq(jget_str(j, "ttc.strategy_used"), "beam");
+    cr_assert_gt(jget_int(j, "ttc.verifier_tokens"), 0, "the remote verifier reported its prompt tokens");
+    json_decref(j);
+    cr_assert_gt(ttc_metrics_count(ttc_server_metrics(vs), TTC_EP_COMPLETIONS, 200), 0, "scores came from the stub");
+    ttc_server_stop(vs);
+}
