@@ -1,7 +1,7 @@
 /* 8-wide float vectors (GCC/Clang vector extensions) for the model's own
- * small loops: attention and sampling. Functions using them are compiled
- * for AVX-512, AVX2 and baseline x86-64 with target_clones, so one source
- * serves every CPU. Internal to src/model. */
+ * small loops: attention, SwiGLU and sampling. Functions using them are
+ * compiled for AVX-512, AVX2+FMA and baseline x86-64 with target_clones, so
+ * one source serves every CPU. Internal to src/model. */
 #ifndef TTC_MODEL_VEC_H
 #define TTC_MODEL_VEC_H
 #include <stdint.h>
@@ -13,7 +13,14 @@
 typedef float   v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 
-#define TTC_VEC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+/* x86-64-v4 = AVX-512, v3 = AVX2 + FMA. GCC's -std=c11 turns FMA contraction
+ * off; these loops want a*b+c fused (clang fuses within an expression). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TTC_VEC_CLONES \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), optimize("fp-contract=fast")))
+#else
+#define TTC_VEC_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
 
 static inline v8f v8_load(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
 static inline void v8_store(float *p, v8f v) { memcpy(p, &v, sizeof v); }
