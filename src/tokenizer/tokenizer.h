@@ -9,11 +9,19 @@
  *  - BPE: pre-tokenizer regex (PCRE2, UTF + UCP), GPT-2 byte <-> unicode
  *    mapping, merges by rank (lowest first, leftmost on ties). Invalid UTF-8
  *    bytes in the input are replaced by U+FFFD (EF BF BD) before splitting,
- *    one per offending byte, as llama.cpp does.
+ *    one per offending byte, as llama.cpp does for stray and truncated
+ *    bytes (surrogates, overlong forms and code points past U+10FFFF get
+ *    U+FFFD too; llama.cpp decodes those leniently or aborts).
  *  - SentencePiece: "▁" for spaces, a leading "▁" per add_space_prefix
  *    (also after each special token), bigram merges by score, byte fallback
- *    <0xNN> for characters that are not tokens. Invalid UTF-8 goes through
- *    byte fallback unchanged.
+ *    <0xNN> for characters that are not tokens. Characters are cut by the
+ *    length their lead byte announces (as llama.cpp), so invalid UTF-8 goes
+ *    through byte fallback unchanged.
+ *  - end of generation: EOS/EOT/EOM plus llama.cpp's end tokens by name
+ *    (<|im_end|>, <|eot_id|>, <|endoftext|>, </s>, ...), which like in
+ *    llama.cpp become CONTROL tokens if the file says otherwise.
+ * Verified against llama.cpp's test vectors and, token by token and on
+ * random texts, against libllama itself (tests/test_conformance.c).
  * A tokenizer is immutable once built; one may be shared by many threads. */
 #ifndef TTC_TOKENIZER_H
 #define TTC_TOKENIZER_H
@@ -131,8 +139,9 @@ bool    ttc_tokenizer_add_bos(const ttc_tokenizer *tok);
 bool    ttc_tokenizer_add_eos(const ttc_tokenizer *tok);
 /* Jinja chat template from the metadata, or NULL. */
 const char *ttc_tokenizer_chat_template(const ttc_tokenizer *tok);
-/* True for end-of-generation tokens: EOS, EOT, EOM and control tokens such
- * as <|im_end|>, <|eot_id|>, <|endoftext|>, <|end_of_text|>, <end_of_turn>. */
+/* True for end-of-generation tokens: EOS, EOT, EOM and the end tokens
+ * llama.cpp knows by name (<|im_end|>, <|eot_id|>, <|endoftext|>,
+ * <|end_of_text|>, <end_of_turn>, </s>, ...). */
 bool    ttc_tokenizer_is_eog(const ttc_tokenizer *tok, int32_t id);
 /* True for CONTROL / UNKNOWN / USER_DEFINED tokens (not plain text). */
 bool    ttc_tokenizer_is_special(const ttc_tokenizer *tok, int32_t id);
