@@ -229,6 +229,9 @@ Test(gguf, writer_rejects_bad_input) {
     cr_assert_eq(ttc_gguf_writer_add_tensor(w, "q", TTC_TYPE_F32, 1, ok, x, &e), TTC_OK);
     cr_assert_eq(ttc_gguf_writer_add_tensor(w, "q", TTC_TYPE_F32, 1, ok, x, &e), TTC_EINVAL);
     cr_assert(strstr(e.msg, "duplicate tensor 'q'"), "%s", e.msg);
+    const char *long_name = "blk.0.a_tensor_name_that_is_far_too_long_for_ggml_to_accept_it_at_all";
+    cr_assert_eq(ttc_gguf_writer_add_tensor(w, long_name, TTC_TYPE_F32, 1, ok, x, &e), TTC_EINVAL);
+    cr_assert(strstr(e.msg, "longer than 63 bytes"), "%s", e.msg);
     cr_assert_eq(ttc_gguf_writer_set_alignment(w, 48, &e), TTC_EINVAL);
     cr_assert_eq(ttc_gguf_set_arr(w, "k", TTC_GGUF_STR, x, 1, &e), TTC_EINVAL);
     cr_assert_eq(ttc_gguf_set_u32(w, "", 1, &e), TTC_EINVAL);

@@ -201,6 +201,8 @@ int ttc_gguf_writer_set_alignment(ttc_gguf_writer *w, uint32_t align, ttc_err *e
 static int add_tensor(ttc_gguf_writer *w, const char *name, int type, int n_dims, const int64_t *ne,
                       const void *data, bool copy, ttc_err *e) {
     if (!name || !*name) return ttc_err_set(e, TTC_EINVAL, "gguf writer: empty tensor name");
+    if (strlen(name) > 63)  /* ggml's GGML_MAX_NAME - 1: longer names do not load in llama.cpp */
+        return ttc_err_set(e, TTC_EINVAL, "gguf writer: tensor name '%.80s...' is longer than 63 bytes", name);
     if (n_dims < 1 || n_dims > TTC_GGUF_MAX_DIMS)
         return ttc_err_set(e, TTC_EINVAL, "gguf writer: tensor '%s': n_dims %d not in 1..4", name, n_dims);
     if (!ttc_type_block_size(type))
