@@ -35,8 +35,12 @@ dots(int type, const void *w0, const void *w1, int R, const float *x, int ldx, i
     for (int r = 0; r < 2; r++)
 #pragma GCC unroll 4
         for (int t = 0; t < 4; t++) acc[r][t] = _mm512_setzero_ps();
+    const int es = type == KT_F32 ? 4 : 2;
     for (int c = 0; c < cols; c += 16) {
         __mmask16 k = cols - c >= 16 ? 0xffff : (__mmask16)((1u << (cols - c)) - 1);
+        /* weights stream from memory: prefetch 4 KB ahead (see matmul_vnni.c) */
+        _mm_prefetch((const char *)w0 + (size_t)c * es + 4096, _MM_HINT_T0);
+        if (R > 1) _mm_prefetch((const char *)w1 + (size_t)c * es + 4096, _MM_HINT_T0);
         __m512 a0 = load_w(type, w0, c, k), a1 = R > 1 ? load_w(type, w1, c, k) : a0;
 #pragma GCC unroll 4
         for (int t = 0; t < 4; t++)
