@@ -172,9 +172,9 @@ int ttc_gguf_writer_copy_prefix(ttc_gguf_writer *w, const ttc_gguf *g, const cha
 
 /* Adds a tensor named name (1..63 bytes, llama.cpp's limit) of n_dims
  * (1..4) sizes ne[] (ne[0] = row length, a multiple of the type's block
- * size) whose ttc_type_row_bytes(type, ne[0]) * rows
- * bytes are at data. add_tensor keeps the pointer (it must stay valid until
- * write); add_tensor_copy copies. Duplicate names: TTC_EINVAL. */
+ * size) whose ttc_type_row_bytes(type, ne[0]) * rows bytes are at data.
+ * add_tensor keeps the pointer (it must stay valid until write);
+ * add_tensor_copy copies. Duplicate names: TTC_EINVAL. */
 int ttc_gguf_writer_add_tensor(ttc_gguf_writer *w, const char *name, int type, int n_dims,
                                const int64_t *ne, const void *data, ttc_err *e);
 int ttc_gguf_writer_add_tensor_copy(ttc_gguf_writer *w, const char *name, int type, int n_dims,
