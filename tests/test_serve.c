@@ -982,7 +982,7 @@ Test(engine, sched_generator_steps_concatenate_to_the_text) {
     ttc_sched_params sp = {.ctx = {.n_ctx = 256, .n_seq_max = 8}};
     cr_assert_eq(ttc_sched_new(m, &sp, &s, &e), TTC_OK, "%s", e.msg);
     ttc_generator *g;
-    cr_assert_eq(ttc_sched_generator_new(s, NULL, &g, &e), TTC_OK);
+    cr_assert_eq(ttc_sched_generator_new(s, NULL, 0, &g, &e), TTC_OK);
     int a, b;
     cr_assert_eq(g->vt->root(g, "Problem: 7*6\nSolution:\n", &a, &e), TTC_OK);
     int n0 = ttc_sched_seq_len(s, a);

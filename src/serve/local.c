@@ -269,7 +269,7 @@ static int run_strategy(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err 
     ttc_generator *gen = NULL;
     ttc_verifier *ver = NULL;
     ttc_search_result res = {0};
-    if ((rc = ttc_sched_generator_new(l->gen, ttc_job_cancel_flag(j), &gen, e))) goto done;
+    if ((rc = ttc_sched_generator_new(l->gen, ttc_job_cancel_flag(j), r->max_tokens, &gen, e))) goto done;
     if (l->prm && (rc = local_verifier(l, &ver, e))) goto done;
     if (l->vh && (rc = ttc_remote_verifier_new(l->vh, NULL, l->ver_kind, l->vmethod, ttc_job_cancel_flag(j), &ver, e)))
         goto done;

@@ -39,6 +39,7 @@ typedef struct sgen {
     ttc_generator   base;
     ttc_sched      *s;
     atomic_int     *cancel;
+    int             cap;     /* tokens per extend at most (0: none) */
     ttc_sched_item *items;   /* scratch for one scheduler task */
     int             cap_items;
     char          **out;     /* step texts of the last extend (owned) */
@@ -142,6 +143,9 @@ static int gen_extend(ttc_generator *g, const int *nodes, int n, ttc_extend_mode
     const ttc_tokenizer *tok = ttc_model_tokenizer(ttc_sched_model(x->s));
     int n_ctx = ttc_sched_n_ctx(x->s), rc = TTC_OK;
     ttc_sample_params sp = {.temperature = o->temperature, .top_p = o->top_p};
+    ttc_extend_opts capped = *o;
+    if (x->cap > 0 && (capped.max_tokens <= 0 || capped.max_tokens > x->cap)) capped.max_tokens = x->cap;
+    o = &capped;
     for (int i = 0; i < n; i++) {
         if (ttc_sched_seq_len(x->s, nodes[i]) < 1) {
             rc = ttc_err_set(e, TTC_EINVAL, "generator: node %d is not live", nodes[i]);
@@ -244,13 +248,14 @@ static void gen_destroy(ttc_generator *g) {
 
 static const ttc_generator_vt sgen_vt = {gen_root, gen_fork, gen_release, gen_extend, gen_destroy};
 
-int ttc_sched_generator_new(ttc_sched *s, atomic_int *cancel, ttc_generator **out, ttc_err *e) {
+int ttc_sched_generator_new(ttc_sched *s, atomic_int *cancel, int max_tokens, ttc_generator **out, ttc_err *e) {
     sgen *x = calloc(1, sizeof *x);
     if (!x) return ttc_err_set(e, TTC_ENOMEM, "generator: out of memory");
     x->base.vt = &sgen_vt;
     fill_info(&x->base.info, s);
     x->s = s;
     x->cancel = cancel;
+    x->cap = max_tokens > 0 ? max_tokens : 0;
     *out = &x->base;
     return TTC_OK;
 }

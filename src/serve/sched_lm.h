@@ -15,8 +15,10 @@
 #include "serve/sched.h"
 
 /* A generator sampling on s; cancel (may be NULL) aborts its extends with
- * TTC_ECANCELED. Free with ttc_generator_free. */
-int ttc_sched_generator_new(ttc_sched *s, atomic_int *cancel, ttc_generator **out, ttc_err *e);
+ * TTC_ECANCELED; max_tokens > 0 caps the tokens of every extend (for
+ * callers such as the policy that do not pass the request's limit). Free
+ * with ttc_generator_free. */
+int ttc_sched_generator_new(ttc_sched *s, atomic_int *cancel, int max_tokens, ttc_generator **out, ttc_err *e);
 
 /* True if s[0..n) is only spaces, tabs and newlines. */
 bool ttc_sched_blank(const char *s, size_t n);
