@@ -289,12 +289,12 @@ TTC_VEC_CLONES
 static void swiglu(float *a, const float *b, size_t n) {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        v8f g = v8_load(a + i);
+        v8f g = V8_LOAD(a + i);
         v8i neg = g < 0.0f;
         v8f mag = (v8f)((v8i)g & ((v8i){0} + 0x7fffffff)); /* clears the sign: |g| */
-        v8f e = v8_exp_neg(-mag), inv = 1.0f / (1.0f + e);
+        v8f e = V8_EXP_NEG(-mag), inv = 1.0f / (1.0f + e);
         v8f sig = (v8f)(((v8i)inv & ~neg) | ((v8i)(e * inv) & neg));
-        v8_store(a + i, g * sig * v8_load(b + i));
+        V8_STORE(a + i, g * sig * V8_LOAD(b + i));
     }
     for (; i < n; i++) a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
 }
@@ -302,7 +302,7 @@ static void swiglu(float *a, const float *b, size_t n) {
 /* y += a * x */
 static inline void axpy(float *y, float a, const float *x, int n) {
     int i = 0;
-    for (; i + 8 <= n; i += 8) v8_store(y + i, v8_load(y + i) + a * v8_load(x + i));
+    for (; i + 8 <= n; i += 8) V8_STORE(y + i, V8_LOAD(y + i) + a * V8_LOAD(x + i));
     for (; i < n; i++) y[i] += a * x[i];
 }
 
@@ -340,13 +340,13 @@ static void attn_task(void *arg, int task, int n_tasks, int thread) {
                 v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
                 int i = 0;
                 for (; i + 4 <= hd; i += 4) {
-                    a0 += qr[i] * v8_load(Kc + (size_t)i * P);
-                    a1 += qr[i + 1] * v8_load(Kc + (size_t)(i + 1) * P);
-                    a2 += qr[i + 2] * v8_load(Kc + (size_t)(i + 2) * P);
-                    a3 += qr[i + 3] * v8_load(Kc + (size_t)(i + 3) * P);
+                    a0 += qr[i] * V8_LOAD(Kc + (size_t)i * P);
+                    a1 += qr[i + 1] * V8_LOAD(Kc + (size_t)(i + 1) * P);
+                    a2 += qr[i + 2] * V8_LOAD(Kc + (size_t)(i + 2) * P);
+                    a3 += qr[i + 3] * V8_LOAD(Kc + (size_t)(i + 3) * P);
                 }
-                for (; i < hd; i++) a0 += qr[i] * v8_load(Kc + (size_t)i * P);
-                v8_store(s + c8, ((a0 + a1) + (a2 + a3)) * scale);
+                for (; i < hd; i++) a0 += qr[i] * V8_LOAD(Kc + (size_t)i * P);
+                V8_STORE(s + c8, ((a0 + a1) + (a2 + a3)) * scale);
             }
         }
     }
@@ -356,11 +356,11 @@ static void attn_task(void *arg, int task, int n_tasks, int thread) {
         v8f vsum = {0};
         int i = 0;
         for (; i + 8 <= n; i += 8) {
-            v8f e = v8_exp_neg(v8_load(s + i) - mx);
-            v8_store(s + i, e);
+            v8f e = V8_EXP_NEG(V8_LOAD(s + i) - mx);
+            V8_STORE(s + i, e);
             vsum += e;
         }
-        float sum = v8_sum(vsum);
+        float sum = V8_SUM(vsum);
         for (; i < n; i++) { s[i] = expf(s[i] - mx); sum += s[i]; }
         float inv = 1.0f / sum;
         for (i = 0; i < n; i++) s[i] *= inv;
@@ -377,14 +377,14 @@ static void attn_task(void *arg, int task, int n_tasks, int thread) {
                 continue;
             }
             for (int i = 0; i < hd; i += 8) { /* two chains per 8 output dims */
-                v8f a0 = v8_load(or + i), a1 = {0};
+                v8f a0 = V8_LOAD(or + i), a1 = {0};
                 int jj = 0;
                 for (; jj + 2 <= m; jj += 2) {
-                    a0 += w[jj] * v8_load(V + (size_t)jj * hd + i);
-                    a1 += w[jj + 1] * v8_load(V + (size_t)(jj + 1) * hd + i);
+                    a0 += w[jj] * V8_LOAD(V + (size_t)jj * hd + i);
+                    a1 += w[jj + 1] * V8_LOAD(V + (size_t)(jj + 1) * hd + i);
                 }
-                if (jj < m) a0 += w[jj] * v8_load(V + (size_t)jj * hd + i);
-                v8_store(or + i, a0 + a1);
+                if (jj < m) a0 += w[jj] * V8_LOAD(V + (size_t)jj * hd + i);
+                V8_STORE(or + i, a0 + a1);
             }
         }
     }

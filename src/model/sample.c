@@ -45,8 +45,8 @@ static double exp_scaled(const float *x, float m, float k, float *out, int n) {
     while (i + 8 <= n) {
         v8f acc = {0};
         for (int end = i + 512 < n ? i + 512 : n; i + 8 <= end; i += 8) {
-            v8f v = v8_exp_neg((v8_load(x + i) - m) * k);
-            v8_store(out + i, v);
+            v8f v = V8_EXP_NEG((V8_LOAD(x + i) - m) * k);
+            V8_STORE(out + i, v);
             acc += v;
         }
         for (int j = 0; j < 8; j++) total += acc[j];
