@@ -20,7 +20,11 @@
  *
  * Reproducibility: each request samples with its own rng (from seed and
  * stream, or the caller's), one draw per token, so a seed gives the same
- * tokens whatever else is in the batch. */
+ * tokens for the same logits whatever else is in the batch. (Quantized
+ * kernels may round a large batch differently from a small one, so logits
+ * -- and after a while the tokens -- can differ at the 1e-3 level between
+ * batch compositions; f32/f16/bf16 weights differ only in summation order.)
+ * The requests of a step are sampled in parallel on the context's pool. */
 #ifndef TTC_MODEL_GENERATE_H
 #define TTC_MODEL_GENERATE_H
 #include <stdbool.h>
