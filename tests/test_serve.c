@@ -460,6 +460,22 @@ Test(serve, oversized_body_413) {
     free(big);
 }
 
+Test(serve, chunked_upload_over_limit_413) {
+    size_t n = 20000;
+    char *big = malloc(n + 1);
+    memset(big, 'x', n);
+    big[n] = 0;
+    resp r = {0};
+    CURLcode rc = http("POST", "/v1/completions", big, (long)n, "Transfer-Encoding: chunked", &r);
+    /* the body is dropped past the limit and answered with 413 */
+    cr_assert(rc == CURLE_OK || rc == CURLE_SEND_ERROR, "curl: %s", curl_easy_strerror(rc));
+    cr_assert_eq(r.status, 413);
+    cr_assert(strstr(r.body, "request_too_large"));
+    free(r.body);
+    free(big);
+    json_decref(post_json("/v1/completions", "{\"prompt\":\"after\"}", 200));
+}
+
 Test(serve, invalid_utf8_400) {
     resp r = {0};
     cr_assert_eq(http("POST", "/v1/completions", "{\"prompt\":\"a\xff\xfe\"}", -1, NULL, &r), CURLE_OK);

@@ -88,6 +88,7 @@ typedef struct conn {
     char        *body;
     size_t       len, cap;
     bool         too_large;
+    size_t       discarded;     /* body bytes dropped past the limit */
     int          status;        /* of the queued response */
     bool         counted;       /* metrics recorded when the response was queued */
     ttc_job     *stream_job;    /* streaming: job the reader owns a ref of */
@@ -610,7 +611,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
-        if (cc->too_large || cc->len + n > s->o.max_body) { cc->too_large = true; return MHD_YES; }
+        if (cc->too_large || cc->len + n > s->o.max_body) {
+            /* a chunked upload past the limit: drop the bytes and answer 413
+             * at the end, but hang up on one that goes on and on */
+            cc->too_large = true;
+            cc->discarded += n;
+            return cc->discarded > 4 * s->o.max_body ? MHD_NO : MHD_YES;
+        }
         if (cc->len + n + 1 > cc->cap) {
             size_t cap = cc->cap ? cc->cap : 4096;
             while (cap < cc->len + n + 1) cap *= 2;
