@@ -385,9 +385,8 @@ int ttc_api_req_parse(const char *body, size_t len, ttc_api_kind kind, const ttc
     if (user && !json_is_null(user) && !json_is_string(user)) { rc = BAD_TYPE("user", "a string"); goto done; }
 
     if ((rc = parse_ttc(root, out, &lim, f, e))) goto done;
-    if (out->strategy == TTC_STRAT_NONE) {
-        if (out->has_ttc && out->budget > 1 && out->budget < out->n) out->budget = out->n;
-    } else if (out->n > out->budget) {
+    /* without a strategy the budget is unused; with one, n <= budget */
+    if (out->strategy != TTC_STRAT_NONE && out->n > out->budget) {
         rc = BAD("n", "'n' is %d but the ttc budget is %d; a strategy returns at most budget choices",
                  out->n, out->budget);
         goto done;
