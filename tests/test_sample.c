@@ -188,3 +188,34 @@ Test(sample, same_seed_same_samples) {
     cr_assert_gt(differ, 20);
     ttc_sampler_free(&smp);
 }
+
+/* -inf logits (a vocabulary subset, a constraint) are never sampled and do
+ * not disturb the others' probabilities. */
+Test(sample, minus_infinity_logits_are_excluded) {
+    enum { N = 300 };
+    setup(N);
+    float l[N];
+    for (int i = 0; i < N; i++) l[i] = -INFINITY;
+    l[7] = 1.0f;
+    l[250] = 0.0f;
+    ttc_rng r;
+    ttc_rng_seed(&r, 9);
+    ttc_err e = {0};
+    ttc_sample_params ps[] = {{.temperature = 1}, {.temperature = 0.7f, .top_p = 0.99f}, {.temperature = 1.3f, .top_k = 50},
+                              {.temperature = 1, .min_p = 0.01f}, {.temperature = 0}};
+    double p7 = exp(1.0) / (exp(1.0) + 1.0);
+    for (size_t k = 0; k < sizeof ps / sizeof *ps; k++) {
+        int hits7 = 0;
+        for (int i = 0; i < 2000; i++) {
+            ttc_sample_out o;
+            cr_assert_eq(ttc_sample(&smp, l, &ps[k], &r, &o, &e), TTC_OK, "%s", e.msg);
+            cr_assert(o.token == 7 || o.token == 250, "params %zu drew %d", k, o.token);
+            cr_assert(isfinite(o.logprob) && isfinite(o.logprob_sampled));
+            cr_assert_float_eq(o.logprob, (float)log(o.token == 7 ? p7 : 1 - p7), 1e-5);
+            hits7 += o.token == 7;
+        }
+        if (k == 0) cr_assert(fabs(hits7 / 2000.0 - p7) < 0.05, "%d", hits7);
+        if (k == 4) cr_assert_eq(hits7, 2000);
+    }
+    ttc_sampler_free(&smp);
+}
