@@ -7,10 +7,11 @@
 #   1. generator     SFT on data/synth/train.jsonl; trains the shared BPE
 #                    vocabulary (every later model reuses it via --vocab/--init)
 #   2. eval          per-level pass@1 of the generator on the test split
-#   3. prm, orm      (follow-up) fine-tuned from the generator on Monte-Carlo
-#                    rollout labels: data from `ttc data prm` (see train/prm.h
-#                    for the JSONL format: problem, steps, soft labels)
-#   4. revision      (follow-up) SFT on ttc_prompt_revise(problem, attempts)
+#   3. prm           Monte-Carlo step labels from the generator's own samples
+#                    (`ttc label prm`: JSONL of problem, steps, soft labels, see
+#                    train/prm.h), then the generator fine-tuned as a PRM
+#   4. revision, orm (follow-up) `ttc label revision` -> SFT of the revision
+#                    model; `ttc label orm` on its chains -> --task orm
 #   5. large         (follow-up) a >= 8x generator, exported as q8_0
 set -euo pipefail
 BUILD=${1:-build}
@@ -28,12 +29,15 @@ step() { echo "== $(date -u +%H:%M:%S) $*"; }
 #    about compute-optimal (20 tokens per parameter) for the ~40 TFLOP a
 #    shared 2-core machine gives in an hour. Rows of 272 tokens (the longest
 #    problem + solution is 259) pack ~2 problems each; 16 rows (4352 tokens)
-#    per step, 700 steps = 3 M tokens (~0.45 epoch of the 50k problems).
+#    per step, 1400 steps = 6.1 M tokens (~0.95 epoch of the 50k problems).
+#    (The bundled run was started with --steps 700 and extended to 1400 at
+#    step 450, when the model had the format but not yet the arithmetic;
+#    from there the cosine schedule is the 1400-step one.)
 if [ ! -f models/generator.gguf ]; then
   step "training models/generator.gguf"
   "$TTC" train --task sft --data data/synth/train.jsonl --out models/generator.gguf \
     --train-tokenizer 768 --dim 128 --layers 5 --heads 2 --ff 384 --ctx 512 --seq 272 \
-    --steps 700 --batch 16 --lr 3e-3 --min-lr 0.1 --warmup 100 --wd 0.1 --clip 1.0 \
+    --steps 1400 --batch 16 --lr 3e-3 --min-lr 0.1 --warmup 100 --wd 0.1 --clip 1.0 \
     --seed 1 --threads "$THREADS" --type f16 --name ttc-generator \
     --checkpoint "$WORK/generator.ckpt" --ckpt-every 50 --resume
 fi
@@ -45,6 +49,25 @@ if [ ! -f models/generator.eval.json ] && "$TTC" eval --help >/dev/null 2>&1; th
     --max-tokens 320 --threads "$THREADS" --json > "$WORK/generator.eval.json" &&
     mv "$WORK/generator.eval.json" models/generator.eval.json ||
     echo "eval failed (see above); skipping"
+fi
+
+# 3. PRM: 400 training problems x 2 sampled solutions, 4 rollouts after every
+#    step (the fraction that reach the right answer is the step's soft label),
+#    then --init from the generator and train on the "+"/"-" logits at the
+#    <|step|> tags.
+if [ ! -f models/prm.gguf ]; then
+  if [ ! -f "$WORK/prm.labels.done" ]; then
+    step "labelling PRM data"
+    "$TTC" label prm -m models/generator.gguf --data data/synth/train.jsonl \
+      -o "$WORK/prm.jsonl" --offset 40000 --limit 400 --samples 2 --rollouts 4 --temp 1.0 \
+      --max-tokens 320 --seed 2 -t "$THREADS"
+    touch "$WORK/prm.labels.done"
+  fi
+  step "training models/prm.gguf"
+  "$TTC" train --task prm --data "$WORK/prm.jsonl" --init models/generator.gguf \
+    --out models/prm.gguf --steps 80 --batch 16 --seq 272 --lr 1e-3 --min-lr 0.1 \
+    --warmup 10 --wd 0.1 --seed 1 --threads "$THREADS" --type f16 --name ttc-prm \
+    --checkpoint "$WORK/prm.ckpt" --ckpt-every 20 --resume
 fi
 
 step "done"
