@@ -33,7 +33,7 @@ typedef struct ttc_ctx_params {
     int n_batch;        /* max entries per decode (prefill chunk); 0 = 512, raised to n_seq_max */
     int n_outputs_max;  /* max entries wanting logits/hidden per decode; 0 = n_seq_max */
     size_t kv_tokens;   /* KV pool capacity in positions; 0 = 4 * n_ctx */
-    int page_tokens;    /* positions per KV page; 0 = 16 */
+    int page_tokens;    /* positions per KV page; 0 = 16; rounded up to a multiple of 8 */
     ttc_pool *pool;     /* thread pool (not owned); NULL = caller's thread only */
 } ttc_ctx_params;
 
