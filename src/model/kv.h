@@ -11,7 +11,7 @@
  * as head_dim vector FMAs (q[i] times row i), with no horizontal sums; V
  * rows are accumulated as they are. Bytes per token of KV are
  * n_layer * 2 * n_kv_head * head_dim * 4 (f32: exact, no conversion in the
- * attention loop; 24 KiB per token for Qwen2-0.5B, 32 KiB for Llama-3.2-1B).
+ * attention loop; 24 KiB per token for Qwen2-0.5B, 64 KiB for Llama-3.2-1B).
  *
  * Each sequence owns a page table (page ids for positions 0, P, 2P, ...).
  * Pages carry reference counts: forking a sequence copies its page table and
