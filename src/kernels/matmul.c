@@ -207,10 +207,20 @@ int ttc_matmul(ttc_pool *pool, const void *w, int wtype, int rows, int cols,
     int groups = (rows + 15) / 16;
     int per = TTC_MAX(1, groups / (4 * nt));
     if (n_tok == 1 && per > 8) per = 8;
-    /* Paths that convert a task's rows to a panel first (bf16 / f32 GEMM)
-     * keep the panel within ~512 KB so it stays in L2 for all tokens. */
-    int cap = TTC_MAX(1, (int)((512u << 10) / ((size_t)cols * 4 * 16)));
-    if (n_tok >= 8 && per > cap) per = cap;
+    if (bf16) {
+        /* the bf16 panel of a task stays within ~512 KB (L2) for all tokens */
+        int cap = TTC_MAX(1, (int)((512u << 10) / ((size_t)cols * 2 * 16)));
+        if (per > cap) per = cap;
+    } else if (rows_fn == k_f32_rows && m.path == TTC_KERNEL_AVX2 && n_tok >= 8) {
+        /* the AVX2 GEMM packs all of x in every task: few, large tasks */
+        per = TTC_MAX(per, (groups + 2 * nt - 1) / (2 * nt));
+    } else if (rows_fn == k_f32_rows && ttc_matmul_block(wtype) > 1) {
+        /* quantized weights without VNNI: f32 panel within ~512 KB */
+        int cap = TTC_MAX(1, (int)((512u << 10) / ((size_t)cols * 4 * 16)));
+        if (per > cap) per = cap;
+    } else if (rows_fn == k_f32_rows && n_tok > 6 && per > 16) {
+        per = 16; /* AVX-512 float tiles: a K block of the task's rows stays in L2 */
+    }
     mm_run run = {&m, 16 * per, rows_fn, 0};
     ttc_pool_run(pool, mm_task, &run, (rows + run.rows_per_task - 1) / run.rows_per_task);
     return run.status;

@@ -1,15 +1,14 @@
 /* Float path of ttc_matmul: F32/F16/BF16 weights on every SIMD path, and
  * quantized weights on CPUs without VNNI.
  *
- *  - n_tok >= GEMM_MIN_TOK (prefill): the task's rows are dequantized to an
- *    f32 panel (F32 weights are used in place) and multiplied with the
- *    packed AVX-512 GEMM: y[:, r0:r1] = x . panel^T.
- *  - fewer tokens (decode): streaming dot products, 2 rows x 4 tokens per
- *    pass so each weight cache line is read once per 4 tokens and 8 FMA
- *    chains hide the latency; F16 converts with vcvtph2ps, BF16 by a shift.
- * The AVX2 path is the same with 8-wide vectors, one row at a time, and
- * the 6 x 16 AVX2 GEMM; quantized weights are dequantized in plain C first
- * (no int8 dot products without AVX-512 VNNI). */
+ * AVX-512: tiles of 4 rows x 6 tokens with 24 f32 accumulators; weights are
+ * read straight from the (mmap'd) matrix and converted in registers (F16
+ * with vcvtph2ps, BF16 by a shift), each weight vector serving 6 tokens and
+ * each x vector 4 rows; columns go in blocks of KBF so a tile's operands
+ * stay in L1, partial sums accumulating into y. Quantized weights (no VNNI)
+ * are dequantized to an f32 panel first.
+ * AVX2: one row at a time against up to 4 tokens with 8-wide vectors, and
+ * the 6 x 16 AVX2 GEMM for GEMM_MIN_TOK tokens or more. */
 #include "kernels/kimpl.h"
 #include "kernels/kernels.h"
 #include "ttc.h"
@@ -27,87 +26,106 @@ static inline __attribute__((always_inline)) TGT __m512 load_w(int type, const v
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
+/* The four horizontal sums of a, b, c, d as {sum a, sum b, sum c, sum d}. */
+static inline __attribute__((always_inline)) TGT __m128 hsum4f(__m512 a, __m512 b, __m512 c, __m512 d) {
+    __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+    __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+    __m512 abcd = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(ab), _mm512_castps_pd(cd))),
+                                _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(ab), _mm512_castps_pd(cd))));
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(abcd), _mm512_extractf32x8_ps(abcd, 1));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+/* Tile of R <= 4 rows x T <= 6 tokens over columns [k0, k1): 24 zmm
+ * accumulators, each weight vector (converted once) used for 6 tokens and
+ * each x vector for 4 rows; y[t][r] = (first ? 0 : y[t][r]) + partial sum. */
 static inline __attribute__((always_inline)) TGT void
-dots(int type, const void *w0, const void *w1, int R, const float *x, int ldx, int T, int cols,
-     float *y, int ldy) {
-    __m512 acc[2][4];
-#pragma GCC unroll 2
-    for (int r = 0; r < 2; r++)
+tile_f(int type, const uint8_t *w, size_t wstride, const float *x, int ldx, int k0, int k1, int R, int T,
+       float *y, int ldy, bool first) {
+    __m512 acc[4][6];
 #pragma GCC unroll 4
-        for (int t = 0; t < 4; t++) acc[r][t] = _mm512_setzero_ps();
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 6
+        for (int t = 0; t < 6; t++) acc[r][t] = _mm512_setzero_ps();
     const int es = type == KT_F32 ? 4 : 2;
-    for (int c = 0; c < cols; c += 16) {
-        __mmask16 k = cols - c >= 16 ? 0xffff : (__mmask16)((1u << (cols - c)) - 1);
-        /* weights stream from memory: prefetch 4 KB ahead (see matmul_vnni.c) */
-        _mm_prefetch((const char *)w0 + (size_t)c * es + 4096, _MM_HINT_T0);
-        if (R > 1) _mm_prefetch((const char *)w1 + (size_t)c * es + 4096, _MM_HINT_T0);
-        __m512 a0 = load_w(type, w0, c, k), a1 = R > 1 ? load_w(type, w1, c, k) : a0;
+    for (int c = k0; c < k1; c += 16) {
+        __mmask16 k = k1 - c >= 16 ? 0xffff : (__mmask16)((1u << (k1 - c)) - 1);
+        __m512 W[4];
 #pragma GCC unroll 4
-        for (int t = 0; t < 4; t++)
+        for (int r = 0; r < 4; r++)
+            if (r < R) {
+                const uint8_t *wr = w + r * wstride;
+                /* weights stream from memory: prefetch 4 KB ahead (see matmul_vnni.c) */
+                _mm_prefetch((const char *)wr + (size_t)c * es + 4096, _MM_HINT_T0);
+                W[r] = load_w(type, wr, c, k);
+            }
+#pragma GCC unroll 6
+        for (int t = 0; t < 6; t++)
             if (t < T) {
-                __m512 xv = _mm512_maskz_loadu_ps(k, x + (size_t)t * ldx + c);
-                acc[0][t] = _mm512_fmadd_ps(a0, xv, acc[0][t]);
-                if (R > 1) acc[1][t] = _mm512_fmadd_ps(a1, xv, acc[1][t]);
+                __m512 X = _mm512_maskz_loadu_ps(k, x + (size_t)t * ldx + c);
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++)
+                    if (r < R) acc[r][t] = _mm512_fmadd_ps(W[r], X, acc[r][t]);
             }
     }
-#pragma GCC unroll 4
-    for (int t = 0; t < 4; t++)
+#pragma GCC unroll 6
+    for (int t = 0; t < 6; t++)
         if (t < T) {
-            y[(size_t)t * ldy] = _mm512_reduce_add_ps(acc[0][t]);
-            if (R > 1) y[(size_t)t * ldy + 1] = _mm512_reduce_add_ps(acc[1][t]);
+            __m128 s = hsum4f(acc[0][t], acc[1][t], acc[2][t], acc[3][t]);
+            float *o = y + (size_t)t * ldy;
+            __mmask8 km = (__mmask8)((1u << R) - 1);
+            if (!first) s = _mm_add_ps(s, _mm_maskz_loadu_ps(km, o));
+            _mm_mask_storeu_ps(o, km, s);
         }
 }
 
-#define DOTS_FN(TY, NAME) \
-    TGT static void NAME(const void *w0, const void *w1, int R, const float *x, int ldx, int T, int cols, \
-                         float *y, int ldy) { dots(TY, w0, w1, R, x, ldx, T, cols, y, ldy); }
-DOTS_FN(KT_F32, dots_f32) DOTS_FN(KT_F16, dots_f16) DOTS_FN(KT_BF16, dots_bf16)
+typedef void (*tile_f_fn)(const uint8_t *, size_t, const float *, int, int, int, float *, int, bool);
+#define TF_FN(TY, NAME, R, T) \
+    TGT static void NAME##_##R##_##T(const uint8_t *w, size_t ws, const float *x, int ldx, int k0, int k1, \
+                                     float *y, int ldy, bool first) { \
+        tile_f(TY, w, ws, x, ldx, k0, k1, R, T, y, ldy, first); }
+#define TF_ROW(TY, NAME, R) TF_FN(TY, NAME, R, 1) TF_FN(TY, NAME, R, 2) TF_FN(TY, NAME, R, 3) \
+    TF_FN(TY, NAME, R, 4) TF_FN(TY, NAME, R, 5) TF_FN(TY, NAME, R, 6)
+#define TF_TYPE(TY, NAME) TF_ROW(TY, NAME, 1) TF_ROW(TY, NAME, 2) TF_ROW(TY, NAME, 3) TF_ROW(TY, NAME, 4) \
+    static const tile_f_fn NAME[4][6] = { \
+        {NAME##_1_1, NAME##_1_2, NAME##_1_3, NAME##_1_4, NAME##_1_5, NAME##_1_6}, \
+        {NAME##_2_1, NAME##_2_2, NAME##_2_3, NAME##_2_4, NAME##_2_5, NAME##_2_6}, \
+        {NAME##_3_1, NAME##_3_2, NAME##_3_3, NAME##_3_4, NAME##_3_5, NAME##_3_6}, \
+        {NAME##_4_1, NAME##_4_2, NAME##_4_3, NAME##_4_4, NAME##_4_5, NAME##_4_6}};
+TF_TYPE(KT_F32, tiles_f32)
+TF_TYPE(KT_F16, tiles_f16)
+TF_TYPE(KT_BF16, tiles_bf16)
 
-/* F16/BF16 row to f32. */
-TGT static void convert_row(int type, const void *src, int n, float *dst) {
-    int c = 0;
-    for (; c < n; c += 16) {
-        __mmask16 k = n - c >= 16 ? 0xffff : (__mmask16)((1u << (n - c)) - 1);
-        _mm512_mask_storeu_ps(dst + c, k, load_w(type, src, c, k));
-    }
-}
+#define KBF 1024 /* columns per K block: 4 weight rows + 6 x rows stay in L1 */
 
 static int rows_avx512(const k_mm *m, int r0, int r1) {
     int nr = r1 - r0, cols = m->cols;
     bool is_float = m->wtype == KT_F32 || m->wtype == KT_F16 || m->wtype == KT_BF16;
-    if (m->n_tok >= GEMM_MIN_TOK) {
-        const float *panel = (const float *)(m->w + (size_t)r0 * m->row_bytes);
-        if (m->wtype != KT_F32) {
-            float *p = k_scratch(1, sizeof(float) * (size_t)nr * cols);
-            if (!p) return TTC_ENOMEM;
-            for (int r = 0; r < nr; r++) {
-                const void *src = m->w + (size_t)(r0 + r) * m->row_bytes;
-                if (is_float) convert_row(m->wtype, src, cols, p + (size_t)r * cols);
-                else k_dequant_row_ref(m->wtype, src, cols, p + (size_t)r * cols);
-            }
-            panel = p;
-        }
-        k_sgemm_avx512(false, true, m->n_tok, nr, cols, 1.0f, m->x, cols, panel, cols, 0.0f,
-                       m->y + r0, m->rows, 0, m->n_tok, 0, nr);
-        return TTC_OK;
+    const uint8_t *w = m->w + (size_t)r0 * m->row_bytes;
+    size_t ws = m->row_bytes;
+    int type = m->wtype;
+    if (!is_float) { /* no VNNI: dequantize the task's rows to f32 first */
+        float *p = k_scratch(1, sizeof(float) * (size_t)nr * cols);
+        if (!p) return TTC_ENOMEM;
+        for (int r = 0; r < nr; r++)
+            k_dequant_row_ref(m->wtype, m->w + (size_t)(r0 + r) * m->row_bytes, cols, p + (size_t)r * cols);
+        w = (const uint8_t *)p;
+        ws = sizeof(float) * (size_t)cols;
+        type = KT_F32;
     }
-    float *deq = NULL;
-    if (!is_float && !(deq = k_scratch(1, sizeof(float) * 2 * (size_t)cols))) return TTC_ENOMEM;
-    int type = is_float ? m->wtype : KT_F32;
-    void (*fn)(const void *, const void *, int, const float *, int, int, int, float *, int) =
-        type == KT_F32 ? dots_f32 : type == KT_F16 ? dots_f16 : dots_bf16;
-    for (int r = r0; r < r1; r += 2) {
-        int R = r1 - r >= 2 ? 2 : 1;
-        const void *w0 = m->w + (size_t)r * m->row_bytes, *w1 = R > 1 ? m->w + (size_t)(r + 1) * m->row_bytes : w0;
-        if (deq) {
-            k_dequant_row_ref(m->wtype, w0, cols, deq);
-            if (R > 1) k_dequant_row_ref(m->wtype, w1, cols, deq + cols);
-            w0 = deq;
-            w1 = deq + cols;
+    const tile_f_fn (*tiles)[6] = type == KT_F32 ? tiles_f32 : type == KT_F16 ? tiles_f16 : tiles_bf16;
+    for (int k0 = 0; k0 < cols; k0 += KBF) {
+        int k1 = cols - k0 < KBF ? cols : k0 + KBF;
+        /* the x tile (6 tokens x KBF) stays in L1 while the task's weight
+         * rows stream past it from L2 */
+        for (int t = 0; t < m->n_tok; t += 6) {
+            int T = m->n_tok - t < 6 ? m->n_tok - t : 6;
+            for (int i = 0; i < nr; i += 4) {
+                int R = nr - i < 4 ? nr - i : 4;
+                tiles[R - 1][T - 1](w + (size_t)i * ws, ws, m->x + (size_t)t * cols, cols, k0, k1,
+                                    m->y + (size_t)t * m->rows + r0 + i, m->rows, k0 == 0);
+            }
         }
-        for (int t = 0; t < m->n_tok; t += 4)
-            fn(w0, w1, R, m->x + (size_t)t * cols, cols, m->n_tok - t < 4 ? m->n_tok - t : 4, cols,
-               m->y + (size_t)t * m->rows + r, m->rows);
     }
     return TTC_OK;
 }
