@@ -42,7 +42,9 @@ static void usage(FILE *f) {
         "  --name NAME                general.name\n"
         "  --checkpoint FILE          write a checkpoint every --ckpt-every steps (100) and at the end\n"
         "  --resume                   continue from --checkpoint if it exists (exactly)\n"
-        "  --log FILE                 append the progress lines to FILE too\n");
+        "  --log FILE                 append the progress lines to FILE too\n"
+        "  --val FILE                 after training, report the mean loss on FILE (same format)\n"
+        "(a finished checkpoint with --resume and the same --steps just re-exports and evaluates)\n");
 }
 
 typedef struct { FILE *log; } log_ctx;
@@ -116,7 +118,7 @@ int cmd_train(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) { usage(stdout); return 0; }
     const char *C = "train";
     const char *task_s = NULL, *data = NULL, *out = NULL, *init = NULL, *vocab = NULL;
-    const char *ckpt = NULL, *logp = NULL, *name = NULL, *type_s = "f16";
+    const char *ckpt = NULL, *logp = NULL, *name = NULL, *type_s = "f16", *val = NULL;
     long train_tok = 0, dim = 256, layers = 6, heads = 4, kv = 0, ff = 0, ctx = 512, threads = 0;
     long steps = 1000, batch = 8, seq = 0, accum = 1, warmup = 100, seed = 1, ckpt_every = 100;
     long max_mem = 0;
@@ -132,7 +134,7 @@ int cmd_train(int argc, char **argv) {
         const struct { const char *k; const char **s; } strs[] = {
             {"--task", &task_s}, {"--data", &data}, {"--out", &out}, {"--init", &init},
             {"--vocab", &vocab}, {"--checkpoint", &ckpt}, {"--log", &logp}, {"--name", &name},
-            {"--type", &type_s},
+            {"--type", &type_s}, {"--val", &val},
         };
         const struct { const char *k; long *v; long lo, hi; bool cfg; } ints[] = {
             {"--train-tokenizer", &train_tok, 259, 1 << 20, 0}, {"--dim", &dim, 2, 1 << 16, 1},
@@ -272,6 +274,20 @@ int cmd_train(int argc, char **argv) {
         rc = ttc_train_run(&m, &d, pool, &o, &st, &e);
     }
     const char *fmt = task == TTC_TASK_PRM ? "ttc" : task == TTC_TASK_ORM ? "ttc-orm" : NULL;
+    if (!rc && val) {
+        ttc_tdata vd;
+        double vl, va;
+        rc = ttc_tdata_load(val, task, tok, &vd, &e);
+        if (!rc) rc = ttc_train_eval(&m, &vd, pool, o.batch, o.seq > 0 ? o.seq : m.c.ctx,
+                                     o.tok_good, o.tok_bad, &vl, &va, &e);
+        if (!rc) {
+            char acc[32] = "";
+            if (va >= 0) snprintf(acc, sizeof acc, ", acc %.4f", va);
+            say(&lc, "val: %s: loss %.4f%s over %zu %s\n", val, vl, acc, vd.n_supervised,
+                task == TTC_TASK_SFT ? "tokens" : "tags");
+        }
+        ttc_tdata_free(&vd);
+    }
     if (!rc) rc = ttc_tmodel_export(&m, tok, wtype, name ? name : "ttc", fmt, out, &e);
     if (!rc) say(&lc, "wrote %s (%s) after %lld steps, %.0f s\n", out, type_s,
                  (long long)st.step, ttc_now() - t0);

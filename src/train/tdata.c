@@ -323,16 +323,23 @@ static void ensure_perm(ttc_tdata *d, uint64_t seed, int64_t epoch) {
     d->perm_seed = seed;
 }
 
-void ttc_tdata_next(ttc_tdata *d, uint64_t seed, ttc_tcursor *c, ttc_tbatch *b) {
-    int T = b->T;
+/* Packs rows from cursor c. once: file order, stop at the end of the data
+ * (rows after it are padding); else the (seed, epoch) order, endlessly.
+ * Returns the number of examples packed. */
+static int pack(ttc_tdata *d, uint64_t seed, ttc_tcursor *c, ttc_tbatch *b, bool once) {
+    int T = b->T, packed = 0;
     bool sft = d->task == TTC_TASK_SFT;
     for (int r = 0; r < b->B; r++) {
         size_t row = (size_t)r * T;
         int i = 0;
         while (i < T) {
-            if (c->index >= d->n_ex) { c->epoch++; c->index = 0; }
-            ensure_perm(d, seed, c->epoch);
-            int ex = d->perm ? d->perm[c->index] : (int)c->index;
+            if (c->index >= d->n_ex) {
+                if (once) break;
+                c->epoch++;
+                c->index = 0;
+            }
+            if (!once) ensure_perm(d, seed, c->epoch);
+            int ex = !once && d->perm ? d->perm[c->index] : (int)c->index;
             size_t s = d->start[ex];
             int len = (int)TTC_MIN(d->start[ex + 1] - s, (size_t)T);
             if (i > 0 && len > T - i) break;
@@ -347,6 +354,7 @@ void ttc_tdata_next(ttc_tdata *d, uint64_t seed, ttc_tcursor *c, ttc_tbatch *b) 
                 b->label[n] = sft ? -1.0f : d->sup[s + j];
             }
             c->index++;
+            packed++;
             i += len;
         }
         for (int j = i; j < T; j++) {
@@ -359,6 +367,18 @@ void ttc_tdata_next(ttc_tdata *d, uint64_t seed, ttc_tcursor *c, ttc_tbatch *b) 
             b->label[n] = -1.0f;
         }
     }
+    return packed;
+}
+
+void ttc_tdata_next(ttc_tdata *d, uint64_t seed, ttc_tcursor *c, ttc_tbatch *b) {
+    pack(d, seed, c, b, false);
+}
+
+int ttc_tdata_next_once(ttc_tdata *d, int64_t *index, ttc_tbatch *b) {
+    ttc_tcursor c = {0, *index};
+    int n = pack(d, 0, &c, b, true);
+    *index = c.index;
+    return n;
 }
 
 int ttc_tbatch_alloc(ttc_tbatch *b, int B, int T, ttc_err *e) {

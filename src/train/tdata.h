@@ -57,6 +57,11 @@ void ttc_tdata_free(ttc_tdata *d);
  * permutation in d changes. */
 void ttc_tdata_next(ttc_tdata *d, uint64_t seed, ttc_tcursor *c, ttc_tbatch *b);
 
+/* Evaluation order: fills b from example *index on in file order, each
+ * example once; rows after the last example are padding. Advances *index
+ * and returns the number of examples packed (0 at the end). */
+int  ttc_tdata_next_once(ttc_tdata *d, int64_t *index, ttc_tbatch *b);
+
 /* Allocates the arrays of a B x T batch (zeroed); ttc_tbatch_free frees. */
 int  ttc_tbatch_alloc(ttc_tbatch *b, int B, int T, ttc_err *e);
 void ttc_tbatch_free(ttc_tbatch *b);

@@ -134,6 +134,30 @@ int ttc_ckpt_load(const char *path, ttc_tmodel *m, ttc_train_opts *o, ttc_train_
 
 /* ------------------------------------------------------------ the loop */
 
+int ttc_train_eval(ttc_tmodel *m, ttc_tdata *d, ttc_pool *p, int B, int T, int32_t tok_good,
+                   int32_t tok_bad, double *loss, double *acc, ttc_err *e) {
+    ttc_tbatch b;
+    int rc = ttc_tmodel_alloc_acts(m, B, T, e);
+    if (!rc) rc = ttc_tbatch_alloc(&b, B, T, e);
+    if (rc) return rc;
+    double sum = 0;
+    long n = 0, correct = 0;
+    int64_t index = 0;
+    while (!rc && ttc_tdata_next_once(d, &index, &b) > 0) {
+        rc = ttc_tmodel_forward(m, p, &b, e);
+        if (rc) break;
+        ttc_tstats s = ttc_tmodel_loss(m, p, &b, d->task, 1.0f, tok_good, tok_bad, false);
+        sum += s.loss;
+        n += s.n_tokens;
+        correct += s.n_correct;
+    }
+    ttc_tbatch_free(&b);
+    if (rc) return rc;
+    *loss = n ? sum / (double)n : 0.0;
+    *acc = d->task == TTC_TASK_SFT ? -1.0 : n ? (double)correct / (double)n : 0.0;
+    return TTC_OK;
+}
+
 int ttc_train_run(ttc_tmodel *m, ttc_tdata *d, ttc_pool *p, const ttc_train_opts *o,
                   ttc_train_state *st, ttc_err *e) {
     int T = o->seq > 0 ? o->seq : m->c.ctx, B = o->batch, A = o->accum;

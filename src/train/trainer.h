@@ -91,6 +91,12 @@ int ttc_train_check_memory(const ttc_tconfig *c, const ttc_train_opts *o, size_t
 int ttc_train_run(ttc_tmodel *m, ttc_tdata *d, ttc_pool *p, const ttc_train_opts *o,
                   ttc_train_state *st, ttc_err *e);
 
+/* Mean loss of m over every example of d once (file order, B x T batches):
+ * sft cross-entropy per supervised token, prm/orm BCE per labelled tag and
+ * the fraction of tags classified right (*acc; -1 for sft). */
+int ttc_train_eval(ttc_tmodel *m, ttc_tdata *d, ttc_pool *p, int B, int T, int32_t tok_good,
+                   int32_t tok_bad, double *loss, double *acc, ttc_err *e);
+
 /* Writes a checkpoint atomically. */
 int ttc_ckpt_save(const char *path, const ttc_tmodel *m, const ttc_train_opts *o,
                   const ttc_train_state *st, uint64_t data_hash, ttc_err *e);
