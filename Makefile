@@ -11,12 +11,12 @@ OPT     ?= -O2
 SAN     ?=
 FUZZ_SECONDS ?= 20
 
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -pthread -fPIC -g $(OPT) \
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -pthread -fPIC -g $(OPT) \
            -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Werror=implicit-function-declaration -MMD -MP
-LDLIBS  += -ljansson -lpcre2-8 -lmicrohttpd -lcurl -lm -lpthread
+override LDLIBS += -ljansson -lpcre2-8 -lmicrohttpd -lcurl -lm -lpthread
 ifeq ($(SAN),1)
-CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-LDFLAGS += -fsanitize=address,undefined
+override CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+override LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIB_SRC   := $(sort $(wildcard src/*/*.c))
@@ -33,7 +33,7 @@ TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .SECONDARY:
-.PHONY: all check check-asan fuzz install clean setup bench run models loadtest
+.PHONY: all check check-asan conformance fuzz install clean setup bench run models loadtest
 all: $(BUILD)/libttc.a $(BUILD)/libttc.so $(BUILD)/ttc
 
 # Debian packages: installed once by scripts/setup.sh (idempotent).
@@ -61,6 +61,11 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libttc.a
 
 check: all $(TEST_BIN)
 	@scripts/run_tests.sh $(BUILD) $(TEST_BIN)
+
+# llama.cpp conformance: installs llama.cpp's prebuilt library from npm
+# (skips cleanly without npm or network), then runs the comparison.
+conformance: all $(BUILD)/tests/test_conformance
+	scripts/conformance-setup.sh && $(BUILD)/tests/test_conformance
 
 check-asan:
 	$(MAKE) BUILD=build-asan SAN=1 OPT=-O1 check
