@@ -1,6 +1,8 @@
 /* Family data builders: pieces that need no trained model. */
 #include <criterion/criterion.h>
 
+#include <math.h>
+
 #include "family/labels.h"
 
 Test(family, edit_distance) {
@@ -24,4 +26,16 @@ Test(family, bad_options_are_rejected_before_loading) {
     o.chain = 2;
     cr_assert_neq(ttc_label_revision("missing.gguf", &o, &e), TTC_OK);
     cr_assert(strstr(e.msg, "nope.jsonl") != NULL || strstr(e.msg, "missing.gguf") != NULL, "%s", e.msg);
+}
+
+Test(family, auc_matches_pairwise_definition) {
+    float s[] = {0.9f, 0.8f, 0.8f, 0.3f, 0.1f, 0.5f};
+    unsigned char t[] = {1, 1, 0, 0, 0, 1};
+    /* positives {.9,.8,.5} vs negatives {.8,.3,.1}: pairs won 3 + 2.5 + 2 = 7.5 of 9 */
+    cr_assert_float_eq(ttc_auc(s, t, 6), 7.5 / 9, 1e-9);
+    unsigned char all[] = {1, 1, 1};
+    cr_assert(isnan(ttc_auc(s, all, 3)));
+    float perfect[] = {0.1f, 0.9f};
+    unsigned char pt[] = {0, 1};
+    cr_assert_float_eq(ttc_auc(perfect, pt, 2), 1.0, 1e-12);
 }

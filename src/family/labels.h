@@ -46,3 +46,25 @@ int ttc_label_orm(const char *model_path, const ttc_label_opts *o, ttc_err *e);
 /* Levenshtein distance between a and b (bytes). */
 int ttc_edit_distance(const char *a, const char *b);
 #endif
+
+/* Held-out quality of a PRM on Monte-Carlo-labeled steps (the output of
+ * ttc_label_prm on another split): every step of every record is scored
+ * incrementally by the verifier and compared with its label. */
+typedef struct ttc_prm_quality {
+    int    n_steps, n_records;
+    double auc_step;     /* ROC AUC of the score for label >= 0.5, all steps */
+    double auc_final;    /* ROC AUC on final steps (label = answer correct) */
+    double ece;          /* expected calibration error over 10 score bins */
+    double mse;          /* mean squared error of score vs soft label */
+    int    bin_n[10];
+    double bin_score[10], bin_label[10]; /* mean score and mean label per bin */
+} ttc_prm_quality;
+
+struct ttc_verifier;
+/* Scores labels_path (JSONL from ttc_label_prm) with v, in batches. */
+int ttc_prm_quality_eval(struct ttc_verifier *v, const char *labels_path, int limit, ttc_prm_quality *q,
+                         ttc_err *e);
+
+/* ROC AUC of scores for binary targets (ties count half); NAN if a class is
+ * empty. */
+double ttc_auc(const float *score, const unsigned char *target, int n);
