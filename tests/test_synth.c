@@ -9,6 +9,7 @@
 #include "base/util.h"
 #include "data/dataset.h"
 #include "data/grader.h"
+#include "data/prompt.h"
 #include "data/synth.h"
 #include "testutil.h"
 
@@ -269,4 +270,23 @@ Test(synth, cli_check) {
     free(out);
     snprintf(cmd, sizeof cmd, "%s data check 2>/dev/null", tu_bin());
     cr_assert_eq(tu_run(cmd, NULL, NULL), 2);
+}
+
+Test(synth, prompt_formats) {
+    char *p = ttc_prompt_solve("Ann has 3 pens. How many?");
+    cr_assert_str_eq(p, "Problem: Ann has 3 pens. How many?\nSolution:\n");
+    char buf[16];
+    cr_assert_eq(ttc_prompt_solve_to(buf, sizeof buf, "Ann has 3 pens. How many?"), strlen(p));
+    cr_assert_str_eq(buf, "Problem: Ann ha");
+    free(p);
+    const char *attempts[] = {"3 + 1 = 5.\nThe answer is \\boxed{5}.\n", "3 + 1 = 4.\nThe answer is \\boxed{4}."};
+    p = ttc_prompt_revise("P?", attempts, 2);
+    cr_assert_str_eq(p, "Problem: P?\n"
+                        "Attempt 1:\n3 + 1 = 5.\nThe answer is \\boxed{5}.\n"
+                        "Attempt 2:\n3 + 1 = 4.\nThe answer is \\boxed{4}.\n"
+                        "Solution:\n");
+    free(p);
+    p = ttc_prompt_revise("P?", NULL, 0);
+    cr_assert_str_eq(p, "Problem: P?\nSolution:\n");
+    free(p);
 }
