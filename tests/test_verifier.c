@@ -456,9 +456,10 @@ Test(verifier, solve_cli) {
 
 #include "train/prm.h"
 
-Test(prm_format, ttc_preset_matches_trainer_encoding) {
-    /* a small BPE vocabulary with the bundled special tokens, then a random
-     * model over it */
+/* A random tiny llama over a small BPE vocabulary that holds the bundled
+ * special tokens (so the ttc verifier format applies): dir/vocab.gguf and
+ * dir/m.gguf. */
+static void make_ttc_vocab_model(char *dir, char *vocab, char *model) {
     const char *texts[] = {"Problem: Ann has 3 apples.\nSolution:\n3 + 2 = 5.\nThe answer is \\boxed{5}.\n",
                            "Problem: Bob has 7 pens and gives 2 away.\nSolution:\n7 - 2 = 5.\n"};
     const char *specials[] = TTC_VOCAB_SPECIALS;
@@ -468,14 +469,20 @@ Test(prm_format, ttc_preset_matches_trainer_encoding) {
     ttc_gguf_writer *w;
     cr_assert_eq(ttc_gguf_writer_new(&w, &e), TTC_OK);
     cr_assert_eq(ttc_tokenizer_to_gguf(tok, w, &e), TTC_OK, "%s", e.msg);
-    char dir[128], vocab[256], model[256];
-    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
-    snprintf(vocab, sizeof vocab, "%s/vocab.gguf", dir);
-    snprintf(model, sizeof model, "%s/m.gguf", dir);
+    snprintf(dir, 128, "%s", tu_tmpdir());
+    snprintf(vocab, 256, "%s/vocab.gguf", dir);
+    snprintf(model, 256, "%s/m.gguf", dir);
     cr_assert_eq(ttc_gguf_writer_write(w, vocab, &e), TTC_OK, "%s", e.msg);
     ttc_gguf_writer_free(w);
+    ttc_tokenizer_free(tok);
     ttc_random_params rp = {.vocab_path = vocab, .type = TTC_TYPE_F32, .seed = 3};
     cr_assert_eq(ttc_random_model_write(ttc_random_shape_find("tiny-llama"), &rp, model, &e), TTC_OK, "%s", e.msg);
+}
+
+Test(prm_format, ttc_preset_matches_trainer_encoding) {
+    char dir[128], vocab[256], model[256];
+    make_ttc_vocab_model(dir, vocab, model);
+    ttc_err e = {0};
     ttc_model *m;
     cr_assert_eq(ttc_model_load(model, NULL, &m, &e), TTC_OK, "%s", e.msg);
     ttc_ctx *c;
@@ -506,7 +513,6 @@ Test(prm_format, ttc_preset_matches_trainer_encoding) {
     ttc_verifier_free(v);
     ttc_ctx_free(c);
     ttc_model_free(m);
-    ttc_tokenizer_free(tok);
     unlink(model);
     unlink(vocab);
     rmdir(dir);
@@ -540,4 +546,37 @@ Test(verifier, out_of_context_scores_nan) {
     v->vt->release(v, r);
     ttc_verifier_free(v);
     ttc_ctx_free(c2);
+}
+
+Test(prm_format, solve_auto_with_a_policy) {
+    char dir[128], vocab[256], model[256], policy[300], cmd[1400], *out = NULL;
+    make_ttc_vocab_model(dir, vocab, model);
+    snprintf(policy, sizeof policy, "%s/policy.json", dir);
+    FILE *f = fopen(policy, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "{\"difficulty\": \"probe\", \"cuts\": [0.8, 0.6, 0.4, 0.2], \"budgets\": [1, 4],"
+               " \"choice\": [[\"majority\", \"bon_weighted\"], [\"majority\", \"bon_weighted\"],"
+               " [\"majority\", \"bon_weighted\"], [\"majority\", \"bon_weighted\"],"
+               " [\"majority\", \"bon_weighted\"]], \"probe\": 1}\n");
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s solve -m %s --prm %s --strategy auto --budget 4 --policy %s --ctx 48 "
+             "-t 1 --json -p 'Ann has 3 apples.' 2>&1", tu_bin(), model, model, policy);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 0, "%s", out ? out : "");
+    json_error_t je;
+    json_t *o = json_loads(out, 0, &je);
+    cr_assert_not_null(o, "%s", out);
+    json_t *a = json_object_get(o, "auto");
+    cr_assert_not_null(a, "%s", out);
+    cr_assert_str_eq(json_string_value(json_object_get(a, "method")), "bon_weighted");
+    int bin = (int)json_integer_value(json_object_get(a, "bin"));
+    cr_assert(bin >= 0 && bin < 5);
+    cr_assert_gt(json_integer_value(json_object_get(json_object_get(o, "budget"), "tokens_scored")), 0);
+    json_decref(o);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s solve -m %s --strategy auto --budget 4 -p x 2>/dev/null", tu_bin(), model);
+    cr_assert_eq(tu_run(cmd, NULL, NULL), 2, "auto needs --policy and --prm");
+    unlink(policy);
+    unlink(model);
+    unlink(vocab);
+    rmdir(dir);
 }

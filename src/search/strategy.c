@@ -132,7 +132,8 @@ static void tnode_init(tnode *t) {
     t->value = NAN;
 }
 
-/* Appends n bytes of s to t's text (kept NUL-terminated). */
+/* Appends n bytes of s to t's text (kept NUL-terminated). NUL bytes a model
+ * may produce are dropped, so the text is one C string. */
 static int text_append(tnode *t, const char *s, size_t n, ttc_err *e) {
     if (t->len + n + 1 > t->cap) {
         size_t cap = TTC_MAX(t->cap * 2, t->len + n + 64);
@@ -141,8 +142,8 @@ static int text_append(tnode *t, const char *s, size_t n, ttc_err *e) {
         t->text = x;
         t->cap = cap;
     }
-    memcpy(t->text + t->len, s, n);
-    t->len += n;
+    for (size_t i = 0; i < n; i++)
+        if (s[i]) t->text[t->len++] = s[i];
     t->text[t->len] = 0;
     return TTC_OK;
 }
@@ -286,7 +287,7 @@ static int score_full(run *r, tnode *ts, int n) {
         for (int i = 0; i < n; i++) {
             if ((size_t)pos[i] >= ts[i].len) continue;
             const char *s = ts[i].text + pos[i];
-            size_t len = ttc_lm_step_len(s);
+            size_t len = ttc_lm_step_len(s);   /* > 0: the text holds no NUL */
             free(owned[i]);
             if (!(owned[i] = malloc(len + 1))) { rc = oom(r->e, "step"); goto done; }
             memcpy(owned[i], s, len);
@@ -496,9 +497,9 @@ static int tree_step(run *r, tree *T, tnode *ts, const int *list, int m, bool ro
         size_t before = t->len;
         if ((rc = text_append(t, x->text, (size_t)x->len, r->e))) return rc;
         t->n_tokens += x->n_tokens;
-        t->finished = x->finished || x->len == 0 ||
-                      (p->answer_ends && ttc_search_has_answer(t->text + before));
-        if (x->len > 0 && r->ver && t->v >= 0) {
+        bool empty = t->len == before;        /* nothing new: the solution ended */
+        t->finished = x->finished || empty || (p->answer_ends && ttc_search_has_answer(t->text + before));
+        if (!empty && r->ver && t->v >= 0) {
             T->vn[ms] = t->v;
             T->steps[ms] = t->text + before;
             T->map[ms] = list[j];
