@@ -172,6 +172,8 @@ int cmd_solve(int argc, char **argv) {
         if (method == TTC_SEARCH_REVISE && rev_path) paths[0] = rev_path;
         if (ttc_search_needs_verifier(&p) && !prm_path && !orm_path)
             return cli_bad_args("solve", "strategy %s needs --prm (or --orm)", strategy);
+        bool tree = method == TTC_SEARCH_BEAM || method == TTC_SEARCH_LOOKAHEAD || method == TTC_SEARCH_DVTS;
+        if (tree && !prm_path) return cli_bad_args("solve", "strategy %s needs a process verifier (--prm)", strategy);
         if (method == TTC_SEARCH_MAJORITY) paths[1] = paths[3] = NULL;
     }
     ttc_policy pol;
