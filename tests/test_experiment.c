@@ -288,7 +288,10 @@ Test(experiment, auto_solve_counts_probe_in_budget) {
     ttc_verifier *prm = fake_oracle_new(t, false, &st);
     ttc_search_result r;
     ttc_auto_info info;
-    cr_assert_eq(ttc_policy_solve(&pol, 6, 0.8f, 5, g, prm, NULL, NULL, "q", &r, &info, &e), TTC_OK, "%s", e.msg);
+    ttc_search_params base;
+    ttc_search_params_default(&base, TTC_SEARCH_BON_WEIGHTED, 1);
+    base.seed = 5;
+    cr_assert_eq(ttc_policy_solve(&pol, 6, &base, g, prm, NULL, NULL, "q", &r, &info, &e), TTC_OK, "%s", e.msg);
     cr_assert_str_eq(info.method, "beam_m4");
     cr_assert_eq(info.method_budget, 4, "6 - 2 probe samples");
     cr_assert(info.probe_score >= 0.1f && info.probe_score <= 0.9f);

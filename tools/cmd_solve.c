@@ -208,7 +208,7 @@ int cmd_solve(int argc, char **argv) {
         }
     }
     if (!rc && is_auto)
-        rc = ttc_policy_solve(&pol, (int)n, (float)temp, (uint64_t)seed, gens[0], vers[1], gens[2], vers[3],
+        rc = ttc_policy_solve(&pol, (int)n, &p, gens[0], vers[1], gens[2], vers[3],
                               problem, &r, &info, &e);
     else if (!rc)
         rc = ttc_search_run(&p, gens[0], vers[1] ? vers[1] : vers[3], problem, &r, &e);

@@ -137,7 +137,17 @@ static void budget_add(ttc_budget *a, const ttc_budget *b) {
     a->wall_seconds += b->wall_seconds;
 }
 
-int ttc_policy_solve(const ttc_policy *pol, int budget, float temperature, uint64_t seed,
+/* Copies the caller's sampling settings into p (keeps method and sizes). */
+static void apply_base(ttc_search_params *p, const ttc_search_params *base) {
+    p->temperature = base->temperature;
+    p->top_p = base->top_p;
+    p->agg = base->agg;
+    p->max_step_tokens = base->max_step_tokens;
+    p->max_solution_tokens = base->max_solution_tokens;
+    p->answer_ends = base->answer_ends;
+}
+
+int ttc_policy_solve(const ttc_policy *pol, int budget, const ttc_search_params *base,
                      ttc_generator *gen, ttc_verifier *prm, ttc_generator *rev, ttc_verifier *orm,
                      const char *problem, ttc_search_result *out, ttc_auto_info *info, ttc_err *e) {
     memset(out, 0, sizeof *out);
@@ -145,7 +155,8 @@ int ttc_policy_solve(const ttc_policy *pol, int budget, float temperature, uint6
     int probe = TTC_MIN(pol->probe, budget);
     ttc_search_params pp;
     ttc_search_params_default(&pp, TTC_SEARCH_BON_WEIGHTED, probe);
-    pp.temperature = temperature;
+    apply_base(&pp, base);
+    uint64_t seed = base->seed;
     pp.seed = seed;
     ttc_search_result pr;
     int rc = ttc_search_run(&pp, gen, prm, problem, &pr, e);
@@ -169,11 +180,12 @@ int ttc_policy_solve(const ttc_policy *pol, int budget, float temperature, uint6
     } else {
         int left = budget - probe;
         ttc_search_params mp;
-        rc = ttc_exp_method_params(m, left, temperature, seed ^ 0x9e3779b97f4a7c15ull, &mp, e);
+        rc = ttc_exp_method_params(m, left, base->temperature, seed ^ 0x9e3779b97f4a7c15ull, &mp, e);
         if (rc == TTC_EUNSUPPORTED) { /* e.g. lookahead below k+1: spend it on more samples */
             m = "bon_weighted";
-            rc = ttc_exp_method_params(m, left, temperature, seed ^ 0x9e3779b97f4a7c15ull, &mp, e);
+            rc = ttc_exp_method_params(m, left, base->temperature, seed ^ 0x9e3779b97f4a7c15ull, &mp, e);
         }
+        if (rc == TTC_OK) apply_base(&mp, base);
         if (rc == TTC_OK) {
             snprintf(inf.method, sizeof inf.method, "%s", m);
             inf.method_budget = left;

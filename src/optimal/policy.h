@@ -56,8 +56,10 @@ typedef struct ttc_auto_info {
 
 /* Solves problem with the policy at generation budget `budget`: probe,
  * bin, chosen method (revisions need rev and orm; without them the choice
- * falls back to bon_weighted). out->budget includes the probe's cost. */
-int ttc_policy_solve(const ttc_policy *pol, int budget, float temperature, uint64_t seed,
+ * falls back to bon_weighted). out->budget includes the probe's cost. The
+ * sampling settings (temperature, top_p, agg, token limits, answer_ends,
+ * seed) come from base (method, n and widths are the policy's). */
+int ttc_policy_solve(const ttc_policy *pol, int budget, const ttc_search_params *base,
                      ttc_generator *gen, ttc_verifier *prm, ttc_generator *rev, ttc_verifier *orm,
                      const char *problem, ttc_search_result *out, ttc_auto_info *info, ttc_err *e);
 #endif
