@@ -42,16 +42,17 @@ if [ ! -f models/generator.gguf ]; then
     --checkpoint "$WORK/generator.ckpt" --ckpt-every 50 --resume
 fi
 
-# 2. per-level pass@1 of the generator on the test split (temperature 0.8)
+# 2. per-level pass@1 of the generator on the 1000 test problems (2 samples
+#    each at temperature 0.8)
 if [ ! -f models/generator.eval.json ] && "$TTC" eval --help >/dev/null 2>&1; then
   step "evaluating models/generator.gguf"
-  "$TTC" eval -m models/generator.gguf --data data/synth/test.jsonl --samples 4 --temp 0.8 \
+  "$TTC" eval -m models/generator.gguf --data data/synth/test.jsonl --samples 2 --temp 0.8 \
     --max-tokens 320 --threads "$THREADS" --json > "$WORK/generator.eval.json" &&
     mv "$WORK/generator.eval.json" models/generator.eval.json ||
     echo "eval failed (see above); skipping"
 fi
 
-# 3. PRM: 400 training problems x 2 sampled solutions, 4 rollouts after every
+# 3. PRM: 300 training problems x 2 sampled solutions, 4 rollouts after every
 #    step (the fraction that reach the right answer is the step's soft label),
 #    then --init from the generator and train on the "+"/"-" logits at the
 #    <|step|> tags.
@@ -59,7 +60,7 @@ if [ ! -f models/prm.gguf ]; then
   if [ ! -f "$WORK/prm.labels.done" ]; then
     step "labelling PRM data"
     "$TTC" label prm -m models/generator.gguf --data data/synth/train.jsonl \
-      -o "$WORK/prm.jsonl" --offset 40000 --limit 400 --samples 2 --rollouts 4 --temp 1.0 \
+      -o "$WORK/prm.jsonl" --offset 40000 --limit 300 --samples 2 --rollouts 4 --temp 1.0 \
       --max-tokens 320 --seed 2 -t "$THREADS"
     touch "$WORK/prm.labels.done"
   fi
