@@ -62,13 +62,16 @@ if [ ! -f models/prm.gguf ]; then
     "$TTC" label prm -m models/generator.gguf --data data/synth/train.jsonl \
       -o "$WORK/prm.jsonl" --offset 40000 --limit 300 --samples 2 --rollouts 4 --temp 1.0 \
       --max-tokens 320 --seed 2 -t "$THREADS"
+    "$TTC" label prm -m models/generator.gguf --data data/synth/train.jsonl \
+      -o "$WORK/prm.val.jsonl" --offset 45000 --limit 50 --samples 2 --rollouts 4 --temp 1.0 \
+      --max-tokens 320 --seed 3 -t "$THREADS"
     touch "$WORK/prm.labels.done"
   fi
   step "training models/prm.gguf"
   "$TTC" train --task prm --data "$WORK/prm.jsonl" --init models/generator.gguf \
     --out models/prm.gguf --steps 80 --batch 16 --seq 272 --lr 1e-3 --min-lr 0.1 \
     --warmup 10 --wd 0.1 --seed 1 --threads "$THREADS" --type f16 --name ttc-prm \
-    --checkpoint "$WORK/prm.ckpt" --ckpt-every 20 --resume
+    --checkpoint "$WORK/prm.ckpt" --ckpt-every 20 --resume --val "$WORK/prm.val.jsonl"
 fi
 
 step "done"
