@@ -233,7 +233,7 @@ typedef struct { int N, V; float *l, *w, *y; int32_t *tgt; int prm; } loss_ctx;
 static double loss_f(void *vc) {
     loss_ctx *c = vc;
     if (c->prm) return ttc_op_prm_loss(NULL, c->l, c->y, 0.5f, c->N, c->V, 2, 5, NULL);
-    return ttc_op_xent(NULL, NULL, c->l, c->tgt, c->w, c->N, c->V);
+    return ttc_op_xent(NULL, NULL, c->l, c->tgt, c->w, 1.0f, c->N, c->V);
 }
 
 Test(train_ops, xent_and_prm_loss) {
@@ -243,7 +243,7 @@ Test(train_ops, xent_and_prm_loss) {
     loss_ctx c = {.N = 4, .V = 7, .w = w, .tgt = tgt};
     c.l = rnd(&r, 28, 2);
     float *dl = calloc(28, 4);
-    double loss = ttc_op_xent(NULL, dl, c.l, tgt, w, 4, 7);
+    double loss = ttc_op_xent(NULL, dl, c.l, tgt, w, 1.0f, 4, 7);
     /* reference for row 0 by hand */
     double z = 0;
     for (int i = 0; i < 7; i++) z += exp(c.l[i]);

@@ -99,7 +99,6 @@ int ttc_tmodel_import(const char *path, int ctx, ttc_tmodel *m, ttc_tokenizer **
         if (ctx > 0) c.ctx = ctx;
         rc = ttc_tmodel_new(&c, m, e);
     }
-    float *row = NULL;
     for (int i = 0; !rc && i < m->n_tensors; i++) {
         const ttc_ttensor *t = &m->tensors[i];
         const ttc_gguf_tensor *gt;
@@ -111,7 +110,6 @@ int ttc_tmodel_import(const char *path, int ctx, ttc_tmodel *m, ttc_tokenizer **
             rc = ttc_dequantize_row(gt->type, (const char *)gt->data + (size_t)r * rb,
                                     m->params + t->off + (size_t)r * t->ne[0], t->ne[0], e);
     }
-    free(row);
     for (size_t i = 0; !rc && i < m->n_params; i++)
         if (!isfinite(m->params[i]))
             rc = ttc_err_set(e, TTC_ENUMERIC, "%s: non-finite weight at parameter %zu", path, i);

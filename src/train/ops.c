@@ -248,6 +248,7 @@ typedef struct {
     float *dlogits;
     const float *logits, *w;
     const int32_t *tgt;
+    float scale;
     int N, V;
     double part[XENT_TASKS];
 } xent_ctx;
@@ -260,8 +261,8 @@ static void xent_task(void *vctx, int task, int n_tasks, int thread) {
     for (int n = n0; n < n1; n++) {
         const float *l = c->logits + (size_t)n * c->V;
         float *d = c->dlogits ? c->dlogits + (size_t)n * c->V : NULL;
-        float w = c->w[n];
-        if (w == 0.0f) {
+        float w = c->w[n] * c->scale;
+        if (c->w[n] == 0.0f) {
             if (d) memset(d, 0, sizeof(float) * (size_t)c->V);
             continue;
         }
@@ -280,8 +281,9 @@ static void xent_task(void *vctx, int task, int n_tasks, int thread) {
 }
 
 double ttc_op_xent(ttc_pool *p, float *dlogits, const float *logits, const int32_t *tgt,
-                   const float *w, int N, int V) {
-    xent_ctx c = {.dlogits = dlogits, .logits = logits, .w = w, .tgt = tgt, .N = N, .V = V};
+                   const float *w, float scale, int N, int V) {
+    xent_ctx c = {.dlogits = dlogits, .logits = logits, .w = w, .tgt = tgt, .scale = scale,
+                  .N = N, .V = V};
     int nt = TTC_MIN(N, XENT_TASKS);
     ttc_pool_run(p, xent_task, &c, nt);
     double loss = 0.0;

@@ -68,11 +68,12 @@ void ttc_op_embed_fwd(float *x, const float *emb, const int32_t *tok, int N, int
 /* demb[tok[n]] += dx[n] (serial: deterministic). */
 void ttc_op_embed_bwd(float *demb, const float *dx, const int32_t *tok, int N, int D);
 
-/* Weighted next-token cross-entropy: returns sum_n w[n] * -log softmax(logits[n])[tgt[n]]
- * (rows with w[n] == 0 are skipped) and, when dlogits is not NULL, writes
- * dlogits[n] = w[n] * (softmax(logits[n]) - onehot(tgt[n])) (zero rows for w == 0). */
+/* Weighted next-token cross-entropy: with c[n] = scale * w[n], returns
+ * sum_n c[n] * -log softmax(logits[n])[tgt[n]] (rows with w[n] == 0 are
+ * skipped) and, when dlogits is not NULL, writes
+ * dlogits[n] = c[n] * (softmax(logits[n]) - onehot(tgt[n])) (zero rows for w == 0). */
 double ttc_op_xent(ttc_pool *p, float *dlogits, const float *logits, const int32_t *tgt,
-                   const float *w, int N, int V);
+                   const float *w, float scale, int N, int V);
 
 /* Math-Shepherd style PRM loss. At each row with label y[n] in [0, 1]
  * (y < 0: no label) p = softmax(l[pos], l[neg])[0] and the loss is

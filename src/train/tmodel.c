@@ -291,11 +291,8 @@ ttc_tstats ttc_tmodel_loss(ttc_tmodel *m, ttc_pool *p, const ttc_tbatch *b, ttc_
     int N = b->B * b->T, V = m->c.vocab;
     float *dl = want_grad ? m->dlogits : NULL;
     if (task == TTC_TASK_SFT) {
-        /* the weights are scaled in place of a copy: w is reused by the caller
-         * only through this function, so scale and restore */
-        for (int n = 0; n < N; n++) { s.n_tokens += b->w[n] > 0; b->w[n] *= scale; }
-        s.loss = ttc_op_xent(p, dl, m->logits, b->tgt, b->w, N, V);
-        for (int n = 0; n < N; n++) b->w[n] /= scale;
+        for (int n = 0; n < N; n++) s.n_tokens += b->w[n] > 0;
+        s.loss = ttc_op_xent(p, dl, m->logits, b->tgt, b->w, scale, N, V);
     } else {
         for (int n = 0; n < N; n++) s.n_tokens += b->label[n] >= 0;
         s.loss = ttc_op_prm_loss(dl, m->logits, b->label, scale, N, V, tok_pos, tok_neg,
