@@ -41,7 +41,8 @@ static void usage(FILE *f) {
         "  --type f32|f16|q8_0 (f16)  weight type of the exported matrices (norms stay f32)\n"
         "  --name NAME                general.name\n"
         "  --checkpoint FILE          write a checkpoint every --ckpt-every steps (100) and at the end\n"
-        "  --resume                   continue from --checkpoint if it exists (exactly)\n"
+        "  --resume                   continue from --checkpoint if it exists (exactly; its\n"
+        "                             options win, except --steps, which may extend the run)\n"
         "  --log FILE                 append the progress lines to FILE too\n"
         "  --val FILE                 after training, report the mean loss on FILE (same format)\n"
         "(a finished checkpoint with --resume and the same --steps just re-exports and evaluates)\n");
@@ -123,7 +124,7 @@ int cmd_train(int argc, char **argv) {
     long steps = 1000, batch = 8, seq = 0, accum = 1, warmup = 100, seed = 1, ckpt_every = 100;
     long max_mem = 0;
     double lr = 1e-3, min_lr = 0.1, wd = 0.1, clip = 1.0;
-    bool resume = false, tied = false, set_cfg = false;
+    bool resume = false, tied = false, set_cfg = false, steps_set = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -159,6 +160,7 @@ int cmd_train(int argc, char **argv) {
                     return cli_bad_args(C, "%s: '%s' is not an integer in [%ld, %ld]", a, v,
                                         ints[k].lo, ints[k].hi);
                 set_cfg |= ints[k].cfg;
+                steps_set |= ints[k].v == &steps;
                 known = true;
             }
         for (size_t k = 0; k < sizeof flts / sizeof flts[0] && !known; k++)
@@ -214,7 +216,7 @@ int cmd_train(int argc, char **argv) {
         if (!rc) rc = load_vocab(vocab_path, &tok, &e);
         if (!rc && o.task != task)
             rc = ttc_err_set(&e, TTC_EINVAL, "%s: checkpoint is for another --task", ckpt);
-        if (!rc) o.steps = (int32_t)steps;   /* may extend a finished run */
+        if (!rc && steps_set) o.steps = (int32_t)steps;   /* may extend a finished run */
         if (!rc) say(&lc, "resuming %s at step %lld of %d\n", ckpt, (long long)st.step, o.steps);
     } else {
         if (!init && !vocab && !train_tok)
