@@ -52,26 +52,30 @@ if [ ! -f models/generator.eval.json ] && "$TTC" eval --help >/dev/null 2>&1; th
     echo "eval failed (see above); skipping"
 fi
 
-# 3. PRM: 300 training problems x 2 sampled solutions, 4 rollouts after every
-#    step (the fraction that reach the right answer is the step's soft label),
-#    then --init from the generator and train on the "+"/"-" logits at the
-#    <|step|> tags.
+# 3. PRM: 1500 training problems x 2 sampled solutions (labelled in two runs,
+#    300 then 1200 problems), 4 rollouts after every step (the fraction that
+#    reach the right answer is the step's soft label); 50 held-out problems
+#    for validation. Then --init from the generator and train on the "+"/"-"
+#    logits at the <|step|> tags.
+label_prm() {  # OUT OFFSET LIMIT SEED
+  "$TTC" label prm -m models/generator.gguf --data data/synth/train.jsonl -o "$1" \
+    --offset "$2" --limit "$3" --samples 2 --rollouts 4 --temp 1.0 --max-tokens 320 \
+    --seed "$4" -t "$THREADS"
+}
 if [ ! -f models/prm.gguf ]; then
   if [ ! -f "$WORK/prm.labels.done" ]; then
     step "labelling PRM data"
-    "$TTC" label prm -m models/generator.gguf --data data/synth/train.jsonl \
-      -o "$WORK/prm.jsonl" --offset 40000 --limit 300 --samples 2 --rollouts 4 --temp 1.0 \
-      --max-tokens 320 --seed 2 -t "$THREADS"
-    "$TTC" label prm -m models/generator.gguf --data data/synth/train.jsonl \
-      -o "$WORK/prm.val.jsonl" --offset 45000 --limit 50 --samples 2 --rollouts 4 --temp 1.0 \
-      --max-tokens 320 --seed 3 -t "$THREADS"
+    label_prm "$WORK/prm.jsonl" 40000 300 2
+    label_prm "$WORK/prm.more.jsonl" 40300 1200 4
+    label_prm "$WORK/prm.val.jsonl" 45000 50 3
+    cat "$WORK/prm.jsonl" "$WORK/prm.more.jsonl" > "$WORK/prm.all.jsonl"
     touch "$WORK/prm.labels.done"
   fi
   step "training models/prm.gguf"
-  "$TTC" train --task prm --data "$WORK/prm.jsonl" --init models/generator.gguf \
-    --out models/prm.gguf --steps 80 --batch 16 --seq 272 --lr 1e-3 --min-lr 0.1 \
-    --warmup 10 --wd 0.1 --seed 1 --threads "$THREADS" --type f16 --name ttc-prm \
-    --checkpoint "$WORK/prm.ckpt" --ckpt-every 20 --resume --val "$WORK/prm.val.jsonl"
+  "$TTC" train --task prm --data "$WORK/prm.all.jsonl" --init models/generator.gguf \
+    --out models/prm.gguf --steps 160 --batch 16 --seq 272 --lr 1e-3 --min-lr 0.1 \
+    --warmup 20 --wd 0.1 --seed 1 --threads "$THREADS" --type f16 --name ttc-prm \
+    --checkpoint "$WORK/prm.ckpt" --ckpt-every 50 --resume --val "$WORK/prm.val.jsonl"
 fi
 
 step "done"
