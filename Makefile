@@ -103,6 +103,8 @@ install: all
 	install -m 644 $(BUILD)/libttc.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libttc.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/ttc*.h $(DESTDIR)$(PREFIX)/include/
+	for h in src/*/*.h; do d=$(DESTDIR)$(PREFIX)/include/ttc/$$(basename $$(dirname $$h)); \
+	  install -d $$d && install -m 644 $$h $$d/; done
 	sed -e 's|@PREFIX@|$(PREFIX)|' scripts/ttc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ttc.pc
 
 clean:

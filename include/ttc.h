@@ -3,7 +3,27 @@
  * The one public header. Every function that can fail returns an int status
  * (TTC_OK or a negative TTC_E* code) and, when given a ttc_err, fills it with
  * a message that says what failed, where and why. Library code never prints
- * and never exits. */
+ * and never exits.
+ *
+ * This header holds what every module shares (errors). The modules' APIs
+ * are in their headers, installed under <prefix>/include/ttc/ (pkg-config
+ * --cflags ttc puts that directory on the include path):
+ *
+ *   gguf/gguf.h           GGUF v3 reader (mmap, validated) and writer
+ *   kernels/quant.h       tensor types, reference (de)quantization
+ *   kernels/kernels.h     matmul / sgemm with runtime CPU dispatch
+ *   tokenizer/tokenizer.h BPE and SentencePiece tokenizers; tokenizer/chat.h
+ *   model/model.h         load llama / qwen2 / qwen3 GGUF models
+ *   model/ctx.h           sequences over a paged KV cache, batched decode
+ *   model/generate.h      batched sampling with stop strings and streaming
+ *   search/strategy.h     best-of-N, beam, lookahead, DVTS, revisions
+ *   search/lm_local.h     generator and PRM/ORM backends over the engine
+ *   search/prm.h          PRM formats (Math-Shepherd, RLHFlow, Qwen, Skywork)
+ *   data/grader.h         MATH answer extraction and equivalence
+ *   optimal/experiment.h  the compute-optimal experiment; optimal/policy.h
+ *   serve/server.h        the OpenAI-compatible HTTP server
+ *
+ * Link with `pkg-config --libs --static ttc` (or -lttc). */
 #ifndef TTC_H
 #define TTC_H
 
