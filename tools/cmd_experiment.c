@@ -136,6 +136,14 @@ static void print_headline(const ttc_exp_headline *h, const char *dir) {
     else printf("  oracle bins:    %.2fx (at budget %d)\n", h->eff_oracle, h->eff_oracle_at);
     if (isnan(h->eff_predicted)) printf("  predicted bins: not reached within the budgets\n");
     else printf("  predicted bins: %.2fx (at budget %d)\n", h->eff_predicted, h->eff_predicted_at);
+    for (int b = 0; b < h->n_budgets; b++) {
+        if (!isnan(h->low_oracle[b]))
+            printf("  oracle bins, budget %d: best-of-N never reaches it up to budget %d (> %.1fx)\n", h->budgets[b],
+                   h->budgets[h->n_budgets - 1], h->low_oracle[b]);
+        if (!isnan(h->low_predicted[b]))
+            printf("  predicted bins, budget %d: best-of-N never reaches it up to budget %d (> %.1fx)\n", h->budgets[b],
+                   h->budgets[h->n_budgets - 1], h->low_predicted[b]);
+    }
     printf("\nReport: %s/report.html  (summary: %s/summary.json)\n", dir, dir);
 }
 

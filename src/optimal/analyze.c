@@ -476,6 +476,15 @@ int ttc_exp_analyze(const char *dir, const char *const *paths, int n_paths, uint
     }
     json_object_set_new(jeff, "oracle_per_budget", jro);
     json_object_set_new(jeff, "predicted_per_budget", jrp);
+    /* where best-of-N never reaches compute-optimal within the largest
+     * budget, the ratio is only bounded below: max budget / B */
+    json_t *jlo = json_array(), *jlp = json_array();
+    for (int b = 0; b < nb; b++) {
+        json_array_append_new(jlo, isnan(low_o[b]) ? json_null() : json_real(low_o[b]));
+        json_array_append_new(jlp, isnan(low_p[b]) ? json_null() : json_real(low_p[b]));
+    }
+    json_object_set_new(jeff, "oracle_lower_bound_per_budget", jlo);
+    json_object_set_new(jeff, "predicted_lower_bound_per_budget", jlp);
     json_object_set_new(sum, "efficiency_vs_bon", jeff);
     /* per bin */
     json_t *jbins = json_object();
@@ -613,6 +622,13 @@ int ttc_exp_analyze(const char *dir, const char *const *paths, int n_paths, uint
                 json_array_append_new(jfind, json_string(find.data)); find.len = 0;
             }
         }
+        for (int b = 0; b < nb; b++)
+            if (!isnan(low_p[b])) {
+                ttc_buf_printf(&find, "At budget %d compute-optimal (predicted bins, %.3f) is above every best-of-N weighted "
+                                      "accuracy up to budget %d: efficiency > %.1fx (a lower bound).",
+                               x.budgets[b], co_p.acc[b], x.budgets[nb - 1], low_p[b]);
+                json_array_append_new(jfind, json_string(find.data)); find.len = 0;
+            }
         if (!isnan(eff_p)) {
             int at = 0;
             for (int b = 0; b < nb; b++) if (ratio_p[b] == eff_p) at = x.budgets[b];
@@ -840,6 +856,10 @@ int ttc_exp_analyze(const char *dir, const char *const *paths, int n_paths, uint
         memcpy(h->co_predicted, co_p.acc, sizeof h->co_predicted);
         h->eff_oracle = eff_o;
         h->eff_predicted = eff_p;
+        for (int b = 0; b < nb; b++) {
+            h->low_oracle[b] = low_o[b];
+            h->low_predicted[b] = low_p[b];
+        }
         for (int b = 0; b < nb; b++) {
             if (ratio_o[b] == eff_o) h->eff_oracle_at = x.budgets[b];
             if (ratio_p[b] == eff_p) h->eff_predicted_at = x.budgets[b];

@@ -87,6 +87,9 @@ typedef struct ttc_exp_headline {
     float  beam_sqrt[TTC_EXP_MAX_BUDGETS], co_oracle[TTC_EXP_MAX_BUDGETS],
            co_predicted[TTC_EXP_MAX_BUDGETS];
     double eff_oracle, eff_predicted;    /* NAN if undefined */
+    /* per budget: lower bound on the ratio where best-of-N never reaches
+     * compute-optimal within the largest budget (NAN elsewhere) */
+    double low_oracle[TTC_EXP_MAX_BUDGETS], low_predicted[TTC_EXP_MAX_BUDGETS];
     int    eff_oracle_at, eff_predicted_at; /* budget where the max ratio is reached */
 } ttc_exp_headline;
 
