@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-enum { W = 720, H = 440, ML = 64, MR = 190, MT = 40, MB = 56 };
+enum { W = 780, H = 440, ML = 64, MR = 250, MT = 40, MB = 56 };
 
 static const char *const palette[] = {
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
