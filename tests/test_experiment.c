@@ -196,6 +196,12 @@ Test(experiment, runner_resumes_without_duplicates) {
     /* the oracle PRM always prefers the right path: weighted best-of-4 is
      * right whenever the right answer was sampled at least once. */
     cr_assert(acc(s, "bon_weighted", 2) >= acc(s, "majority", 2));
+    json_t *by = json_object_get(s, "revisions_pass1_by_attempt");
+    cr_assert_eq(json_array_size(by), 2, "tiny preset: chains of 2 attempts");
+    for (size_t i = 0; i < 2; i++) {
+        double v = json_number_value(json_array_get(by, i));
+        cr_assert(v >= 0 && v <= 1);
+    }
     json_decref(s);
     /* every record is graded against the reference: correct <=> answer 5 */
     FILE *rf = fopen(rec, "r");

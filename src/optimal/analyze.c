@@ -573,6 +573,22 @@ int ttc_exp_analyze(const char *dir, const char *const *paths, int n_paths, uint
     }
     json_object_set_new(sum, "flops_matched", jfl);
 
+    /* Revision model: pass@1 by attempt index within the chains (does each
+     * revision improve on the one before?) */
+    float by_att[MAX_REV_LEN];
+    int n_att = 0;
+    for (int t = 0; t < max_len; t++) {
+        double ok = 0;
+        int cnt = 0;
+        for (int r = 0; r < n; r++) {
+            const prob *p = &ps.v[map[r]];
+            for (int c = 0; t < p->rev_l && c < p->rev_p; c++, cnt++) ok += p->rcorrect[c * p->rev_l + t];
+        }
+        by_att[t] = cnt ? (float)(ok / cnt) : NAN;
+        n_att = t + 1;
+    }
+    json_object_set_new(sum, "revisions_pass1_by_attempt", jarr_f(by_att, n_att));
+
     /* Findings: the paper's qualitative claims, checked on these numbers. */
     json_t *jfind = json_array();
     ttc_buf find = {0};
@@ -724,6 +740,13 @@ int ttc_exp_analyze(const char *dir, const char *const *paths, int n_paths, uint
             int bb = -1;
             for (int b = nb - 1; b >= 0 && bb < 0; b--)
                 for (int l = 0; l < n_rev_len; l++) if (!isnan(all[M_REV_LEN0 + l][b])) { bb = b; break; }
+            if (n_att > 0) {
+                ttc_buf_printf(&html, "<p>Revision model, pass@1 by attempt (each conditioned on up to 4 earlier attempts of its chain):</p><table><tr><th>attempt</th>");
+                for (int t = 0; t < n_att; t++) ttc_buf_printf(&html, "<th>%d</th>", t + 1);
+                ttc_buf_printf(&html, "</tr><tr><td>pass@1</td>");
+                for (int t = 0; t < n_att; t++) ttc_buf_printf(&html, "<td>%.3f</td>", by_att[t]);
+                ttc_buf_printf(&html, "</tr></table>\n");
+            }
             if (bb >= 0) {
                 double xs[8];
                 float yb[TTC_EXP_BINS][8];
