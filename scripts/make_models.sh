@@ -73,7 +73,7 @@ if [ ! -f models/prm.gguf ]; then
   fi
   step "training models/prm.gguf"
   "$TTC" train --task prm --data "$WORK/prm.all.jsonl" --init models/generator.gguf \
-    --out models/prm.gguf --steps 160 --batch 16 --seq 272 --lr 1e-3 --min-lr 0.1 \
+    --out models/prm.gguf --steps 400 --batch 16 --seq 272 --lr 1e-3 --min-lr 0.1 \
     --warmup 20 --wd 0.1 --seed 1 --threads "$THREADS" --type f16 --name ttc-prm \
     --checkpoint "$WORK/prm.ckpt" --ckpt-every 50 --resume --val "$WORK/prm.val.jsonl"
 fi
