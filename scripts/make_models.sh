@@ -10,9 +10,10 @@
 #   3. prm           Monte-Carlo step labels from the generator's own samples
 #                    (`ttc label prm`: JSONL of problem, steps, soft labels, see
 #                    train/prm.h), then the generator fine-tuned as a PRM
-#   4. revision, orm (follow-up) `ttc label revision` -> SFT of the revision
-#                    model; `ttc label orm` on its chains -> --task orm
-#   5. large         (follow-up) a >= 8x generator, exported as q8_0
+#   4. revision      `ttc label revision` (0..4 incorrect attempts -> a correct
+#                    one) -> SFT of the revision model from the generator
+#   5. orm           `ttc label orm` on revision chains -> --task orm
+#   6. large         (not yet) a >= 8x generator, exported as q8_0
 set -euo pipefail
 BUILD=${1:-build}
 WORK=${WORK:-$BUILD/models-work}
@@ -77,5 +78,49 @@ if [ ! -f models/prm.gguf ]; then
     --warmup 20 --wd 0.1 --seed 1 --threads "$THREADS" --type f16 --name ttc-prm \
     --checkpoint "$WORK/prm.ckpt" --ckpt-every 50 --resume --val "$WORK/prm.val.jsonl"
 fi
+
+# held-out PRM quality: step-level AUC and calibration on the val labels
+if [ -f "$WORK/prm.val.jsonl" ] && [ ! -f models/prm.quality.json ]; then
+  "$TTC" label quality -m models/prm.gguf --data "$WORK/prm.val.jsonl" --json -t "$THREADS" \
+    > "$WORK/prm.quality.json" && mv "$WORK/prm.quality.json" models/prm.quality.json
+fi
+
+# 4. revision model: 800 training problems x 8 generator attempts; two
+#    examples each of 0..4 incorrect attempts (the one closest to the correct
+#    answer by edit distance last) followed by a correct solution; SFT from
+#    the generator.
+if [ ! -f models/revision.gguf ]; then
+  if [ ! -f "$WORK/revision.labels.done" ]; then
+    step "building revision data"
+    "$TTC" label revision -m models/generator.gguf --data data/synth/train.jsonl \
+      -o "$WORK/revision.jsonl" --offset 30000 --limit 800 --samples 8 --temp 1.0 \
+      --max-tokens 320 --seed 3 -t "$THREADS"
+    touch "$WORK/revision.labels.done"
+  fi
+  step "training models/revision.gguf"
+  "$TTC" train --task sft --data "$WORK/revision.jsonl" --init models/generator.gguf \
+    --out models/revision.gguf --steps 160 --batch 16 --seq 512 --lr 1e-3 --min-lr 0.1 \
+    --warmup 16 --wd 0.1 --seed 1 --threads "$THREADS" --type f16 --name ttc-revision \
+    --checkpoint "$WORK/revision.ckpt" --ckpt-every 40 --resume
+fi
+
+# 5. ORM for revisions: 100 training problems x 2 revision chains of 4
+#    attempts, each graded; trained on the final tag only.
+if [ ! -f models/orm.gguf ]; then
+  if [ ! -f "$WORK/orm.labels.done" ]; then
+    step "building ORM data"
+    "$TTC" label orm -m models/revision.gguf --data data/synth/train.jsonl \
+      -o "$WORK/orm.jsonl" --offset 32000 --limit 100 --samples 2 --chain 4 --temp 1.0 \
+      --max-tokens 200 --seed 4 -t "$THREADS"
+    touch "$WORK/orm.labels.done"
+  fi
+  step "training models/orm.gguf"
+  "$TTC" train --task orm --data "$WORK/orm.jsonl" --init models/generator.gguf \
+    --out models/orm.gguf --steps 120 --batch 16 --seq 512 --lr 1e-3 --min-lr 0.1 \
+    --warmup 12 --wd 0.1 --seed 1 --threads "$THREADS" --type f16 --name ttc-orm \
+    --checkpoint "$WORK/orm.ckpt" --ckpt-every 40 --resume
+fi
+
+# 6. larger generator (>= 8x params): not trained yet (hours on 2 cores).
 
 step "done"
