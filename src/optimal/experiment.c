@@ -28,7 +28,7 @@ int ttc_exp_preset(ttc_exp_config *c, const char *name, ttc_err *e) {
         c->limit = 4; c->samples = 4; c->revise_chains = 2; c->revise_len = 2;
     } else if (!strcmp(name, "demo")) {
         b = b_demo; nb = 5;
-        c->limit = 60; c->samples = 16; c->revise_chains = 4; c->revise_len = 8;
+        c->limit = 250; c->samples = 16; c->revise_chains = 4; c->revise_len = 8;
     } else if (!strcmp(name, "paper")) {
         b = b_paper; nb = 9;
         c->limit = 0; c->samples = 256; c->revise_chains = 16; c->revise_len = 16;
