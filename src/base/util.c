@@ -39,28 +39,40 @@ int ttc_read_file(const char *path, char **out, size_t *len, ttc_err *e) {
     return TTC_OK;
 }
 
-int ttc_write_file(const char *path, const void *data, size_t len, ttc_err *e) {
+int ttc_atomic_open(const char *path, ttc_atomic *a, ttc_err *e) {
     size_t pl = strlen(path);
-    char *tmp = malloc(pl + 16);
-    if (!tmp) return ttc_err_set(e, TTC_ENOMEM, "%s: out of memory", path);
-    snprintf(tmp, pl + 16, "%s.tmp%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        int rc = ttc_err_set(e, TTC_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
+    a->f = NULL;
+    if (!(a->tmp = malloc(pl + 24))) return ttc_err_set(e, TTC_ENOMEM, "%s: out of memory", path);
+    snprintf(a->tmp, pl + 24, "%s.tmp%d", path, (int)getpid());
+    if (!(a->f = fopen(a->tmp, "wb"))) {
+        int rc = ttc_err_set(e, TTC_EIO, "%s: cannot create: %s", a->tmp, strerror(errno));
+        free(a->tmp);
+        a->tmp = NULL;
         return rc;
     }
-    size_t w = fwrite(data, 1, len, f);
-    int bad = (w != len) | (fflush(f) != 0) | (fsync(fileno(f)) != 0);
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        int rc = ttc_err_set(e, TTC_EIO, "%s: write failed: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return rc;
-    }
-    free(tmp);
     return TTC_OK;
+}
+
+int ttc_atomic_commit(ttc_atomic *a, const char *path, int rc, ttc_err *e) {
+    int err = errno;
+    if (rc == TTC_OK && (ferror(a->f) || fflush(a->f) != 0 || fsync(fileno(a->f)) != 0)) { rc = TTC_EIO; err = errno; }
+    if (fclose(a->f) != 0 && rc == TTC_OK) { rc = TTC_EIO; err = errno; }
+    if (rc == TTC_OK && rename(a->tmp, path) != 0) { rc = TTC_EIO; err = errno; }
+    if (rc) {
+        unlink(a->tmp);
+        if (rc == TTC_EIO) ttc_err_set(e, TTC_EIO, "%s: write failed: %s", path, strerror(err));
+    }
+    free(a->tmp);
+    a->tmp = NULL;
+    a->f = NULL;
+    return rc;
+}
+
+int ttc_write_file(const char *path, const void *data, size_t len, ttc_err *e) {
+    ttc_atomic a;
+    int rc = ttc_atomic_open(path, &a, e);
+    if (rc) return rc;
+    return ttc_atomic_commit(&a, path, fwrite(data, 1, len, a.f) == len ? TTC_OK : TTC_EIO, e);
 }
 
 size_t ttc_rss_bytes(void) {

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include "ttc.h"
 
 #define TTC_MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -19,6 +20,15 @@ int ttc_read_file(const char *path, char **out, size_t *len, ttc_err *e);
 
 /* Writes len bytes to path atomically (temp file + rename). */
 int ttc_write_file(const char *path, const void *data, size_t len, ttc_err *e);
+
+/* Streaming atomic write: ttc_atomic_open creates path's temp file
+ * ("<path>.tmp<pid>") and returns it in *a; the caller writes to a->f;
+ * ttc_atomic_commit flushes, fsyncs and renames it over path when rc is
+ * TTC_OK (else, or on any failure, removes it) and returns the final code,
+ * with an error naming path when the write itself failed. */
+typedef struct ttc_atomic { FILE *f; char *tmp; } ttc_atomic;
+int ttc_atomic_open(const char *path, ttc_atomic *a, ttc_err *e);
+int ttc_atomic_commit(ttc_atomic *a, const char *path, int rc, ttc_err *e);
 
 /* a*b and a+b into *out; false on size_t overflow. */
 static inline bool ttc_mul_ok(size_t a, size_t b, size_t *out) {

@@ -336,25 +336,8 @@ int ttc_gguf_writer_write_mem(const ttc_gguf_writer *w, void **out, size_t *len,
 }
 
 int ttc_gguf_writer_write(const ttc_gguf_writer *w, const char *path, ttc_err *e) {
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 24);
-    if (!tmp) return ttc_err_set(e, TTC_ENOMEM, "%s: out of memory", path);
-    snprintf(tmp, pl + 24, "%s.tmp%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        int rc = ttc_err_set(e, TTC_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return rc;
-    }
-    int rc = emit_file(w, emit_fp, f, e);
-    int err = errno;
-    if (rc == TTC_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0)) { rc = TTC_EIO; err = errno; }
-    if (fclose(f) != 0 && rc == TTC_OK) { rc = TTC_EIO; err = errno; }
-    if (rc == TTC_OK && rename(tmp, path) != 0) { rc = TTC_EIO; err = errno; }
-    if (rc) {
-        unlink(tmp);
-        if (rc == TTC_EIO) ttc_err_set(e, TTC_EIO, "%s: write failed: %s", path, strerror(err));
-    }
-    free(tmp);
-    return rc;
+    ttc_atomic a;
+    int rc = ttc_atomic_open(path, &a, e);
+    if (rc) return rc;
+    return ttc_atomic_commit(&a, path, emit_file(w, emit_fp, a.f, e), e);
 }

@@ -66,32 +66,16 @@ int ttc_ckpt_save(const char *path, const ttc_tmodel *m, const ttc_train_opts *o
     h.tok_good = o->tok_good; h.tok_bad = o->tok_bad;
     h.seed = o->seed; h.data_hash = data_hash; h.n_params = m->n_params;
     h.step = st->step; h.epoch = st->cur.epoch; h.index = st->cur.index;
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 24);
-    if (!tmp) return ttc_err_set(e, TTC_ENOMEM, "%s: out of memory", path);
-    snprintf(tmp, pl + 24, "%s.tmp%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        int rc = ttc_err_set(e, TTC_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return rc;
-    }
-    bool ok = fwrite(&h, sizeof h, 1, f) == 1;
+    ttc_atomic a;
+    int rc = ttc_atomic_open(path, &a, e);
+    if (rc) return rc;
+    bool ok = fwrite(&h, sizeof h, 1, a.f) == 1;
     const float *bufs[3] = {m->params, m->m, m->v};
     for (int i = 0; i < 3 && ok; i++) {
-        if (bufs[i]) ok = fwrite(bufs[i], sizeof(float), m->n_params, f) == m->n_params;
-        else for (size_t j = 0; j < m->n_params && ok; j++) { float z = 0; ok = fwrite(&z, 4, 1, f) == 1; }
+        if (bufs[i]) ok = fwrite(bufs[i], sizeof(float), m->n_params, a.f) == m->n_params;
+        else for (size_t j = 0; j < m->n_params && ok; j++) { float z = 0; ok = fwrite(&z, 4, 1, a.f) == 1; }
     }
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int rc = ttc_err_set(e, TTC_EIO, "%s: write failed: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return rc;
-    }
-    free(tmp);
-    return TTC_OK;
+    return ttc_atomic_commit(&a, path, ok ? TTC_OK : TTC_EIO, e);
 }
 
 int ttc_ckpt_load(const char *path, ttc_tmodel *m, ttc_train_opts *o, ttc_train_state *st,
