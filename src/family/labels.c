@@ -340,7 +340,8 @@ static int orm_one(eng *g, const ttc_label_opts *o, const ttc_example *x, uint64
         for (int c = 0; !rc && c < C; c++) {
             /* up to 4 previous attempts; the oldest are dropped while the
              * prompt would leave less than max_tokens of context */
-            for (int k = TTC_MIN(t, 4); k >= 0; k--) {
+            bool placed = false;
+            for (int k = TTC_MIN(t, 4); k >= 0 && !rc && !placed; k--) {
                 const char *prev[4];
                 for (int j = 0; j < k; j++) prev[j] = att[c * L + t - k + j];
                 char *p = ttc_prompt_revise(x->problem, prev, k);
@@ -349,10 +350,11 @@ static int orm_one(eng *g, const ttc_label_opts *o, const ttc_example *x, uint64
                 rc = p ? ttc_tokenize_alloc(g->tok, p, strlen(p), ttc_tokenizer_add_bos(g->tok), false, &ids, &n, e)
                        : ttc_err_set(e, TTC_ENOMEM, "out of memory");
                 free(ids);
-                if (!rc && (n + o->max_tokens <= ttc_ctx_n_ctx(g->ctx) || k == 0))
-                    rc = seq_from_text(g, p, &seqs[c], e), k = -1;
+                if (!rc && (n + o->max_tokens <= ttc_ctx_n_ctx(g->ctx) || k == 0)) {
+                    rc = seq_from_text(g, p, &seqs[c], e);
+                    placed = true;
+                }
                 free(p);
-                if (rc) break;
             }
         }
         if (!rc) rc = sample_all(g, seqs, C, o->max_tokens, o->temperature, seed + (uint64_t)t * 7919, req, e);
