@@ -2,6 +2,7 @@
  * threads; nested and back-to-back runs; many tiny runs; NULL pool. */
 #include <criterion/criterion.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/pool.h"
@@ -114,4 +115,28 @@ Test(pool, bad_thread_count) {
     cr_assert_eq(ttc_pool_new(0, &p, &e), TTC_OK); /* one per CPU */
     cr_assert_geq(ttc_pool_n_threads(p), 1);
     ttc_pool_free(p);
+}
+
+/* ttc_pool_for covers [0, n) exactly once with disjoint ranges, for sizes
+ * below, at and far above the grain, on a real pool and on NULL. */
+static void count_range(void *ctx, size_t i0, size_t i1) {
+    int *hits = ctx;
+    for (size_t i = i0; i < i1; i++) __atomic_add_fetch(&hits[i], 1, __ATOMIC_RELAXED);
+}
+
+Test(base, pool_for_covers_range_once) {
+    ttc_err e;
+    ttc_pool *pool;
+    cr_assert_eq(ttc_pool_new(3, &pool, &e), TTC_OK, "%s", e.msg);
+    const size_t sizes[] = {0, 1, 7, 16, 17, 1000, 4099};
+    for (int pi = 0; pi < 2; pi++)
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            size_t n = sizes[s];
+            int *hits = calloc(n + 1, sizeof *hits);
+            ttc_pool_for(pi ? pool : NULL, n, 16, count_range, hits);
+            for (size_t i = 0; i < n; i++) cr_assert_eq(hits[i], 1, "n=%zu i=%zu", n, i);
+            cr_assert_eq(hits[n], 0);
+            free(hits);
+        }
+    ttc_pool_free(pool);
 }

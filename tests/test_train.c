@@ -59,7 +59,7 @@ typedef struct {
 
 static double rms_f(void *vc) {
     lin_ctx *c = vc;
-    ttc_op_rmsnorm_fwd(c->y, c->rstd, c->x, c->w, c->N, c->D, 1e-5f);
+    ttc_op_rmsnorm_fwd(NULL, c->y, c->rstd, c->x, c->w, c->N, c->D, 1e-5f);
     return dotd(c->y, c->r, (size_t)c->N * c->D);
 }
 
@@ -70,7 +70,7 @@ Test(train_ops, rmsnorm_backward) {
     c.y = calloc(24, 4); c.rstd = calloc(3, 4);
     float *dx = calloc(24, 4), *dw = calloc(8, 4);
     rms_f(&c);
-    ttc_op_rmsnorm_bwd(dx, dw, c.r, c.x, c.w, c.rstd, 3, 8);
+    ttc_op_rmsnorm_bwd(NULL, dx, dw, c.r, c.x, c.w, c.rstd, 3, 8);
     check_grad("rmsnorm dx", c.x, dx, 24, rms_f, &c, 1e-2f, 2e-3);
     check_grad("rmsnorm dw", c.w, dw, 8, rms_f, &c, 1e-2f, 2e-3);
     free(c.x); free(c.w); free(c.r); free(c.y); free(c.rstd); free(dx); free(dw);
@@ -214,7 +214,7 @@ Test(train_ops, attention_blocks_match_reference) {
 typedef struct { size_t n; float *g, *u, *h, *r; } sw_ctx;
 static double sw_f(void *vc) {
     sw_ctx *c = vc;
-    ttc_op_swiglu_fwd(c->h, c->g, c->u, c->n);
+    ttc_op_swiglu_fwd(NULL, c->h, c->g, c->u, c->n);
     return dotd(c->h, c->r, c->n);
 }
 
@@ -223,7 +223,7 @@ Test(train_ops, swiglu_backward) {
     sw_ctx c = {.n = 20};
     c.g = rnd(&r, 20, 2); c.u = rnd(&r, 20, 1); c.r = rnd(&r, 20, 1); c.h = calloc(20, 4);
     float *dg = calloc(20, 4), *du = calloc(20, 4);
-    ttc_op_swiglu_bwd(dg, du, c.r, c.g, c.u, 20);
+    ttc_op_swiglu_bwd(NULL, dg, du, c.r, c.g, c.u, 20);
     check_grad("swiglu dg", c.g, dg, 20, sw_f, &c, 1e-2f, 1e-3);
     check_grad("swiglu du", c.u, du, 20, sw_f, &c, 1e-2f, 1e-3);
     free(c.g); free(c.u); free(c.r); free(c.h); free(dg); free(du);
@@ -346,6 +346,7 @@ Test(train_model, prm_gradient_matches_finite_differences) { model_grad_check(0,
 
 #include "model/ctx.h"
 #include "model/model.h"
+#include "gguf/gguf.h"
 #include "train/tdata.h"
 #include "train/trainer.h"
 
@@ -600,8 +601,8 @@ Test(train_export, gguf_roundtrip_and_engine_agree) {
     /* bigger weights than the init so the logits are far from uniform */
     for (size_t i = 0; i < m.n_params; i++) m.params[i] *= 5.0f;
     ttc_err e;
-    cr_assert_eq(ttc_tmodel_export(&m, NULL, 0 /* F32 */, "t", NULL, path, &e), TTC_OK, "%s", e.msg);
-    cr_assert_eq(ttc_tmodel_export(&m, NULL, 1 /* F16 */, "t", "ttc", p16, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_tmodel_export(&m, NULL, 0 /* F32 */, "t", NULL, 12345, path, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_tmodel_export(&m, NULL, 1 /* F16 */, "t", "ttc", 0, p16, &e), TTC_OK, "%s", e.msg);
     int32_t ids[12] = {1, 5, 9, 3, 3, 17, 38, 0, 22, 7, 7, 2};
     forward_one(&m, ids, 12);
     /* save -> reload gives identical logits */
@@ -617,6 +618,11 @@ Test(train_export, gguf_roundtrip_and_engine_agree) {
         ttc_model_params mp = {.no_tokenizer = true};
         ttc_model *em;
         cr_assert_eq(ttc_model_load(files[f], &mp, &em, &e), TTC_OK, "%s", e.msg);
+        /* the training-token count is stored only when given */
+        int64_t tokens = -1;
+        int krc = ttc_gguf_get_int(em->gguf, "ttc.train.tokens", 0, INT64_MAX, &tokens, NULL);
+        if (f == 0) cr_assert(krc == TTC_OK && tokens == 12345, "ttc.train.tokens %lld", (long long)tokens);
+        else cr_assert_lt(ttc_gguf_find_key(em->gguf, "ttc.train.tokens"), 0);
         ttc_ctx *ctx;
         cr_assert_eq(ttc_ctx_new(em, NULL, &ctx, &e), TTC_OK, "%s", e.msg);
         int seq;

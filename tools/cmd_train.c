@@ -290,7 +290,9 @@ int cmd_train(int argc, char **argv) {
         }
         ttc_tdata_free(&vd);
     }
-    if (!rc) rc = ttc_tmodel_export(&m, tok, wtype, name ? name : "ttc", fmt, out, &e);
+    uint64_t tokens = (uint64_t)st.step * (uint64_t)o.accum * (uint64_t)o.batch *
+                      (uint64_t)(o.seq > 0 ? o.seq : m.c.ctx);
+    if (!rc) rc = ttc_tmodel_export(&m, tok, wtype, name ? name : "ttc", fmt, tokens, out, &e);
     if (!rc) say(&lc, "wrote %s (%s) after %lld steps, %.0f s\n", out, type_s,
                  (long long)st.step, ttc_now() - t0);
     if (rc && lc.log) fprintf(lc.log, "error: %s\n", e.msg);

@@ -199,3 +199,26 @@ void ttc_pool_run(ttc_pool *p, ttc_pool_fn fn, void *ctx, int n_tasks) {
     tls_thread = outer_thread;
     pthread_mutex_unlock(&p->run_mu);
 }
+
+typedef struct {
+    ttc_pool_range_fn fn;
+    void *ctx;
+    size_t n;
+} pool_for_run;
+
+static void pool_for_task(void *v, int task, int n_tasks, int thread) {
+    (void)thread;
+    const pool_for_run *r = v;
+    size_t i0 = r->n * (size_t)task / (size_t)n_tasks;
+    size_t i1 = r->n * (size_t)(task + 1) / (size_t)n_tasks;
+    if (i1 > i0) r->fn(r->ctx, i0, i1);
+}
+
+void ttc_pool_for(ttc_pool *p, size_t n, size_t grain, ttc_pool_range_fn fn, void *ctx) {
+    if (n == 0) return;
+    size_t want = 4 * (size_t)ttc_pool_n_threads(p), by_grain = n / (grain ? grain : 1);
+    size_t tasks = by_grain < want ? by_grain : want;
+    if (tasks <= 1) { fn(ctx, 0, n); return; }
+    pool_for_run r = {fn, ctx, n};
+    ttc_pool_run(p, pool_for_task, &r, (int)tasks);
+}

@@ -39,4 +39,13 @@ int ttc_pool_n_threads(const ttc_pool *p);
  * particular order; their memory effects are visible to the caller on
  * return. n_tasks <= 0 does nothing. */
 void ttc_pool_run(ttc_pool *p, ttc_pool_fn fn, void *ctx, int n_tasks);
+
+/* A range [i0, i1) of a parallel loop. */
+typedef void (*ttc_pool_range_fn)(void *ctx, size_t i0, size_t i1);
+
+/* Parallel loop over [0, n): calls fn on disjoint ranges that cover it,
+ * each at least `grain` long (except a short last one), about four per
+ * thread. For loops whose iterations are independent, so the result does
+ * not depend on the split. */
+void ttc_pool_for(ttc_pool *p, size_t n, size_t grain, ttc_pool_range_fn fn, void *ctx);
 #endif

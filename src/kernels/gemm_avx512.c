@@ -60,11 +60,12 @@ TGT static void micro_12x32(int kc, const float *restrict ap, const float *restr
 TGT static void pack_a(bool ta, const float *A, int lda, int i0, int mc, int p0, int kc, float *ap) {
     for (int ib = 0; ib < mc; ib += MR, ap += (size_t)MR * kc) {
         int mr = mc - ib < MR ? mc - ib : MR;
-        if (ta) {
-            for (int k = 0; k < kc; k++) {
-                const float *src = A + (size_t)(p0 + k) * lda + i0 + ib;
-                for (int i = 0; i < MR; i++) ap[k * MR + i] = i < mr ? src[i] : 0;
-            }
+        if (ta) { /* the MR values of one k are contiguous: one masked load each */
+            __mmask16 km = (__mmask16)((1u << mr) - 1);
+            const float *src = A + (size_t)p0 * lda + i0 + ib;
+            for (int k = 0; k < kc; k++)
+                _mm512_mask_storeu_ps(ap + k * MR, 0xfff,
+                                      _mm512_maskz_loadu_ps(km, src + (size_t)k * lda));
         } else {
             /* gather one k-column of MR rows at a time (strided by lda) */
             __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0, 0, 0, 0),

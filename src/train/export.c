@@ -14,7 +14,8 @@ static uint32_t file_type(int wtype) {
 }
 
 int ttc_tmodel_export(const ttc_tmodel *m, const ttc_tokenizer *tok, int wtype, const char *name,
-                      const char *prm_format, const char *path, ttc_err *e) {
+                      const char *prm_format, uint64_t train_tokens, const char *path,
+                      ttc_err *e) {
     if (wtype != TTC_TYPE_F32 && wtype != TTC_TYPE_F16 && wtype != TTC_TYPE_Q8_0)
         return ttc_err_set(e, TTC_EUNSUPPORTED, "export %s: weight type %s not supported "
                            "(f32, f16, q8_0)", path, ttc_type_name(wtype));
@@ -44,6 +45,7 @@ int ttc_tmodel_export(const ttc_tmodel *m, const ttc_tokenizer *tok, int wtype, 
     if (!rc) rc = ttc_gguf_set_f32(w, "llama.rope.freq_base", c->rope_theta, e);
     if (!rc) rc = ttc_gguf_set_f32(w, "llama.attention.layer_norm_rms_epsilon", c->norm_eps, e);
     if (!rc && prm_format) rc = ttc_gguf_set_str(w, "ttc.prm.format", prm_format, e);
+    if (!rc && train_tokens) rc = ttc_gguf_set_u64(w, "ttc.train.tokens", train_tokens, e);
     if (!rc && tok) rc = ttc_tokenizer_to_gguf(tok, w, e);
     /* tensors: converted copies (the writer copies them) */
     void *buf = NULL;

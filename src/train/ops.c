@@ -26,34 +26,70 @@ void ttc_op_matmul_bwd(ttc_pool *p, float *dx, float *dw, const float *dy, const
 
 /* ------------------------------------------------------------- rmsnorm */
 
-void ttc_op_rmsnorm_fwd(float *y, float *rstd, const float *x, const float *w, int N, int D,
-                        float eps) {
-    for (int n = 0; n < N; n++) {
-        const float *xr = x + (size_t)n * D;
-        float *yr = y + (size_t)n * D;
+typedef struct {
+    float *y, *rstd, *dx, *dw;
+    const float *x, *w, *dy, *crstd;
+    int D;
+    float eps;
+} rms_ctx;
+
+static void rms_fwd_rows(void *v, size_t n0, size_t n1) {
+    const rms_ctx *c = v;
+    int D = c->D;
+    for (size_t n = n0; n < n1; n++) {
+        const float *xr = c->x + n * D;
+        float *yr = c->y + n * D;
         float ss = 0.0f;
         for (int i = 0; i < D; i++) ss += xr[i] * xr[i];
-        float r = 1.0f / sqrtf(ss / (float)D + eps);
-        rstd[n] = r;
-        for (int i = 0; i < D; i++) yr[i] = xr[i] * r * w[i];
+        float r = 1.0f / sqrtf(ss / (float)D + c->eps);
+        c->rstd[n] = r;
+        for (int i = 0; i < D; i++) yr[i] = xr[i] * r * c->w[i];
     }
+}
+
+void ttc_op_rmsnorm_fwd(ttc_pool *p, float *y, float *rstd, const float *x, const float *w,
+                        int N, int D, float eps) {
+    rms_ctx c = {.y = y, .rstd = rstd, .x = x, .w = w, .D = D, .eps = eps};
+    ttc_pool_for(p, (size_t)N, 16, rms_fwd_rows, &c);
 }
 
 /* y_i = x_i r w_i with r = (mean x^2 + eps)^-1/2:
  * dx_i = r w_i dy_i - r^3 x_i / D * sum_j w_j dy_j x_j. */
-void ttc_op_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w,
-                        const float *rstd, int N, int D) {
-    for (int n = 0; n < N; n++) {
-        const float *xr = x + (size_t)n * D, *dyr = dy + (size_t)n * D;
-        float *dxr = dx + (size_t)n * D;
-        float r = rstd[n], dot = 0.0f;
-        for (int i = 0; i < D; i++) dot += w[i] * dyr[i] * xr[i];
-        float c = r * r * r * dot / (float)D;
-        for (int i = 0; i < D; i++) {
-            dxr[i] += r * w[i] * dyr[i] - c * xr[i];
-            dw[i] += dyr[i] * xr[i] * r;
-        }
+static void rms_bwd_rows(void *v, size_t n0, size_t n1) {
+    const rms_ctx *c = v;
+    int D = c->D;
+    for (size_t n = n0; n < n1; n++) {
+        const float *xr = c->x + n * D, *dyr = c->dy + n * D;
+        float *dxr = c->dx + n * D;
+        float r = c->crstd[n], dot = 0.0f;
+        for (int i = 0; i < D; i++) dot += c->w[i] * dyr[i] * xr[i];
+        float k = r * r * r * dot / (float)D;
+        for (int i = 0; i < D; i++) dxr[i] += r * c->w[i] * dyr[i] - k * xr[i];
     }
+}
+
+/* dw_i += sum_n dy_ni x_ni r_n, split by columns so the sum order over n is
+ * fixed. */
+typedef struct {
+    rms_ctx c;
+    int N;
+} rms_dw_ctx;
+
+static void rms_bwd_cols(void *v, size_t i0, size_t i1) {
+    const rms_dw_ctx *d = v;
+    const rms_ctx *c = &d->c;
+    for (int n = 0; n < d->N; n++) {
+        const float *xr = c->x + (size_t)n * c->D, *dyr = c->dy + (size_t)n * c->D;
+        float r = c->crstd[n];
+        for (size_t i = i0; i < i1; i++) c->dw[i] += dyr[i] * xr[i] * r;
+    }
+}
+
+void ttc_op_rmsnorm_bwd(ttc_pool *p, float *dx, float *dw, const float *dy, const float *x,
+                        const float *w, const float *rstd, int N, int D) {
+    rms_dw_ctx d = {{.dx = dx, .dw = dw, .x = x, .w = w, .dy = dy, .crstd = rstd, .D = D}, N};
+    ttc_pool_for(p, (size_t)N, 16, rms_bwd_rows, &d.c);
+    ttc_pool_for(p, (size_t)D, 32, rms_bwd_cols, &d);
 }
 
 /* ---------------------------------------------------------------- rope */
@@ -211,18 +247,35 @@ void ttc_op_attention_bwd(ttc_pool *p, float *dq, float *dk, float *dv, float *d
 
 /* -------------------------------------------------------------- swiglu */
 
-void ttc_op_swiglu_fwd(float *h, const float *g, const float *u, size_t n) {
-    for (size_t i = 0; i < n; i++) h[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+typedef struct {
+    float *h, *dg, *du;
+    const float *g, *u, *dh;
+} swiglu_ctx;
+
+static void swiglu_fwd_range(void *v, size_t i0, size_t i1) {
+    const swiglu_ctx *c = v;
+    for (size_t i = i0; i < i1; i++) c->h[i] = c->g[i] / (1.0f + expf(-c->g[i])) * c->u[i];
+}
+
+void ttc_op_swiglu_fwd(ttc_pool *p, float *h, const float *g, const float *u, size_t n) {
+    swiglu_ctx c = {.h = h, .g = g, .u = u};
+    ttc_pool_for(p, n, 4096, swiglu_fwd_range, &c);
 }
 
 /* d silu(g)/dg = s (1 + g (1 - s)), s = sigmoid(g). */
-void ttc_op_swiglu_bwd(float *dg, float *du, const float *dh, const float *g, const float *u,
-                       size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        float s = 1.0f / (1.0f + expf(-g[i]));
-        dg[i] += dh[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
-        du[i] += dh[i] * g[i] * s;
+static void swiglu_bwd_range(void *v, size_t i0, size_t i1) {
+    const swiglu_ctx *c = v;
+    for (size_t i = i0; i < i1; i++) {
+        float g = c->g[i], s = 1.0f / (1.0f + expf(-g));
+        c->dg[i] += c->dh[i] * c->u[i] * s * (1.0f + g * (1.0f - s));
+        c->du[i] += c->dh[i] * g * s;
     }
+}
+
+void ttc_op_swiglu_bwd(ttc_pool *p, float *dg, float *du, const float *dh, const float *g,
+                       const float *u, size_t n) {
+    swiglu_ctx c = {.dg = dg, .du = du, .g = g, .u = u, .dh = dh};
+    ttc_pool_for(p, n, 4096, swiglu_bwd_range, &c);
 }
 
 /* ----------------------------------------------------------- embedding */

@@ -27,11 +27,11 @@ void ttc_op_matmul_bwd(ttc_pool *p, float *dx, float *dw, const float *dy, const
                        const float *w, int N, int I, int O);
 
 /* y[N][D] = x * rstd * w, rstd[N] = 1/sqrt(mean(x^2) + eps) (saved). */
-void ttc_op_rmsnorm_fwd(float *y, float *rstd, const float *x, const float *w, int N, int D,
-                        float eps);
+void ttc_op_rmsnorm_fwd(ttc_pool *p, float *y, float *rstd, const float *x, const float *w,
+                        int N, int D, float eps);
 /* dx[N][D] += ..., dw[D] += ... given dy[N][D] and the saved rstd. */
-void ttc_op_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w,
-                        const float *rstd, int N, int D);
+void ttc_op_rmsnorm_bwd(ttc_pool *p, float *dx, float *dw, const float *dy, const float *x,
+                        const float *w, const float *rstd, int N, int D);
 
 /* cos/sin table for llama ("normal") RoPE: pairs (2i, 2i+1) of a head are
  * rotated by pos * theta^(-2i/hd). tab[pos][hd/2][2] = {cos, sin}. */
@@ -58,10 +58,10 @@ void ttc_op_attention_bwd(ttc_pool *p, float *dq, float *dk, float *dv, float *d
                           int hd);
 
 /* h[N][F] = silu(g) * u. */
-void ttc_op_swiglu_fwd(float *h, const float *g, const float *u, size_t n);
+void ttc_op_swiglu_fwd(ttc_pool *p, float *h, const float *g, const float *u, size_t n);
 /* dg, du += gradients given dh. */
-void ttc_op_swiglu_bwd(float *dg, float *du, const float *dh, const float *g, const float *u,
-                       size_t n);
+void ttc_op_swiglu_bwd(ttc_pool *p, float *dg, float *du, const float *dh, const float *g,
+                       const float *u, size_t n);
 
 /* x[N][D] = emb[tok[n]]. */
 void ttc_op_embed_fwd(float *x, const float *emb, const int32_t *tok, int N, int D);

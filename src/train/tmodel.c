@@ -262,7 +262,7 @@ int ttc_tmodel_forward(ttc_tmodel *m, ttc_pool *p, const ttc_tbatch *b, ttc_err 
         float *g = m->g + (size_t)l * N * F, *u = m->u + (size_t)l * N * F;
         float *h = m->h + (size_t)l * N * F;
         /* attention block: x[N][D] -> xmid[N][D] */
-        ttc_op_rmsnorm_fwd(xn1, m->rstd1 + (size_t)l * N, x, w.attn_norm, N, D, c->norm_eps);
+        ttc_op_rmsnorm_fwd(p, xn1, m->rstd1 + (size_t)l * N, x, w.attn_norm, N, D, c->norm_eps);
         ttc_op_matmul_fwd(p, q, xn1, w.wq, N, D, Q);          /* q[N][H][hd] */
         ttc_op_matmul_fwd(p, k, xn1, w.wk, N, D, K);          /* k[N][KV][hd] */
         ttc_op_matmul_fwd(p, v, xn1, w.wv, N, D, K);          /* v[N][KV][hd] */
@@ -272,15 +272,15 @@ int ttc_tmodel_forward(ttc_tmodel *m, ttc_pool *p, const ttc_tbatch *b, ttc_err 
         ttc_op_matmul_fwd(p, xmid, o, w.wo, N, Q, D);         /* xmid = o wo^T */
         for (size_t i = 0; i < nd; i++) xmid[i] += x[i];
         /* ffn block: xmid[N][D] -> xout[N][D] */
-        ttc_op_rmsnorm_fwd(xn2, m->rstd2 + (size_t)l * N, xmid, w.ffn_norm, N, D, c->norm_eps);
+        ttc_op_rmsnorm_fwd(p, xn2, m->rstd2 + (size_t)l * N, xmid, w.ffn_norm, N, D, c->norm_eps);
         ttc_op_matmul_fwd(p, g, xn2, w.wg, N, D, F);          /* g[N][F] */
         ttc_op_matmul_fwd(p, u, xn2, w.wu, N, D, F);          /* u[N][F] */
-        ttc_op_swiglu_fwd(h, g, u, (size_t)N * F);
+        ttc_op_swiglu_fwd(p, h, g, u, (size_t)N * F);
         ttc_op_matmul_fwd(p, xout, h, w.wd, N, F, D);
         for (size_t i = 0; i < nd; i++) xout[i] += xmid[i];
     }
     float *xl = m->x + (size_t)c->n_layer * N * D;
-    ttc_op_rmsnorm_fwd(m->xf, m->rstdf, xl, out_norm(m, m->params), N, D, c->norm_eps);
+    ttc_op_rmsnorm_fwd(p, m->xf, m->rstdf, xl, out_norm(m, m->params), N, D, c->norm_eps);
     ttc_op_matmul_fwd(p, m->logits, m->xf, out_head(m, m->params), N, D, c->vocab);
     return TTC_OK;
 }
@@ -311,7 +311,7 @@ void ttc_tmodel_backward(ttc_tmodel *m, ttc_pool *p, const ttc_tbatch *b) {
     ttc_op_matmul_bwd(p, m->dxn, out_head(m, m->grads), m->dlogits, m->xf,
                       out_head(m, m->params), N, D, c->vocab);
     memset(m->dx, 0, nd * sizeof(float));
-    ttc_op_rmsnorm_bwd(m->dx, out_norm(m, m->grads), m->dxn, m->x + (size_t)c->n_layer * nd,
+    ttc_op_rmsnorm_bwd(p, m->dx, out_norm(m, m->grads), m->dxn, m->x + (size_t)c->n_layer * nd,
                        out_norm(m, m->params), m->rstdf, N, D);
     for (int l = c->n_layer - 1; l >= 0; l--) {
         ttc_tlayer w = ttc_tmodel_layer(m, m->params, l), gw = ttc_tmodel_layer(m, m->grads, l);
@@ -328,11 +328,11 @@ void ttc_tmodel_backward(ttc_tmodel *m, ttc_pool *p, const ttc_tbatch *b) {
         ttc_op_matmul_bwd(p, m->dh, gw.wd, m->dx, h, w.wd, N, F, D);
         memset(m->dg, 0, (size_t)N * F * sizeof(float));
         memset(m->du, 0, (size_t)N * F * sizeof(float));
-        ttc_op_swiglu_bwd(m->dg, m->du, m->dh, g, u, (size_t)N * F);
+        ttc_op_swiglu_bwd(p, m->dg, m->du, m->dh, g, u, (size_t)N * F);
         memset(m->dxn, 0, nd * sizeof(float));
         ttc_op_matmul_bwd(p, m->dxn, gw.wg, m->dg, xn2, w.wg, N, D, F);
         ttc_op_matmul_bwd(p, m->dxn, gw.wu, m->du, xn2, w.wu, N, D, F);
-        ttc_op_rmsnorm_bwd(m->dx, gw.ffn_norm, m->dxn, xmid, w.ffn_norm,
+        ttc_op_rmsnorm_bwd(p, m->dx, gw.ffn_norm, m->dxn, xmid, w.ffn_norm,
                            m->rstd2 + (size_t)l * N, N, D);
         /* attention: xmid = x + wo(attn(rope(q), rope(k), v)); dx holds dxmid */
         memset(m->do_, 0, (size_t)N * Q * sizeof(float));
@@ -348,7 +348,7 @@ void ttc_tmodel_backward(ttc_tmodel *m, ttc_pool *p, const ttc_tbatch *b) {
         ttc_op_matmul_bwd(p, m->dxn, gw.wq, m->dq, xn1, w.wq, N, D, Q);
         ttc_op_matmul_bwd(p, m->dxn, gw.wk, m->dk, xn1, w.wk, N, D, K);
         ttc_op_matmul_bwd(p, m->dxn, gw.wv, m->dv, xn1, w.wv, N, D, K);
-        ttc_op_rmsnorm_bwd(m->dx, gw.attn_norm, m->dxn, x, w.attn_norm,
+        ttc_op_rmsnorm_bwd(p, m->dx, gw.attn_norm, m->dxn, x, w.attn_norm,
                            m->rstd1 + (size_t)l * N, N, D);
     }
     ttc_op_embed_bwd(m->grads, m->dx, b->tok, N, D);
@@ -364,22 +364,37 @@ double ttc_tmodel_grad_norm(const ttc_tmodel *m) {
     return sqrt(s);
 }
 
-void ttc_tmodel_adamw(ttc_tmodel *m, const ttc_adamw *o, float lr, long t, float grad_scale) {
-    float b1 = o->beta1, b2 = o->beta2;
-    float c1 = 1.0f / (1.0f - powf(b1, (float)t)), c2 = 1.0f / (1.0f - powf(b2, (float)t));
-    for (int i = 0; i < m->n_tensors; i++) {
-        const ttc_ttensor *tn = &m->tensors[i];
-        float wd = tn->decay ? o->weight_decay : 0.0f;
-        float *p = m->params + tn->off, *g = m->grads + tn->off;
-        float *mm = m->m + tn->off, *vv = m->v + tn->off;
-        for (size_t j = 0; j < tn->n; j++) {
-            float gj = g[j] * grad_scale;
-            mm[j] = b1 * mm[j] + (1.0f - b1) * gj;
-            vv[j] = b2 * vv[j] + (1.0f - b2) * gj * gj;
-            float upd = (mm[j] * c1) / (sqrtf(vv[j] * c2) + o->eps);
-            p[j] -= lr * (upd + wd * p[j]);
+typedef struct {
+    const ttc_tmodel *m;
+    const ttc_adamw *o;
+    float lr, c1, c2, grad_scale;
+} adamw_run;
+
+/* AdamW on the flat range [i0, i1) of every buffer; weight decay only where
+ * the tensor holding the element is marked to decay. */
+static void adamw_range(void *v, size_t i0, size_t i1) {
+    const adamw_run *r = v;
+    const ttc_tmodel *m = r->m;
+    float b1 = r->o->beta1, b2 = r->o->beta2, eps = r->o->eps, lr = r->lr;
+    for (int t = 0; t < m->n_tensors; t++) {
+        const ttc_ttensor *tn = &m->tensors[t];
+        size_t a = TTC_MAX(i0, tn->off), b = TTC_MIN(i1, tn->off + tn->n);
+        float wd = tn->decay ? r->o->weight_decay : 0.0f;
+        for (size_t j = a; j < b; j++) {
+            float g = m->grads[j] * r->grad_scale;
+            float mj = m->m[j] = b1 * m->m[j] + (1.0f - b1) * g;
+            float vj = m->v[j] = b2 * m->v[j] + (1.0f - b2) * g * g;
+            float upd = (mj * r->c1) / (sqrtf(vj * r->c2) + eps);
+            m->params[j] -= lr * (upd + wd * m->params[j]);
         }
     }
+}
+
+void ttc_tmodel_adamw(ttc_tmodel *m, ttc_pool *p, const ttc_adamw *o, float lr, long t,
+                      float grad_scale) {
+    adamw_run r = {m, o, lr, 1.0f / (1.0f - powf(o->beta1, (float)t)),
+                   1.0f / (1.0f - powf(o->beta2, (float)t)), grad_scale};
+    ttc_pool_for(p, m->n_params, 1 << 14, adamw_range, &r);
 }
 
 float ttc_lr_schedule(float lr, long step, long warmup, long total, float min_frac) {

@@ -136,7 +136,8 @@ typedef struct ttc_adamw {
 /* One AdamW step number `t` (1-based) on every parameter, gradients first
  * multiplied by grad_scale (clipping); weight decay only on tensors with
  * decay set. Needs ttc_tmodel_alloc_optim. */
-void ttc_tmodel_adamw(ttc_tmodel *m, const ttc_adamw *o, float lr, long t, float grad_scale);
+void ttc_tmodel_adamw(ttc_tmodel *m, ttc_pool *p, const ttc_adamw *o, float lr, long t,
+                      float grad_scale);
 
 /* Learning rate at step `step` (0-based) of `total`: linear warmup over
  * `warmup` steps to lr, then cosine decay to lr * min_frac at the end. */

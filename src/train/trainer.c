@@ -199,7 +199,7 @@ int ttc_train_run(ttc_tmodel *m, ttc_tdata *d, ttc_pool *p, const ttc_train_opts
         }
         float clip = o->grad_clip > 0 && gn > o->grad_clip ? (float)(o->grad_clip / gn) : 1.0f;
         float lr = ttc_lr_schedule(o->lr, st->step, o->warmup, o->steps, o->min_lr_frac);
-        ttc_tmodel_adamw(m, &opt, lr, st->step + 1, clip);
+        ttc_tmodel_adamw(m, p, &opt, lr, st->step + 1, clip);
         *st = next;
         st->step++;
         bool ck = o->checkpoint && ((o->ckpt_every > 0 && st->step % o->ckpt_every == 0) ||

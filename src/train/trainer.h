@@ -112,9 +112,13 @@ int ttc_ckpt_load(const char *path, ttc_tmodel *m, ttc_train_opts *o, ttc_train_
  * wtype (TTC_TYPE_F32, F16 or Q8_0; a matrix whose rows are not a multiple
  * of 32 falls back to F16 for Q8_0), norms F32. prm_format (NULL for a
  * generator) is stored as ttc.prm.format so verifiers know how to read the
- * model ("ttc" for a PRM, "ttc-orm" for an ORM; see search/prm.h). */
+ * model ("ttc" for a PRM, "ttc-orm" for an ORM; see search/prm.h).
+ * train_tokens > 0 is stored as ttc.train.tokens: the tokens this training
+ * run processed (steps x accum x batch x seq), which the FLOPs-matched
+ * comparison needs (6 x params x tokens). */
 int ttc_tmodel_export(const ttc_tmodel *m, const ttc_tokenizer *tok, int wtype, const char *name,
-                      const char *prm_format, const char *path, ttc_err *e);
+                      const char *prm_format, uint64_t train_tokens, const char *path,
+                      ttc_err *e);
 /* Loads a llama GGUF (any weight types ttc can dequantize) into a fresh *m
  * and, if tok is not NULL, its tokenizer. Needs the tensor set the
  * exporter writes; ctx may override the context length (0 = file's). */
