@@ -33,6 +33,8 @@ done
 echo "bench: memory bandwidth and kernels" >&2
 "$build/bench/matmul" "$threads" --json > "$raw/matmul.jsonl"
 "$build/bench/gemm" "$threads" --json > "$raw/gemm.jsonl"
+echo "bench: trainer" >&2
+"$build/bench/train" "$threads" --json > "$raw/train.jsonl"
 for t in $types; do
   echo "bench: ttc bench $t" >&2
   "$build/ttc" bench -m "$models/qwen2-0.5b-$t.gguf" --threads "$threads" --repeat "$repeat" \
@@ -103,6 +105,18 @@ ratio() { [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }
   echo "|---|---|---|---|"
   grep '"sgemm"' "$raw/gemm.jsonl" | while IFS= read -r line; do
     echo "| $(echo "$line" | field M) x $(echo "$line" | field N) x $(echo "$line" | field K) | $(echo "$line" | field gflops) | $(awk -v f="$(echo "$line" | field peak_frac)" 'BEGIN { printf "%.0f%%", 100 * f }') | $(echo "$line" | field openblas_gflops) |"
+  done
+  echo
+  echo "## Trainer"
+  echo
+  echo "One training step (forward, loss, backward, AdamW) on 16 x 272 random tokens, the bundled recipe's batch;"
+  echo "GFLOP/s as \`ttc train\` counts them (6 x matmul params + causal attention per token), median of 5 steps,"
+  echo "against the FMA peak measured above in this run ($peak GFLOP/s). Target: 50 % of peak on the larger model."
+  echo
+  echo "| model | params | tokens/s | GFLOP/s | of FMA peak |"
+  echo "|---|---|---|---|---|"
+  grep '"train"' "$raw/train.jsonl" | while IFS= read -r line; do
+    echo "| $(echo "$line" | field model) | $(echo "$line" | field params) | $(echo "$line" | field tokens_per_s) | $(echo "$line" | field gflops) | $(awk -v g="$(echo "$line" | field gflops)" -v p="$peak" 'BEGIN { printf "%.0f%%", 100 * g / p }') |"
   done
 } > "$out"
 echo "bench: wrote $out" >&2
