@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "optimal/experiment.h"
 #include "testutil.h"
 
@@ -94,6 +95,23 @@ Test(experiment, analyze_fills_methods_and_writes_report) {
     json_t *b5 = json_object_get(json_object_get(json_array_get(bins, 4), "methods"), "majority");
     cr_assert_float_eq(json_number_value(json_array_get(b1, 2)), 1.0, 1e-6);
     cr_assert_float_eq(json_number_value(json_array_get(b5, 2)), 0.0, 1e-6);
+    /* per benchmark level: level 1 holds the easy half, level 5 the hard */
+    json_t *lv = json_object_get(s, "levels");
+    cr_assert_eq(json_object_size(lv), 2, "levels 1 and 5 only");
+    json_t *l1 = json_object_get(lv, "1"), *l5 = json_object_get(lv, "5");
+    cr_assert_eq(json_integer_value(json_object_get(l1, "n_problems")), 5);
+    cr_assert_float_eq(json_number_value(json_array_get(json_object_get(l1, "majority"), 2)), 1.0, 1e-6);
+    cr_assert_float_eq(json_number_value(json_array_get(json_object_get(l5, "majority"), 2)), 0.0, 1e-6);
+    cr_assert_float_eq(json_number_value(json_array_get(json_object_get(l5, "bon_weighted"), 2)), 1.0, 1e-6);
+    cr_assert_null(json_object_get(l5, "dvts"), "methods without records are left out");
+    char lp[512];
+    snprintf(lp, sizeof lp, "%s/accuracy_by_level.csv", dir);
+    size_t n = 0;
+    char *csv = NULL;
+    cr_assert_eq(ttc_read_file(lp, &csv, &n, &e), TTC_OK, "%s", e.msg);
+    cr_assert(csv && strstr(csv, "5,5,majority,4,0.0000\n") && strstr(csv, "1,5,beam_sqrt,4,1.0000\n"),
+              "accuracy_by_level.csv: %s", csv ? csv : "(missing)");
+    free(csv);
     json_decref(s);
 }
 
@@ -307,4 +325,17 @@ Test(experiment, auto_solve_counts_probe_in_budget) {
     g->vt->destroy(g);
     prm->vt->destroy(prm);
     fake_tree_free(t);
+}
+
+/* --levels and --methods name what they accept when given something else. */
+Test(experiment, cli_rejects_bad_levels_and_methods) {
+    char cmd[512], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s experiment --levels 0,3 2>&1", tu_bin());
+    cr_assert_eq(tu_run(cmd, NULL, &out), 2);
+    cr_assert(strstr(out, "--levels") && strstr(out, "'0,3'"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s experiment --methods beam_sqrt,beam 2>&1", tu_bin());
+    cr_assert_eq(tu_run(cmd, NULL, &out), 2);
+    cr_assert(strstr(out, "--methods") && strstr(out, "dvts"), "%s", out);
+    free(out);
 }

@@ -38,6 +38,10 @@ static const char usage[] =
     "  --limit N            problems (preset default; 0 = all)\n"
     "  --samples S          parallel samples per problem\n"
     "  --budgets LIST       e.g. 1,2,4,8,16\n"
+    "  --levels LIST        only problems of these levels, e.g. 4,5\n"
+    "  --methods LIST       tree searches to run (default all): beam_sqrt, beam_m4,\n"
+    "                       lookahead_k1, lookahead_k3, dvts, or none; best-of-N,\n"
+    "                       weighted best-of-N and majority always run\n"
     "  --seed S             (default 1)\n"
     "  -t, --threads N      compute threads (default: all cores)\n"
     "  --shard I/K          run every K-th problem starting at I (merge with --analyze)\n"
@@ -147,6 +151,34 @@ static void print_headline(const ttc_exp_headline *h, const char *dir) {
     printf("\nReport: %s/report.html  (summary: %s/summary.json)\n", dir, dir);
 }
 
+/* "4,5" -> bits 3 and 4 of *mask; false on anything but levels 1..32. */
+static bool parse_levels(const char *s, unsigned *mask) {
+    *mask = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        long v;
+        if (!cli_parse_int(t, 1, 32, &v)) return false;
+        *mask |= 1u << (v - 1);
+    }
+    return *mask != 0;
+}
+
+/* "beam_sqrt,dvts" -> bits of the tree-search methods; "none" -> 0. */
+static bool parse_methods(const char *s, unsigned *mask) {
+    *mask = 0;
+    if (!strcmp(s, "none")) return true;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int i = 0;
+        while (i < TTC_EXP_N_SEARCH && strcmp(t, ttc_exp_search_name(i))) i++;
+        if (i == TTC_EXP_N_SEARCH) return false;
+        *mask |= 1u << i;
+    }
+    return *mask != 0;
+}
+
 static const char *default_if_exists(const char *path) { return access(path, R_OK) == 0 ? path : NULL; }
 
 int cmd_experiment(int argc, char **argv) {
@@ -154,7 +186,7 @@ int cmd_experiment(int argc, char **argv) {
     const char *preset = "demo", *gen = "models/generator.gguf", *prm = "models/prm.gguf";
     const char *rev = default_if_exists("models/revision.gguf"), *orm = default_if_exists("models/orm.gguf");
     const char *large = default_if_exists("models/generator-large.gguf"), *data = "data/synth/test.jsonl", *out = NULL;
-    const char *budgets = NULL;
+    const char *budgets = NULL, *levels = NULL, *methods = NULL;
     long limit = -1, samples = -1, seed = 1, threads = 0, shard = 0, n_shards = 1;
     bool analyze = false;
     static const struct option opts[] = {
@@ -162,7 +194,7 @@ int cmd_experiment(int argc, char **argv) {
         {"orm", 1, 0, 'O'}, {"large", 1, 0, 'L'}, {"no-revisions", 0, 0, 'R'}, {"no-large", 0, 0, 'G'},
         {"data", 1, 0, 'd'}, {"out", 1, 0, 'o'}, {"limit", 1, 0, 'l'}, {"samples", 1, 0, 's'},
         {"budgets", 1, 0, 'b'}, {"seed", 1, 0, 'S'}, {"threads", 1, 0, 't'}, {"shard", 1, 0, 'H'},
-        {"analyze", 0, 0, 'A'}, {0, 0, 0, 0}};
+        {"analyze", 0, 0, 'A'}, {"levels", 1, 0, 'V'}, {"methods", 1, 0, 'M'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:o:t:", opts, NULL)) != -1) {
@@ -187,6 +219,8 @@ int cmd_experiment(int argc, char **argv) {
                 return cli_bad_args("experiment", "--shard: expected I/K with 0 <= I < K, got '%s'", optarg);
             break;
         case 'A': analyze = true; break;
+        case 'V': levels = optarg; break;
+        case 'M': methods = optarg; break;
         default: return cli_bad_args("experiment", "unknown option");
         }
     }
@@ -207,6 +241,11 @@ int cmd_experiment(int argc, char **argv) {
     if (samples > 0) cfg.samples = (int)samples;
     if (budgets && !parse_budgets(budgets, &cfg)) return cli_bad_args("experiment", "--budgets: expected ascending numbers like 1,2,4, got '%s'", budgets);
     if (cfg.samples < cfg.budgets[cfg.n_budgets - 1]) cfg.samples = cfg.budgets[cfg.n_budgets - 1];
+    if (levels && !parse_levels(levels, &cfg.level_mask))
+        return cli_bad_args("experiment", "--levels: expected levels 1..32 like 4,5, got '%s'", levels);
+    if (methods && !parse_methods(methods, &cfg.search_mask))
+        return cli_bad_args("experiment", "--methods: expected a list of beam_sqrt, beam_m4, "
+                            "lookahead_k1, lookahead_k3, dvts (or none), got '%s'", methods);
     cfg.data = data;
     cfg.out_dir = out;
     cfg.seed = (uint64_t)seed;

@@ -364,6 +364,21 @@ static void curve(const ttc_exp_matrix *x, const int *bin, int k, int m, float *
     free(sel);
 }
 
+/* True if method m has an accuracy at some budget in curve c. */
+static bool has_data(const float *c, int nb) {
+    for (int b = 0; b < nb; b++) if (!isnan(c[b])) return true;
+    return false;
+}
+
+/* Problems per benchmark level 1..TTC_EXP_MAX_LEVEL (the data's own
+ * "level" field, not the difficulty bins). */
+enum { TTC_EXP_MAX_LEVEL = 32 };
+static void level_counts(const ttc_exp_matrix *x, int *cnt) {
+    memset(cnt, 0, sizeof(int) * (TTC_EXP_MAX_LEVEL + 1));
+    for (int p = 0; p < x->n_problems; p++)
+        if (x->level[p] >= 1 && x->level[p] <= TTC_EXP_MAX_LEVEL) cnt[x->level[p]]++;
+}
+
 static void html_table(ttc_buf *h, const ttc_exp_matrix *x, const char *const *names, float rows[][TTC_EXP_MAX_BUDGETS],
                        int nrows) {
     ttc_buf_printf(h, "<table><tr><th>method</th>");
@@ -465,6 +480,24 @@ int ttc_exp_analyze(const char *dir, const char *const *paths, int n_paths, uint
     json_object_set_new(jm, "compute_optimal_search_predicted", jarr_f(co_sp.acc, nb));
     json_object_set_new(jm, "compute_optimal_revisions_oracle", jarr_f(co_rev.acc, nb));
     json_object_set_new(sum, "methods", jm);
+    /* the same curves per benchmark level (for MATH-500: levels 1-5) */
+    int lev_n[TTC_EXP_MAX_LEVEL + 1];
+    level_counts(&x, lev_n);
+    json_t *jlev = json_object();
+    for (int L = 1; L <= TTC_EXP_MAX_LEVEL; L++) {
+        if (!lev_n[L]) continue;
+        json_t *o = json_object();
+        char key[16];
+        json_object_set_new(o, "n_problems", json_integer(lev_n[L]));
+        for (int m = 0; m < x.n_methods; m++) {
+            float cv[TTC_EXP_MAX_BUDGETS];
+            curve(&x, x.level, L, m, cv);
+            if (has_data(cv, nb)) json_object_set_new(o, x.methods[m], jarr_f(cv, nb));
+        }
+        snprintf(key, sizeof key, "%d", L);
+        json_object_set_new(jlev, key, o);
+    }
+    json_object_set_new(sum, "levels", jlev);
     json_t *jeff = json_object();
     json_object_set_new(jeff, "oracle", isnan(eff_o) ? json_null() : json_real(eff_o));
     json_object_set_new(jeff, "predicted", isnan(eff_p) ? json_null() : json_real(eff_p));
@@ -685,6 +718,17 @@ int ttc_exp_analyze(const char *dir, const char *const *paths, int n_paths, uint
                                                      x.methods[m], x.budgets[b], c[b]);
             }
     if ((rc = write_buf(dir, "accuracy_by_bin.csv", &csv, e))) goto out2;
+    csv.len = 0;
+    ttc_buf_printf(&csv, "level,problems,method,budget,accuracy\n");
+    for (int L = 1; L <= TTC_EXP_MAX_LEVEL; L++)
+        for (int m = 0; lev_n[L] && m < x.n_methods; m++) {
+            float cv[TTC_EXP_MAX_BUDGETS];
+            curve(&x, x.level, L, m, cv);
+            for (int b = 0; b < nb; b++)
+                if (!isnan(cv[b])) ttc_buf_printf(&csv, "%d,%d,%s,%d,%.4f\n", L, lev_n[L], x.methods[m],
+                                                  x.budgets[b], cv[b]);
+        }
+    if ((rc = write_buf(dir, "accuracy_by_level.csv", &csv, e))) goto out2;
     if (have_flops && (rc = write_buf(dir, "flops_matched.csv", &flcsv, e))) goto out2;
 
     /* Figures and report.html */
@@ -725,6 +769,23 @@ int ttc_exp_analyze(const char *dir, const char *const *paths, int n_paths, uint
             snprintf(fname, sizeof fname, "fig2_bin%d.svg", k + 1);
             snprintf(title, sizeof title, "Difficulty bin %d (oracle)", k + 1);
             if ((rc = write_chart(dir, fname, title, &x, s, ns, &html, e))) goto out2;
+        }
+        /* the same per benchmark level (the data's "level" field) */
+        ttc_buf_printf(&html, "<h3>Per benchmark level</h3>\n<p>The search methods and the best-of-N family "
+                              "on the problems of each level of the data (not the difficulty bins).</p>\n");
+        for (int L = 1; L <= TTC_EXP_MAX_LEVEL; L++) {
+            if (!lev_n[L]) continue;
+            const char *ln[16];
+            float lr[16][TTC_EXP_MAX_BUDGETS];
+            int nl = 0;
+            const int show[] = {M_BON_WEIGHTED, M_MAJORITY, M_SEARCH0, M_SEARCH0 + 1, M_SEARCH0 + 2,
+                                M_SEARCH0 + 3, M_SEARCH0 + 4};
+            for (size_t i = 0; i < sizeof show / sizeof show[0]; i++) {
+                curve(&x, x.level, L, show[i], lr[nl]);
+                if (has_data(lr[nl], nb)) ln[nl++] = x.methods[show[i]];
+            }
+            ttc_buf_printf(&html, "<p>Level %d (%d problems)</p>\n", L, lev_n[L]);
+            html_table(&html, &x, ln, lr, nl);
         }
         /* 3. revisions */
         ttc_buf_printf(&html, "<h2>3. Revisions: sequential vs parallel</h2>\n");
