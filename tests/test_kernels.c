@@ -179,6 +179,40 @@ static void matmul_all_paths(int type) {
     ttc_pool_free(pool);
 }
 
+/* Float weights with 1..5 tokens (the GEMV path takes up to 4): rows long
+ * enough for the 64-column main loop, with every column tail 0..63. */
+Test(kernels, matmul_float_few_tokens_every_tail) {
+    static const int ftypes[] = {TTC_TYPE_F32, TTC_TYPE_F16, TTC_TYPE_BF16};
+    static const int cols_list[] = {1, 15, 16, 17, 63, 64, 65, 127, 128, 129, 191, 899};
+    ttc_rng r;
+    ttc_rng_seed(&r, 77);
+    ttc_pool *pool;
+    cr_assert_eq(ttc_pool_new(2, &pool, NULL), TTC_OK);
+    int saved = ttc_kernel_get();
+    for (size_t ti = 0; ti < 3; ti++)
+        for (size_t ci = 0; ci < sizeof cols_list / sizeof *cols_list; ci++)
+            for (int n_tok = 1; n_tok <= 5; n_tok++) {
+                int type = ftypes[ti], cols = cols_list[ci] + (n_tok == 3 ? 64 * (int)ci : 0);
+                int rows = 1 + (int)((ci * 7 + (size_t)n_tok * 3) % 37);
+                void *w = random_weights(type, rows, cols, &r);
+                float *x = random_x(n_tok, cols, &r);
+                float *y = malloc(sizeof(float) * n_tok * rows), *y1 = malloc(sizeof(float) * n_tok * rows);
+                for (int path = 0; path < TTC_KERNEL_N_PATHS; path++) {
+                    if (!ttc_kernel_supported(path)) continue;
+                    cr_assert_eq(ttc_kernel_set(path, NULL), TTC_OK);
+                    for (int i = 0; i < n_tok * rows; i++) y[i] = NAN;
+                    cr_assert_eq(ttc_matmul(NULL, w, type, rows, cols, x, n_tok, y), TTC_OK);
+                    check_matmul(type, rows, cols, n_tok, w, x, y, ttc_kernel_name(path));
+                    cr_assert_eq(ttc_matmul(pool, w, type, rows, cols, x, n_tok, y1), TTC_OK);
+                    cr_assert(memcmp(y, y1, sizeof(float) * n_tok * rows) == 0, "%s %s n_tok=%d: pooled differs",
+                              ttc_kernel_name(path), ttc_type_name(type), n_tok);
+                }
+                free(w); free(x); free(y); free(y1);
+            }
+    ttc_kernel_set(saved, NULL);
+    ttc_pool_free(pool);
+}
+
 Test(kernels, matmul_f32) { matmul_all_paths(TTC_TYPE_F32); }
 Test(kernels, matmul_f16) { matmul_all_paths(TTC_TYPE_F16); }
 Test(kernels, matmul_bf16) { matmul_all_paths(TTC_TYPE_BF16); }

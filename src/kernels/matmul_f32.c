@@ -1,7 +1,8 @@
 /* Float path of ttc_matmul: F32/F16/BF16 weights on every SIMD path, and
  * quantized weights on CPUs without VNNI.
  *
- * AVX-512: tiles of 4 rows x 6 tokens with 24 f32 accumulators; weights are
+ * AVX-512, 1 to GEMV_MAX_TOK tokens: a GEMV that streams the rows in
+ * address order (see rows_gemv). More tokens: tiles of 4 rows x 6 tokens with 24 f32 accumulators; weights are
  * read straight from the (mmap'd) matrix and converted in registers (F16
  * with vcvtph2ps, BF16 by a shift), each weight vector serving 6 tokens and
  * each x vector 4 rows; columns go in blocks of KBF so a tile's operands
@@ -96,6 +97,80 @@ TF_TYPE(KT_F32, tiles_f32)
 TF_TYPE(KT_F16, tiles_f16)
 TF_TYPE(KT_BF16, tiles_bf16)
 
+/* ---- AVX-512 GEMV: one to four tokens ---------------------------------------
+ * With few tokens the product is a stream over the weights at one or two
+ * FMAs per weight vector: memory bandwidth is the limit. The task's rows are
+ * contiguous, so they are read strictly in address order one row at a time
+ * (whole K: x of up to 4 tokens stays in L1/L2), 64 columns per step, with
+ * one software prefetch per cache line GEMV_PF bytes ahead in that linear
+ * stream (past a row's end it fetches the next row). T = 1 keeps 4
+ * independent accumulators per row, T >= 2 two per token. */
+#define GEMV_MAX_TOK 4
+#ifndef GEMV_PF
+#define GEMV_PF 2048
+#endif
+
+static inline __attribute__((always_inline)) TGT void
+gemv_row(int type, const uint8_t *wr, const float *x, int ldx, int cols, int T, float *y, int ldy) {
+    const int es = type == KT_F32 ? 4 : 2;
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; t++)
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) acc[t][j] = _mm512_setzero_ps();
+    int c = 0;
+    for (; c + 64 <= cols; c += 64) {
+        const char *pf = (const char *)wr + (size_t)c * es + GEMV_PF;
+        _mm_prefetch(pf, _MM_HINT_T0);
+        _mm_prefetch(pf + 64, _MM_HINT_T0);
+        if (es == 4) {
+            _mm_prefetch(pf + 128, _MM_HINT_T0);
+            _mm_prefetch(pf + 192, _MM_HINT_T0);
+        }
+        __m512 W[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) W[j] = load_w(type, wr, c + 16 * j, 0xffff);
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; t++)
+            if (t < T) {
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++)
+                    acc[t][T == 1 ? j : j & 1] = _mm512_fmadd_ps(W[j], _mm512_loadu_ps(x + (size_t)t * ldx + c + 16 * j),
+                                                              acc[t][T == 1 ? j : j & 1]);
+            }
+    }
+    for (; c < cols; c += 16) {
+        __mmask16 k = cols - c >= 16 ? 0xffff : (__mmask16)((1u << (cols - c)) - 1);
+        __m512 W = load_w(type, wr, c, k);
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; t++)
+            if (t < T) acc[t][0] = _mm512_fmadd_ps(W, _mm512_maskz_loadu_ps(k, x + (size_t)t * ldx + c), acc[t][0]);
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; t++)
+        if (t < T)
+            y[(size_t)t * ldy] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]),
+                                                                    _mm512_add_ps(acc[t][2], acc[t][3])));
+}
+
+typedef void (*gemv_fn)(const uint8_t *, const float *, int, int, float *, int);
+#define GV_FN(TY, NAME, T) \
+    TGT static void NAME##_##T(const uint8_t *w, const float *x, int ldx, int cols, float *y, int ldy) { \
+        gemv_row(TY, w, x, ldx, cols, T, y, ldy); }
+#define GV_TYPE(TY, NAME) GV_FN(TY, NAME, 1) GV_FN(TY, NAME, 2) GV_FN(TY, NAME, 3) GV_FN(TY, NAME, 4) \
+    static const gemv_fn NAME[4] = {NAME##_1, NAME##_2, NAME##_3, NAME##_4};
+GV_TYPE(KT_F32, gemv_f32)
+GV_TYPE(KT_F16, gemv_f16)
+GV_TYPE(KT_BF16, gemv_bf16)
+
+/* Rows [r0, r1) of a F32/F16/BF16 matrix against n_tok <= 4 tokens. */
+static void rows_gemv(const k_mm *m, int r0, int r1) {
+    const gemv_fn *fns = m->wtype == KT_F32 ? gemv_f32 : m->wtype == KT_F16 ? gemv_f16 : gemv_bf16;
+    gemv_fn fn = fns[m->n_tok - 1];
+    for (int r = r0; r < r1; r++)
+        fn(m->w + (size_t)r * m->row_bytes, m->x, m->cols, m->cols, m->y + r, m->rows);
+}
+
 #define KBF 1024 /* columns per K block: 4 weight rows + 6 x rows stay in L1 */
 
 static int rows_avx512(const k_mm *m, int r0, int r1) {
@@ -104,6 +179,10 @@ static int rows_avx512(const k_mm *m, int r0, int r1) {
     const uint8_t *w = m->w + (size_t)r0 * m->row_bytes;
     size_t ws = m->row_bytes;
     int type = m->wtype;
+    if (is_float && m->n_tok <= GEMV_MAX_TOK) {
+        rows_gemv(m, r0, r1);
+        return TTC_OK;
+    }
     if (!is_float) { /* no VNNI: dequantize the task's rows to f32 first */
         float *p = k_scratch(1, sizeof(float) * (size_t)nr * cols);
         if (!p) return TTC_ENOMEM;
