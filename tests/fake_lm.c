@@ -284,10 +284,17 @@ typedef struct fake_ver {
     const fake_tree *t;
     fake_stats *st;
     fake_nodes nodes;
+    char **roots;       /* problems given to root(), in call order */
+    int n_roots;
 } fake_ver;
 
 static int ver_root(ttc_verifier *v, const char *problem, int *node, ttc_err *e) {
     fake_ver *f = (fake_ver *)v;
+    char **r = realloc(f->roots, (size_t)(f->n_roots + 1) * sizeof *r);
+    if (!r) return ttc_err_set(e, TTC_ENOMEM, "fake: out of memory");
+    f->roots = r;
+    if (!(r[f->n_roots] = strdup(problem))) return ttc_err_set(e, TTC_ENOMEM, "fake: out of memory");
+    f->n_roots++;
     int w = fake_words(problem);
     int id = nodes_new(&f->nodes, 0, w);
     if (id < 0) return ttc_err_set(e, TTC_ENOMEM, "fake: out of memory");
@@ -379,8 +386,16 @@ static int ver_score_final(ttc_verifier *v, const int *nodes, const char *const 
     return TTC_OK;
 }
 
+int fake_verifier_n_roots(const ttc_verifier *v) { return ((const fake_ver *)v)->n_roots; }
+const char *fake_verifier_root(const ttc_verifier *v, int i) {
+    const fake_ver *f = (const fake_ver *)v;
+    return i >= 0 && i < f->n_roots ? f->roots[i] : NULL;
+}
+
 static void ver_destroy(ttc_verifier *v) {
     fake_ver *f = (fake_ver *)v;
+    for (int i = 0; i < f->n_roots; i++) free(f->roots[i]);
+    free(f->roots);
     nodes_free(&f->nodes);
     free(f);
 }

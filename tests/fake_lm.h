@@ -55,6 +55,10 @@ void        fake_generator_set_max_prompt(ttc_generator *g, int max_words);
 int         fake_generator_n_prompts(const ttc_generator *g);
 const char *fake_generator_prompt(const ttc_generator *g, int i);
 
+/* The problems given to the verifier's root(), in call order. */
+int         fake_verifier_n_roots(const ttc_verifier *v);
+const char *fake_verifier_root(const ttc_verifier *v, int i);
+
 /* Words in s (runs of bytes other than ' ', '\n', '\t'). */
 int fake_words(const char *s);
 #endif

@@ -39,3 +39,122 @@ Test(family, auc_matches_pairwise_definition) {
     unsigned char pt[] = {0, 1};
     cr_assert_float_eq(ttc_auc(perfect, pt, 2), 1.0, 1e-12);
 }
+
+/* End to end with the bundled models: the revision builder writes the
+ * paper's contexts (only incorrect attempts) unless an example is marked
+ * natural; the ORM builder puts each attempt after the attempts its
+ * revision prompt held. */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include "data/grader.h"
+#include "testutil.h"
+
+static json_t **read_records(const char *path, int *n) {
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    json_t **v = NULL;
+    char line[1 << 16];
+    *n = 0;
+    while (fgets(line, sizeof line, f)) {
+        v = realloc(v, sizeof *v * (size_t)(*n + 1));
+        cr_assert_not_null(v[*n] = json_loads(line, 0, NULL), "bad line: %s", line);
+        (*n)++;
+    }
+    fclose(f);
+    return v;
+}
+
+/* The attempts of a revision prompt ("Attempt k:\n...") graded against ref;
+ * returns how many there are, *n_right how many are right. */
+static int context_attempts(const char *prompt, const char *ref, int *n_right) {
+    int n = 0;
+    *n_right = 0;
+    for (const char *p = strstr(prompt, "Attempt "); p; p = strstr(p + 1, "Attempt ")) {
+        const char *end = strstr(p + 1, "Attempt ");
+        if (!end) end = strstr(p, "Solution:\n");
+        if (!end) end = p + strlen(p);  /* an ORM context ends with its last attempt */
+        char buf[2048], ans[256];
+        size_t len = (size_t)(end - p) < sizeof buf - 1 ? (size_t)(end - p) : sizeof buf - 1;
+        memcpy(buf, p, len);
+        buf[len] = 0;
+        if (ttc_extract_answer(buf, ans, sizeof ans) && ttc_answer_equal(ans, ref)) (*n_right)++;
+        n++;
+    }
+    return n;
+}
+
+Test(family, revision_and_orm_data_from_bundled_models, .timeout = 300) {
+    const char *d = tu_tmpdir();
+    char rev[512], orm[512];
+    snprintf(rev, sizeof rev, "%s/rev.jsonl", d);
+    snprintf(orm, sizeof orm, "%s/orm.jsonl", d);
+    ttc_err e = {0};
+    /* level-2 problems of the train split: the generator solves about half */
+    ttc_label_opts o = {.data = "data/synth/train.jsonl", .out = rev, .offset = 1, .limit = 6,
+                        .samples = 8, .examples = 4, .natural = 0.5f, .temperature = 1.0f,
+                        .max_tokens = 200, .seed = 7, .threads = 2};
+    cr_assert_eq(ttc_label_revision("models/generator.gguf", &o, &e), TTC_OK, "%s", e.msg);
+    int n = 0, n_nat = 0, n_right_ctx = 0;
+    json_t **v = read_records(rev, &n);
+    cr_assert_geq(n, 12, "%d records", n);
+    FILE *df = fopen("data/synth/train.jsonl", "r");
+    char line[1 << 14];
+    json_t *probs[8];
+    for (int i = 0; i < 7; i++) {
+        cr_assert_not_null(fgets(line, sizeof line, df));
+        probs[i] = json_loads(line, 0, NULL);
+    }
+    fclose(df);
+    for (int i = 0; i < n; i++) {
+        const char *uid = json_string_value(json_object_get(v[i], "uid"));
+        const char *ref = NULL;
+        for (int k = 1; k < 7; k++)
+            if (!strcmp(uid, json_string_value(json_object_get(probs[k], "unique_id"))))
+                ref = json_string_value(json_object_get(probs[k], "answer"));
+        cr_assert_not_null(ref, "uid %s not among the problems asked for", uid);
+        const char *prompt = json_string_value(json_object_get(v[i], "prompt"));
+        const char *target = json_string_value(json_object_get(v[i], "completion"));
+        char ans[256];
+        cr_assert(ttc_extract_answer(target, ans, sizeof ans) && ttc_answer_equal(ans, ref),
+                  "target must be right: %s", target);
+        int right, m = context_attempts(prompt, ref, &right);
+        cr_assert_eq(m, json_integer_value(json_object_get(v[i], "attempts")));
+        cr_assert_leq(m, 4);
+        if (json_is_true(json_object_get(v[i], "natural"))) {
+            n_nat++;
+            n_right_ctx += right;
+            cr_assert_geq(m, 1);
+        } else {
+            cr_assert_eq(right, 0, "paper recipe: only incorrect attempts in context: %s", prompt);
+        }
+    }
+    cr_assert(n_nat > 0 && n_nat < n, "natural examples %d of %d", n_nat, n);
+    cr_assert_gt(n_right_ctx, 0, "natural contexts hold right attempts too");
+    for (int i = 0; i < n; i++) json_decref(v[i]);
+    free(v);
+
+    /* ORM data: 2 problems x 2 chains x 3 attempts of the revision model */
+    o.out = orm;
+    o.limit = 2;
+    o.samples = 2;
+    o.chain = 3;
+    cr_assert_eq(ttc_label_orm("models/revision.gguf", &o, &e), TTC_OK, "%s", e.msg);
+    v = read_records(orm, &n);
+    cr_assert_geq(n, 10, "%d records", n);
+    for (int i = 0; i < n; i++) {
+        int a = (int)json_integer_value(json_object_get(v[i], "attempt")), t = a % 3;
+        int k = (int)json_integer_value(json_object_get(v[i], "context_attempts"));
+        const char *problem = json_string_value(json_object_get(v[i], "problem"));
+        cr_assert_eq(k, t, "attempt %d of its chain saw %d earlier ones", t, k);
+        int right, m = context_attempts(problem, "0", &right);
+        cr_assert_eq(m, k, "the ORM reads the %d attempts before: %s", k, problem);
+        json_t *labels = json_object_get(v[i], "labels");
+        size_t nl = json_array_size(labels);
+        cr_assert(nl >= 1 && json_is_number(json_array_get(labels, nl - 1)));
+        for (size_t j = 0; j + 1 < nl; j++) cr_assert(json_is_null(json_array_get(labels, j)));
+    }
+    for (int i = 0; i < n; i++) json_decref(v[i]);
+    free(v);
+    for (int i = 0; i < 7; i++) json_decref(probs[i]);
+}

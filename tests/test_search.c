@@ -375,6 +375,19 @@ Test(search, revision_context_at_most_four) {
             cr_assert_str_eq(fake_generator_prompt(f.g, k * 2 + c), want, "chain %d attempt %d", c, k);
             free(want);
         }
+    /* the ORM reads each attempt after the attempts its prompt held: one
+     * root per attempt (chain c, attempt k at c * 7 + k) */
+    cr_assert_eq(fake_verifier_n_roots(f.v), 14);
+    for (int i = 0; i < 14; i++) {
+        int k = i % 7, m = k < 4 ? k : 4;
+        const char *prev[4];
+        for (int j = 0; j < m; j++) prev[j] = r.cands[i - m + j].text;
+        char *want = ttc_prompt_revise_context(problem, prev, m), *full = ttc_prompt_solve(want);
+        char *gen = ttc_prompt_revise(problem, prev, m);
+        cr_assert_str_eq(fake_verifier_root(f.v, i), want, "attempt %d", i);
+        cr_assert_str_eq(full, gen, "the ORM's prefix is the revision prompt");
+        free(want); free(full); free(gen);
+    }
     cr_assert(strstr(fake_generator_prompt(f.g, 12), "Attempt 4:"));
     cr_assert_null(strstr(fake_generator_prompt(f.g, 12), "Attempt 5:"));
     cr_assert_float_eq(r.budget.generations, 14.0, 1e-9);

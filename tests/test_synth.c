@@ -289,4 +289,13 @@ Test(synth, prompt_formats) {
     p = ttc_prompt_revise("P?", NULL, 0);
     cr_assert_str_eq(p, "Problem: P?\nSolution:\n");
     free(p);
+    /* the context an ORM roots at: solve(context) is the revision prompt */
+    p = ttc_prompt_revise_context("P?", attempts, 2);
+    cr_assert_str_eq(p, "P?\n"
+                        "Attempt 1:\n3 + 1 = 5.\nThe answer is \\boxed{5}.\n"
+                        "Attempt 2:\n3 + 1 = 4.\nThe answer is \\boxed{4}.");
+    free(p);
+    p = ttc_prompt_revise_context("P?", NULL, 0);
+    cr_assert_str_eq(p, "P?");
+    free(p);
 }

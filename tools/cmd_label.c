@@ -33,6 +33,9 @@ static const char usage[] =
     "      --samples N      solutions (prm, revision) or chains (orm) per problem (default 4)\n"
     "      --rollouts K     prm: completions per step prefix (default 8)\n"
     "      --chain L        orm: attempts per chain (default 4)\n"
+    "      --examples N     revision: examples per problem (default 2)\n"
+    "      --natural F      revision: fraction of examples whose context is 1..4\n"
+    "                       attempts as sampled, right or wrong (default 0)\n"
     "      --temp T         sampling temperature (default 1.0)\n"
     "      --max-tokens N   per solution (default 256)\n"
     "      --seed S         (default 1)\n"
@@ -92,7 +95,8 @@ int cmd_label(int argc, char **argv) {
     static const struct option opts[] = {
         {"model", 1, 0, 'm'}, {"data", 1, 0, 'd'}, {"out", 1, 0, 'o'}, {"offset", 1, 0, 'O'},
         {"limit", 1, 0, 'l'}, {"samples", 1, 0, 's'}, {"rollouts", 1, 0, 'k'}, {"chain", 1, 0, 'L'},
-        {"temp", 1, 0, 'T'}, {"max-tokens", 1, 0, 'M'}, {"seed", 1, 0, 'S'}, {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'}, {0, 0, 0, 0}};
+        {"temp", 1, 0, 'T'}, {"max-tokens", 1, 0, 'M'}, {"seed", 1, 0, 'S'}, {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'},
+        {"examples", 1, 0, 'E'}, {"natural", 1, 0, 'N'}, {0, 0, 0, 0}};
     optind = 2;
     int c;
     long v;
@@ -112,6 +116,8 @@ int cmd_label(int argc, char **argv) {
         case 'S': if (!cli_parse_int(optarg, 0, 1L << 62, &v)) return cli_bad_args("label", "--seed: bad number '%s'", optarg); o.seed = (uint64_t)v; break;
         case 't': if (!cli_parse_int(optarg, 0, 256, &v)) return cli_bad_args("label", "--threads: expected 0..256, got '%s'", optarg); o.threads = (int)v; break;
         case 'j': json = true; break;
+        case 'E': if (!cli_parse_int(optarg, 1, 64, &v)) return cli_bad_args("label", "--examples: expected 1..64, got '%s'", optarg); o.examples = (int)v; break;
+        case 'N': if (!cli_parse_float(optarg, 0, 1, &f)) return cli_bad_args("label", "--natural: expected 0..1, got '%s'", optarg); o.natural = (float)f; break;
         default: return cli_bad_args("label", "unknown option");
         }
     }

@@ -36,3 +36,13 @@ char *ttc_prompt_revise(const char *problem, const char *const *attempts, int n_
     strcpy(p, "Solution:\n");
     return s;
 }
+
+char *ttc_prompt_revise_context(const char *problem, const char *const *attempts, int n_attempts) {
+    static const char head[] = "Problem: ", tail[] = "\nSolution:\n";
+    char *s = ttc_prompt_revise(problem, attempts, n_attempts);
+    if (!s) return NULL;
+    size_t len = strlen(s), h = sizeof head - 1, t = sizeof tail - 1;
+    memmove(s, s + h, len - h - t); /* ttc_prompt_revise always has both ends */
+    s[len - h - t] = 0;
+    return s;
+}

@@ -23,6 +23,12 @@ char *ttc_prompt_solve(const char *problem);
  * then "Solution:\n". n_attempts may be 0 (then equals ttc_prompt_solve). */
 char *ttc_prompt_revise(const char *problem, const char *const *attempts, int n_attempts);
 
+/* The text X with ttc_prompt_solve(X) == ttc_prompt_revise(problem,
+ * attempts, n_attempts): the problem followed by the attempts. Verifiers
+ * that root at "Problem: X\nSolution:\n" (an ORM for revisions) read the
+ * revision prompt through it. */
+char *ttc_prompt_revise_context(const char *problem, const char *const *attempts, int n_attempts);
+
 /* Writes ttc_prompt_solve(problem) into buf (cap bytes, NUL-terminated,
  * truncated if needed); returns the full length it needed (like snprintf). */
 size_t ttc_prompt_solve_to(char *buf, size_t cap, const char *problem);

@@ -283,17 +283,36 @@ static int revision_one(eng *g, const ttc_label_opts *o, const ttc_example *x, u
         if (solved(req[s].text, x->answer)) good[ng++] = s;
         else bad[nb++] = s;
     }
-    /* Two examples per problem: a target correct solution (the model's own
+    /* o->examples per problem: a target correct solution (the model's own
      * when it has one, else the reference), 0..4 incorrect attempts before
-     * it, the closest to the target by edit distance last. */
+     * it, the closest to the target by edit distance last; or, for a
+     * fraction o->natural of them, 1..4 of the other sampled attempts as
+     * they came, right or wrong, in random order. */
     ttc_rng r;
     ttc_rng_seed(&r, seed ^ 0x7e5);
-    for (int ex = 0; !rc && ex < 2; ex++) {
-        const char *target = ng ? req[good[ttc_rng_below(&r, (uint64_t)ng)]].text : x->solution;
+    int n_ex = o->examples > 0 ? o->examples : 2;
+    for (int ex = 0; !rc && ex < n_ex; ex++) {
+        int ti = ng ? good[ttc_rng_below(&r, (uint64_t)ng)] : -1;
+        const char *target = ti >= 0 ? req[ti].text : x->solution;
         if (!target || !target[0]) break;
-        int m = (int)ttc_rng_below(&r, (uint64_t)TTC_MIN(4, nb) + 1);
         const char *att[4];
-        if (m > 0) {
+        bool natural = o->natural > 0 && ttc_rng_float(&r) < o->natural;
+        int m = 0;
+        if (natural) {
+            int pool[64], np = 0;
+            for (int s = 0; s < S && np < 64; s++)
+                if (s != ti && req[s].finish == TTC_FINISH_EOS) pool[np++] = s;
+            natural = np > 0;   /* nothing else finished: the paper's recipe */
+            m = np ? 1 + (int)ttc_rng_below(&r, (uint64_t)TTC_MIN(4, np)) : 0;
+            for (int i = 0; i < m; i++) {
+                int j = i + (int)ttc_rng_below(&r, (uint64_t)(np - i)), t = pool[i];
+                pool[i] = pool[j];
+                pool[j] = t;
+                att[i] = req[pool[i]].text;
+            }
+        }
+        if (!natural) m = (int)ttc_rng_below(&r, (uint64_t)TTC_MIN(4, nb) + 1);
+        if (!natural && m > 0) {
             int closest = 0, best = -1;
             for (int i = 0; i < nb; i++) {
                 int d = ttc_edit_distance(req[bad[i]].text, target);
@@ -311,8 +330,8 @@ static int revision_one(eng *g, const ttc_label_opts *o, const ttc_example *x, u
         }
         char *ctx = ttc_prompt_revise(x->problem, att, m);
         if (!ctx) { rc = ttc_err_set(e, TTC_ENOMEM, "out of memory"); break; }
-        json_t *rec = json_pack("{s:s, s:i, s:i, s:s, s:s}", "uid", x->unique_id, "example", ex, "attempts", m,
-                                "prompt", ctx, "completion", target);
+        json_t *rec = json_pack("{s:s, s:i, s:i, s:b, s:s, s:s}", "uid", x->unique_id, "example", ex, "attempts", m,
+                                "natural", natural, "prompt", ctx, "completion", target);
         free(ctx);
         rc = ttc_jsonl_append(out, rec, o->out, e);
     }
@@ -333,9 +352,9 @@ int ttc_label_revision(const char *model_path, const ttc_label_opts *o, ttc_err 
 static int orm_one(eng *g, const ttc_label_opts *o, const ttc_example *x, uint64_t seed, FILE *out, ttc_err *e) {
     int C = o->samples, L = o->chain, rc = TTC_OK;
     char **att = calloc((size_t)C * L, sizeof(char *));
-    int *seqs = calloc(C, sizeof(int));
+    int *seqs = calloc(C, sizeof(int)), *kctx = calloc((size_t)C * L, sizeof(int));
     ttc_gen_request *req = calloc(C, sizeof *req);
-    if (!att || !seqs || !req) rc = ttc_err_set(e, TTC_ENOMEM, "out of memory");
+    if (!att || !seqs || !kctx || !req) rc = ttc_err_set(e, TTC_ENOMEM, "out of memory");
     for (int t = 0; !rc && t < L; t++) {
         for (int c = 0; !rc && c < C; c++) {
             /* up to 4 previous attempts; the oldest are dropped while the
@@ -352,6 +371,7 @@ static int orm_one(eng *g, const ttc_label_opts *o, const ttc_example *x, uint64
                 free(ids);
                 if (!rc && (n + o->max_tokens <= ttc_ctx_n_ctx(g->ctx) || k == 0)) {
                     rc = seq_from_text(g, p, &seqs[c], e);
+                    kctx[c * L + t] = k;
                     placed = true;
                 }
                 free(p);
@@ -369,16 +389,23 @@ static int orm_one(eng *g, const ttc_label_opts *o, const ttc_example *x, uint64
         char lines[MAX_STEPS][512];
         int nl = text_lines(att[i], lines, MAX_STEPS);
         if (nl == 0) continue;
+        /* the attempts the revision model saw, as the ORM will read them */
+        const char *prev[4];
+        for (int j = 0; j < kctx[i]; j++) prev[j] = att[i - kctx[i] + j];
+        char *context = ttc_prompt_revise_context(x->problem, prev, kctx[i]);
+        if (!context) { rc = ttc_err_set(e, TTC_ENOMEM, "out of memory"); break; }
         json_t *steps = json_array(), *labels = json_array();
         for (int t = 0; t < nl; t++) {
             json_array_append_new(steps, json_string(lines[t]));
             json_array_append_new(labels, t == nl - 1 ? json_real(solved(att[i], x->answer) ? 1.0 : 0.0) : json_null());
         }
-        rc = ttc_jsonl_append(out, json_pack("{s:s, s:i, s:s, s:o, s:o}", "uid", x->unique_id, "attempt", i,
-                                             "problem", x->problem, "steps", steps, "labels", labels), o->out, e);
+        rc = ttc_jsonl_append(out, json_pack("{s:s, s:i, s:i, s:s, s:o, s:o}", "uid", x->unique_id, "attempt", i,
+                                             "context_attempts", kctx[i], "problem", context, "steps", steps,
+                                             "labels", labels), o->out, e);
+        free(context);
     }
     for (int i = 0; att && i < C * L; i++) free(att[i]);
-    free(att); free(seqs); free(req);
+    free(att); free(seqs); free(kctx); free(req);
     return rc;
 }
 

@@ -9,11 +9,19 @@
  *             train/prm.h's JSONL {"problem", "steps", "labels"}.
  *   revision  contexts of 0..4 incorrect attempts followed by a correct one:
  *             the last incorrect attempt in context is the one closest to
- *             the correct answer by edit distance, the others random.
+ *             the correct answer by edit distance, the others random (the
+ *             paper's recipe). A fraction `natural` of the examples instead
+ *             takes 1..4 of the attempts as sampled, right or wrong, in
+ *             random order: at test time a chain's earlier attempts are
+ *             often right, and a model that only ever saw wrong ones in
+ *             context learns to move away from them.
  *             Output: {"prompt": ttc_prompt_revise(...), "completion"}.
- *   orm       revision-model chains; each attempt labeled by the grader.
- *             Output: {"problem", "steps", "labels"} with only the last
- *             step labeled (the `orm` task).
+ *   orm       revision-model chains; each attempt labeled by the grader,
+ *             with the previous attempts the revision model saw in context:
+ *             "problem" is ttc_prompt_revise_context(problem, previous), so
+ *             the ORM reads exactly the revision prompt followed by the
+ *             attempt. Output: {"problem", "steps", "labels"} with only the
+ *             last step labeled (the `orm` task).
  *
  * All rollouts of one problem run as forks of shared prefixes in one batched
  * generation, so the shared prompt and steps are computed once. Output is
@@ -31,6 +39,8 @@ typedef struct ttc_label_opts {
     int      samples;       /* sampled solutions / attempts per problem */
     int      rollouts;      /* prm: completions per step prefix */
     int      chain;         /* orm: revision attempts per chain */
+    int      examples;      /* revision: examples per problem (0 = 2) */
+    float    natural;       /* revision: fraction of natural contexts (0..1) */
     float    temperature;
     int      max_tokens;    /* per solution */
     uint64_t seed;

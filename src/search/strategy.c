@@ -256,13 +256,15 @@ static int vote(const ttc_search_result *out, ttc_vote how, const int *idx, int 
 
 /* Scores ts[0..n) (their text is complete solutions) with the verifier from
  * a fresh root: a PRM step by step (steps split by ttc_lm_step_len), batched across
- * solutions; an ORM once at the end. Sets each value (NAN when nothing was
- * scored). */
-static int score_full(run *r, tnode *ts, int n) {
+ * solutions; an ORM once at the end. problems (may be NULL: r->problem for
+ * all) gives each solution its own root text, e.g. a revision's previous
+ * attempts (ttc_prompt_revise_context). Sets each value (NAN when nothing
+ * was scored). */
+static int score_full(run *r, tnode *ts, int n, char *const *problems) {
     ttc_verifier *v = r->ver;
     for (int i = 0; i < n; i++) ts[i].value = NAN;
     if (!v || n == 0) return TTC_OK;
-    int vroot = -1, rc;
+    int vroot = -1, rc = TTC_OK;
     int *nodes = malloc((size_t)n * sizeof *nodes);
     int *pos = calloc((size_t)n, sizeof *pos);      /* next unscored byte */
     int *batch = malloc((size_t)n * sizeof *batch);
@@ -271,9 +273,14 @@ static int score_full(run *r, tnode *ts, int n) {
     float *sc = malloc((size_t)n * sizeof *sc);
     for (int i = 0; i < n; i++) nodes[i] = -1;
     if (!nodes || !pos || !batch || !steps || !owned || !sc) { rc = oom(r->e, "scoring"); goto done; }
-    if ((rc = v->vt->root(v, r->problem, &vroot, r->e))) goto done;
-    for (int i = 0; i < n; i++)
-        if ((rc = v->vt->fork(v, vroot, &nodes[i], r->e))) goto done;
+    if (problems) {      /* one root per candidate: its own context */
+        for (int i = 0; i < n; i++)
+            if (ts[i].len > 0 && (rc = v->vt->root(v, problems[i], &nodes[i], r->e))) goto done;
+    } else {
+        if ((rc = v->vt->root(v, r->problem, &vroot, r->e))) goto done;
+        for (int i = 0; i < n; i++)
+            if ((rc = v->vt->fork(v, vroot, &nodes[i], r->e))) goto done;
+    }
     if (v->kind == TTC_VERIFIER_ORM) {         /* empty solutions stay unscored */
         int m = 0;
         for (int i = 0; i < n; i++)
@@ -359,7 +366,7 @@ static int run_bon(run *r) {
     }
     free(nodes);
     bool scored = p->method != TTC_SEARCH_MAJORITY && r->ver;
-    if (!rc && scored) rc = score_full(r, ts, n);
+    if (!rc && scored) rc = score_full(r, ts, n, NULL);
     for (int i = 0; !rc && i < n; i++) rc = result_add(r, &ts[i], 0, i, scored);
     for (int i = 0; i < n; i++) tnode_drop(r, &ts[i]);
     free(ts); free(seeds); free(prompt);
@@ -381,7 +388,8 @@ static int run_revise(run *r) {
     tnode *batch = malloc((size_t)n_chains * sizeof *batch);
     int *idx = malloc((size_t)n * sizeof *idx);
     int *win = malloc((size_t)n_chains * sizeof *win);
-    if (!ts || !seeds || !nodes || !at || !batch || !idx || !win) { rc = oom(r->e, "revise"); goto done; }
+    int *kctx = calloc((size_t)n, sizeof *kctx);             /* attempts in each one's prompt */
+    if (!ts || !seeds || !nodes || !at || !batch || !idx || !win || !kctx) { rc = oom(r->e, "revise"); goto done; }
     for (int i = 0; i < n; i++) tnode_init(&ts[i]);
     for (int t = 0; t < L && !rc; t++) {
         int m = 0;
@@ -396,6 +404,7 @@ static int run_revise(run *r) {
                 if (!prompt) { rc = oom(r->e, "prompt"); break; }
                 rc = r->gen->vt->root(r->gen, prompt, &nodes[m], r->e);
                 free(prompt);
+                kctx[c * L + t] = k;
                 if (rc != TTC_ENOMEM || k == 0) break;
             }
             if (rc) break;
@@ -413,7 +422,18 @@ static int run_revise(run *r) {
         for (int j = 0; j < m; j++) ts[at[j]] = batch[j];
     }
     bool scored = r->ver && p->revise_select == TTC_REVISE_VERIFIER;
-    if (!rc && scored) rc = score_full(r, ts, n);
+    if (!rc && scored) { /* each attempt is read after the attempts it revised */
+        char **ctx = calloc((size_t)n, sizeof *ctx);
+        if (!ctx) rc = oom(r->e, "revise");
+        for (int i = 0; !rc && i < n; i++) {
+            const char *prev[TTC_REVISE_MAX_CONTEXT];
+            for (int j = 0; j < kctx[i]; j++) prev[j] = ts[i - kctx[i] + j].text;
+            if (!(ctx[i] = ttc_prompt_revise_context(r->problem, prev, kctx[i]))) rc = oom(r->e, "revise");
+        }
+        if (!rc) rc = score_full(r, ts, n, ctx);
+        for (int i = 0; ctx && i < n; i++) free(ctx[i]);
+        free(ctx);
+    }
     for (int i = 0; !rc && i < n; i++) rc = result_add(r, &ts[i], i / L, i % L, scored);
     if (rc) goto done;
     if (p->revise_select == TTC_REVISE_MAJORITY) {
@@ -447,7 +467,7 @@ static int run_revise(run *r) {
     free(own);
 done:
     for (int i = 0; ts && i < n; i++) tnode_drop(r, &ts[i]);
-    free(ts); free(seeds); free(nodes); free(at); free(batch); free(idx); free(win);
+    free(ts); free(seeds); free(nodes); free(at); free(batch); free(idx); free(win); free(kctx);
     return rc;
 }
 
