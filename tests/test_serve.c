@@ -1202,3 +1202,238 @@ Test(engine, remote_verifier_backend_for_local_generator) {
     cr_assert_gt(ttc_metrics_count(ttc_server_metrics(vs), TTC_EP_COMPLETIONS, 200), 0, "scores came from the stub");
     ttc_server_stop(vs);
 }
+
+/* ---- verifier scoring batched across requests ---- */
+
+#include "kernels/kernels.h"
+#include "search/lm_local.h"
+#include "serve/sched_ver.h"
+
+#define SV_STEPS 4
+static const char *const sv_problems[2] = {"What is 12 * 13?", "A train goes 60 km in 2 hours. How fast is it?"};
+static const char *const sv_steps[2][SV_STEPS] = {
+    {"12 * 13 = 12 * 10 + 12 * 3\n", "= 120 + 36\n", "= 156\n", "The answer is 156"},
+    {"Speed is distance over time.\n", "60 / 2 = 30\n", "So 30 km per hour.\n", "The answer is 30"},
+};
+
+/* One request's scoring: a root, a fork, SV_STEPS steps on both nodes (the
+ * fork gets the steps in reverse order), then a final score of a two-step
+ * text on a third node. scores: SV_STEPS*2 + 1. */
+static void sv_run(ttc_verifier *v, int p, float *scores) {
+    ttc_err e = {0};
+    int a, b, c;
+    cr_assert_eq(v->vt->root(v, sv_problems[p], &a, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(v->vt->fork(v, a, &b, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(v->vt->fork(v, a, &c, &e), TTC_OK, "%s", e.msg);
+    for (int k = 0; k < SV_STEPS; k++) {
+        int nodes[2] = {a, b};
+        const char *steps[2] = {sv_steps[p][k], sv_steps[p][SV_STEPS - 1 - k]};
+        cr_assert_eq(v->vt->score(v, nodes, steps, 2, scores + 2 * k, &e), TTC_OK, "%s", e.msg);
+    }
+    char fin[256];
+    snprintf(fin, sizeof fin, "%s%s", sv_steps[p][0], sv_steps[p][1]);
+    const char *t = fin;
+    cr_assert_eq(v->vt->score_final(v, &c, &t, 1, scores + 2 * SV_STEPS, &e), TTC_OK, "%s", e.msg);
+    v->vt->release(v, a);
+    v->vt->release(v, b);
+    v->vt->release(v, c);
+}
+
+typedef struct sv_bg {
+    pthread_t t;
+    ttc_sched_prm *p;
+    int problem;
+    pthread_barrier_t *go;
+    float scores[2 * SV_STEPS + 1];
+} sv_bg;
+
+static void *sv_main(void *arg) {
+    sv_bg *b = arg;
+    ttc_err e = {0};
+    ttc_verifier *v;
+    if (ttc_sched_verifier_new(b->p, NULL, &v, &e)) return NULL;
+    pthread_barrier_wait(b->go);
+    sv_run(v, b->problem, b->scores);
+    ttc_verifier_free(v);
+    return NULL;
+}
+
+Test(engine, verifier_scoring_of_concurrent_requests_shares_decode_steps) {
+    /* the SIMD matmuls choose code paths by batch size, so only the
+     * reference kernel gives bit-identical results whatever else shares a
+     * decode step (each test runs in its own process) */
+    cr_assert_eq(ttc_kernel_set(TTC_KERNEL_REF, NULL), TTC_OK);
+    char prm[400];
+    snprintf(prm, sizeof prm, "%s/prm-sv.gguf", tu_tmpdir());
+    write_test_prm(g_model, prm);
+    ttc_err e = {0};
+    ttc_model *m;
+    cr_assert_eq(ttc_model_load(prm, NULL, &m, &e), TTC_OK, "%s", e.msg);
+    ttc_prm_format fmt;
+    cr_assert_eq(ttc_prm_format_from_gguf(m->gguf, &fmt, &e), TTC_OK, "%s", e.msg);
+    ttc_sched *s;
+    ttc_sched_params sp = {.ctx = {.n_ctx = 256, .n_seq_max = 16}};
+    cr_assert_eq(ttc_sched_new(m, &sp, &s, &e), TTC_OK, "%s", e.msg);
+    ttc_sched_prm *p;
+    cr_assert_eq(ttc_sched_prm_new(s, &fmt, &p, &e), TTC_OK, "%s", e.msg);
+
+    /* each request alone */
+    float alone[2][2 * SV_STEPS + 1];
+    for (int r = 0; r < 2; r++) {
+        ttc_verifier *v;
+        cr_assert_eq(ttc_sched_verifier_new(p, NULL, &v, &e), TTC_OK);
+        sv_run(v, r, alone[r]);
+        cr_assert_gt(v->usage.tokens_prefill, 0);
+        ttc_verifier_free(v);
+    }
+    cr_assert_eq(ttc_sched_get_stats(s).max_score_tasks_step, 1, "alone, no step holds two requests' scores");
+
+    /* the reference: search/lm_local.h's verifier on a context of its own */
+    ttc_ctx_params cp = {.n_ctx = 256, .n_seq_max = 16};
+    ttc_ctx *c;
+    cr_assert_eq(ttc_ctx_new(m, &cp, &c, &e), TTC_OK, "%s", e.msg);
+    for (int r = 0; r < 2; r++) {
+        ttc_verifier *v;
+        cr_assert_eq(ttc_local_verifier_new(c, &fmt, &v, &e), TTC_OK, "%s", e.msg);
+        float ref[2 * SV_STEPS + 1];
+        sv_run(v, r, ref);
+        for (int k = 0; k < 2 * SV_STEPS + 1; k++)
+            cr_assert_eq(alone[r][k], ref[k], "request %d score %d: %g vs lm_local %g", r, k, alone[r][k], ref[k]);
+        ttc_verifier_free(v);
+    }
+    ttc_ctx_free(c);
+
+    /* both at once (retried: the two must meet in one step at least once) */
+    ttc_sched_stats st = {0};
+    for (int attempt = 0; attempt < 8 && st.max_score_tasks_step < 2; attempt++) {
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, 2);
+        sv_bg bg[2];
+        for (int r = 0; r < 2; r++) {
+            bg[r] = (sv_bg){.p = p, .problem = r, .go = &go};
+            for (int k = 0; k < 2 * SV_STEPS + 1; k++) bg[r].scores[k] = -1;
+            pthread_create(&bg[r].t, NULL, sv_main, &bg[r]);
+        }
+        for (int r = 0; r < 2; r++) pthread_join(bg[r].t, NULL);
+        pthread_barrier_destroy(&go);
+        for (int r = 0; r < 2; r++)
+            for (int k = 0; k < 2 * SV_STEPS + 1; k++)
+                cr_assert_eq(bg[r].scores[k], alone[r][k], "request %d score %d: %.9g together, %.9g alone", r, k,
+                             bg[r].scores[k], alone[r][k]);
+        st = ttc_sched_get_stats(s);
+    }
+    cr_assert_geq(st.max_score_tasks_step, 2, "two requests' scores were computed in one decode step (%lld score steps)",
+                  (long long)st.score_steps);
+    cr_assert_eq(st.live_seqs, 0);
+    cr_assert_eq(st.kv_pages_used, 0);
+    ttc_sched_prm_free(p);
+    ttc_sched_free(s);
+    ttc_model_free(m);
+    unlink(prm);
+}
+
+/* ---- POST /pooling and the remote verifier over it ---- */
+
+Test(engine, pooling_endpoint_serves_the_remote_verifier) {
+    cr_assert_eq(ttc_kernel_set(TTC_KERNEL_REF, NULL), TTC_OK);
+    /* a random "PRM" with ttc's own vocabulary, so the ttc format (tag
+     * <|step|>, labels +/-) applies as the remote verifier writes it */
+    char prm[400];
+    snprintf(prm, sizeof prm, "%s/prm-pool.gguf", tu_tmpdir());
+    ttc_err e = {0};
+    ttc_random_params rp = {.vocab_path = "models/prm.gguf", .type = TTC_TYPE_Q8_0, .seed = 5};
+    cr_assert_eq(ttc_random_model_write(ttc_random_shape_find("tiny-llama"), &rp, prm, &e), TTC_OK, "%s", e.msg);
+    ttc_local *l;
+    ttc_local_opts lo = {.model_path = g_model, .prm_path = prm, .threads = 1, .n_ctx = 256, .n_seq_max = 32};
+    cr_assert_eq(ttc_local_new(&lo, &l, &e), TTC_OK, "%s", e.msg);
+    ttc_serve_backend be = ttc_local_backend(l);
+    ttc_server *vs;
+    ttc_server_opts o = {0};
+    cr_assert_eq(ttc_server_start(&o, &be, &vs, &e), TTC_OK, "%s", e.msg);
+    char keep[64], vurl[64];
+    snprintf(keep, sizeof keep, "%s", g_base);
+    snprintf(vurl, sizeof vurl, "http://127.0.0.1:%d", ttc_server_port(vs));
+    snprintf(g_base, sizeof g_base, "%s", vurl);
+
+    /* the reference: search/lm_local.h's verifier on the same model */
+    ttc_model *m;
+    cr_assert_eq(ttc_model_load(prm, NULL, &m, &e), TTC_OK, "%s", e.msg);
+    ttc_prm_format fmt;
+    cr_assert_eq(ttc_prm_format_from_gguf(m->gguf, &fmt, &e), TTC_OK, "%s", e.msg);
+    cr_assert_str_eq(fmt.tag, "<|step|>");
+    ttc_ctx_params cp = {.n_ctx = 256, .n_seq_max = 4};
+    ttc_ctx *c;
+    cr_assert_eq(ttc_ctx_new(m, &cp, &c, &e), TTC_OK, "%s", e.msg);
+    ttc_verifier *ref;
+    cr_assert_eq(ttc_local_verifier_new(c, &fmt, &ref, &e), TTC_OK, "%s", e.msg);
+    const char *steps[2] = {"2+2=4\n", "The answer is 4"};
+    float want[2];
+    int rn;
+    cr_assert_eq(ref->vt->root(ref, "2+2", &rn, &e), TTC_OK, "%s", e.msg);
+    for (int k = 0; k < 2; k++) cr_assert_eq(ref->vt->score(ref, &rn, &steps[k], 1, &want[k], &e), TTC_OK, "%s", e.msg);
+
+    /* the endpoint: vLLM's request and response shape, one row per tag */
+    json_t *j = post_json("/pooling", "{\"model\":\"tiny\",\"input\":\"Problem: 2+2\\nSolution:\\n2+2=4\\n<|step|>"
+                                      "The answer is 4<|step|>\",\"task\":\"reward\"}", 200);
+    cr_assert_str_eq(jget_str(j, "object"), "list");
+    cr_assert_str_eq(jget_str(j, "data.0.object"), "pooling");
+    cr_assert_gt(jget_int(j, "usage.prompt_tokens"), 8);
+    json_t *rows = json_object_get(json_array_get(json_object_get(j, "data"), 0), "data");
+    cr_assert_eq(json_array_size(rows), 2, "one row per step tag");
+    for (int k = 0; k < 2; k++) {
+        double bad = json_number_value(json_array_get(json_array_get(rows, (size_t)k), 0));
+        double good = json_number_value(json_array_get(json_array_get(rows, (size_t)k), 1));
+        cr_assert_float_eq(bad + good, 1.0, 1e-6);
+        cr_assert_float_eq(good, want[k], 1e-5, "row %d: p_good %.7f, the local verifier %.7f", k, good, want[k]);
+    }
+    json_decref(j);
+    /* bad pooling requests get OpenAI-style 4xx errors */
+    j = post_json("/pooling", "{\"input\":5}", 400);
+    cr_assert_str_eq(jget_str(j, "error.param"), "input");
+    json_decref(j);
+    j = post_json("/pooling", "{\"input\":[\"a\",7]}", 400);
+    cr_assert_str_eq(jget_str(j, "error.param"), "input[1]");
+    json_decref(j);
+    j = post_json("/pooling", "{\"input\":\"x\",\"dimensions\":3}", 400);
+    cr_assert(strstr(jget_str(j, "error.message"), "dimensions"));
+    json_decref(j);
+    j = post_json("/pooling", "{\"input\":\"x\",\"model\":\"other\"}", 404);
+    json_decref(j);
+    j = post_json("/pooling", "{\"input\":\"x\",\"encoding_format\":\"base64\"}", 400);
+    json_decref(j);
+
+    /* the remote verifier reads the same scores over HTTP */
+    ttc_http *h;
+    ttc_http_opts ho = {.base_url = vurl};
+    cr_assert_eq(ttc_http_new(&ho, &h, &e), TTC_OK);
+    ttc_verifier *v;
+    cr_assert_eq(ttc_remote_verifier_new(h, NULL, TTC_VERIFIER_PRM, TTC_REMOTE_POOLING, NULL, &v, &e), TTC_OK);
+    int node;
+    cr_assert_eq(v->vt->root(v, "2+2", &node, &e), TTC_OK);
+    for (int k = 0; k < 2; k++) {
+        float got;
+        cr_assert_eq(v->vt->score(v, &node, &steps[k], 1, &got, &e), TTC_OK, "%s", e.msg);
+        cr_assert_float_eq(got, want[k], 1e-5, "step %d: remote %.7f, local %.7f", k, got, want[k]);
+    }
+    cr_assert_gt(v->usage.tokens_prefill, 0);
+    ttc_verifier_free(v);
+    ttc_http_free(h);
+    ttc_verifier_free(ref);
+    ttc_ctx_free(c);
+    ttc_model_free(m);
+
+    /* the whole path: a local generator scoring on the remote verifier */
+    snprintf(g_base, sizeof g_base, "%s", keep);
+    char purl[80];
+    snprintf(purl, sizeof purl, "pooling+%s", vurl);
+    cr_assert_eq(ttc_local_set_remote_verifier(g_local, purl, false, &e), TTC_OK, "%s", e.msg);
+    j = post_json("/v1/completions", "{\"prompt\":\"5-3\",\"max_tokens\":8,\"seed\":1,"
+                                     "\"ttc\":{\"strategy\":\"beam\",\"budget\":4,\"beam_width\":2}}", 200);
+    cr_assert_str_eq(jget_str(j, "ttc.strategy_used"), "beam");
+    cr_assert_gt(jget_int(j, "ttc.verifier_tokens"), 0);
+    json_decref(j);
+    cr_assert_gt(ttc_metrics_count(ttc_server_metrics(vs), TTC_EP_POOLING, 200), 2, "the scores came from /pooling");
+    ttc_server_stop(vs);
+    ttc_local_free(l);
+    unlink(prm);
+}

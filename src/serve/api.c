@@ -575,6 +575,134 @@ char *ttc_api_chunk_sse(ttc_api_kind kind, const char *id, int64_t created, cons
     return sse;
 }
 
+/* ---- /pooling ---- */
+
+void ttc_api_pool_req_free(ttc_api_pool_req *r) {
+    if (!r) return;
+    for (int i = 0; r->inputs && i < r->n_inputs; i++) free(r->inputs[i]);
+    free(r->inputs);
+    free(r->lens);
+    free(r->model);
+    memset(r, 0, sizeof *r);
+}
+
+int ttc_api_pool_parse(const char *body, size_t len, const ttc_api_limits *lim_in, ttc_api_pool_req *out,
+                       ttc_api_fault *f, ttc_err *e) {
+    ttc_api_limits lim;
+    if (lim_in) lim = *lim_in; else ttc_api_limits_default(&lim);
+    if (lim.max_prompt_bytes == 0) {
+        ttc_api_limits def;
+        ttc_api_limits_default(&def);
+        lim.max_prompt_bytes = def.max_prompt_bytes;
+    }
+    memset(out, 0, sizeof *out);
+    json_error_t je;
+    json_t *root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        const char *code = json_error_code(&je) == json_error_invalid_utf8 ? "invalid_utf8" : "invalid_json";
+        return reject(f, e, TTC_EFORMAT, 400, "invalid_request_error", code, NULL,
+                      "request body is not valid JSON: line %d, column %d (byte %d): %s", je.line, je.column,
+                      je.position, je.text);
+    }
+    int rc = TTC_OK;
+    if (!json_is_object(root)) {
+        rc = reject(f, e, TTC_EINVAL, 400, "invalid_request_error", "invalid_type", NULL,
+                    "request body must be a JSON object");
+        goto done;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(root, key, val) {
+        static const char *const known[] = {"model", "input", "encoding_format", "task", "user", NULL};
+        bool ok = false;
+        for (int k = 0; known[k] && !ok; k++) ok = !strcmp(key, known[k]);
+        if (!ok) {
+            rc = reject(f, e, TTC_EINVAL, 400, "invalid_request_error", "unsupported_parameter", key,
+                        "'%.60s' is not supported by this server's /pooling (it takes model, input, "
+                        "encoding_format, task)", key);
+            goto done;
+        }
+    }
+    json_t *model = json_object_get(root, "model");
+    if (model && !json_is_null(model) && !json_is_string(model)) { rc = BAD_TYPE("model", "a string"); goto done; }
+    const char *mname = model && json_is_string(model) ? json_string_value(model) : lim.model_id;
+    if (!mname) mname = "";
+    if (lim.model_id && model && json_is_string(model) && strcmp(mname, lim.model_id)) {
+        rc = reject(f, e, TTC_ENOTFOUND, 404, "not_found_error", "model_not_found", "model",
+                    "the model '%.200s' does not exist; this server serves '%.200s'", mname, lim.model_id);
+        goto done;
+    }
+    json_t *fmt = json_object_get(root, "encoding_format");
+    if (fmt && !json_is_null(fmt) && !(json_is_string(fmt) && !strcmp(json_string_value(fmt), "float"))) {
+        rc = BAD("encoding_format", "'encoding_format' must be \"float\" (the only format this server writes)");
+        goto done;
+    }
+    json_t *task = json_object_get(root, "task");
+    if (task && !json_is_null(task)) {
+        const char *t = json_string_value(task);
+        if (!t || (strcmp(t, "reward") && strcmp(t, "token_classify") && strcmp(t, "encode"))) {
+            rc = BAD("task", "'task' must be \"reward\", \"token_classify\" or \"encode\" (per-step verifier scores)");
+            goto done;
+        }
+    }
+    json_t *input = json_object_get(root, "input");
+    size_t n = json_is_array(input) ? json_array_size(input) : 1;
+    if (!input || json_is_null(input)) { rc = BAD("input", "'input' is required"); goto done; }
+    if (!json_is_string(input) && !json_is_array(input)) { rc = BAD_TYPE("input", "a string or an array of strings"); goto done; }
+    if (n < 1 || n > TTC_API_MAX_POOL_INPUTS) {
+        rc = BAD("input", "'input' must hold 1 to %d texts, not %zu", TTC_API_MAX_POOL_INPUTS, n);
+        goto done;
+    }
+    out->inputs = calloc(n, sizeof *out->inputs);
+    out->lens = calloc(n, sizeof *out->lens);
+    out->model = dupn(mname, strlen(mname));
+    if (!out->inputs || !out->lens || !out->model) { rc = ttc_err_set(e, TTC_ENOMEM, "out of memory"); goto done; }
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_is_array(input) ? json_array_get(input, i) : input;
+        char param[32];
+        if (json_is_array(input)) snprintf(param, sizeof param, "input[%zu]", i);
+        else snprintf(param, sizeof param, "input");
+        if (!json_is_string(s)) {
+            rc = reject(f, e, TTC_EINVAL, 400, "invalid_request_error", "invalid_type", param,
+                        "'%s' must be a string (token-id inputs are not supported)", param);
+            goto done;
+        }
+        size_t sl = json_string_length(s);
+        if (sl == 0 || sl > lim.max_prompt_bytes) {
+            rc = reject(f, e, TTC_EINVAL, 400, "invalid_request_error", "invalid_value", param,
+                        "'%s' must be 1 to %zu bytes, not %zu", param, lim.max_prompt_bytes, sl);
+            goto done;
+        }
+        if (memchr(json_string_value(s), 0, sl)) {
+            rc = reject(f, e, TTC_EINVAL, 400, "invalid_request_error", "invalid_value", param,
+                        "'%s' contains a NUL character", param);
+            goto done;
+        }
+        if (!(out->inputs[i] = dupn(json_string_value(s), sl))) { rc = ttc_err_set(e, TTC_ENOMEM, "out of memory"); goto done; }
+        out->lens[i] = sl;
+        out->n_inputs = (int)i + 1;
+    }
+done:
+    json_decref(root);
+    if (rc) ttc_api_pool_req_free(out);
+    return rc;
+}
+
+char *ttc_api_pool_json(const char *id, int64_t created, const char *model, const float *const *rows,
+                        const int *n_rows, int n_inputs, int64_t prompt_tokens) {
+    json_t *data = json_array();
+    for (int i = 0; i < n_inputs; i++) {
+        json_t *r = json_array();
+        for (int k = 0; k < n_rows[i]; k++)
+            json_array_append_new(r, json_pack("[f,f]", (double)rows[i][2 * k], (double)rows[i][2 * k + 1]));
+        json_array_append_new(data, json_pack("{s:i,s:s,s:o}", "index", i, "object", "pooling", "data", r));
+    }
+    return dump(json_pack("{s:s,s:s,s:I,s:s,s:o,s:{s:I,s:I,s:i}}", "id", id, "object", "list", "created",
+                          (json_int_t)created, "model", model, "data", data, "usage", "prompt_tokens",
+                          (json_int_t)prompt_tokens, "total_tokens", (json_int_t)prompt_tokens,
+                          "completion_tokens", 0));
+}
+
 char *ttc_api_models_json(const char *model_id, int64_t created) {
     return dump(json_pack("{s:s,s:[{s:s,s:s,s:I,s:s}]}", "object", "list", "data", "id", model_id,
                           "object", "model", "created", (json_int_t)created, "owned_by", "ttc"));

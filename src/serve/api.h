@@ -163,6 +163,37 @@ char *ttc_api_chunk_sse(ttc_api_kind kind, const char *id, int64_t created, cons
                         int choice, bool first, const char *delta, size_t delta_len,
                         const char *finish, const ttc_api_usage *u);
 
+/* ---- POST /pooling (vLLM's pooling API, for reward models) ----
+ *
+ * Request: {"model"?: string, "input": string | [string, ...],
+ * "encoding_format"?: "float", "task"?: "reward" | "token_classify" |
+ * "encode"}. Other vLLM fields (truncate_prompt_tokens, dimensions,
+ * messages, ...) are refused with a 400 naming them, rather than ignored.
+ * Response: {"id", "object": "list", "created", "model", "data": [{"index":
+ * i, "object": "pooling", "data": [[p_bad, p_good], ...]}], "usage":
+ * {"prompt_tokens", "total_tokens", "completion_tokens": 0}}: STEP pooling,
+ * one row per step tag of the input (see serve/sched_ver.h). */
+
+#define TTC_API_MAX_POOL_INPUTS 64
+
+typedef struct ttc_api_pool_req {
+    char  *model;            /* as sent, or the served model */
+    char **inputs;           /* owned, NUL-terminated */
+    size_t *lens;
+    int    n_inputs;
+} ttc_api_pool_req;
+
+/* Parses and validates a /pooling body (len bytes) against lim (model id,
+ * max_prompt_bytes per input). Errors as ttc_api_req_parse. */
+int  ttc_api_pool_parse(const char *body, size_t len, const ttc_api_limits *lim, ttc_api_pool_req *out,
+                        ttc_api_fault *f, ttc_err *e);
+/* NULL-safe; zeroes *r. */
+void ttc_api_pool_req_free(ttc_api_pool_req *r);
+/* The response body: rows[i] holds n_rows[i] pairs for input i. Caller
+ * frees; NULL on OOM. */
+char *ttc_api_pool_json(const char *id, int64_t created, const char *model, const float *const *rows,
+                        const int *n_rows, int n_inputs, int64_t prompt_tokens);
+
 /* GET /v1/models body for one model id; caller frees. */
 char *ttc_api_models_json(const char *model_id, int64_t created);
 #endif

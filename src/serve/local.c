@@ -15,6 +15,7 @@
 #include "model/model.h"
 #include "serve/remote.h"
 #include "serve/sched_lm.h"
+#include "serve/sched_ver.h"
 #include "tokenizer/chat.h"
 #include "tokenizer/tokenizer.h"
 #include "optimal/policy.h"
@@ -26,8 +27,8 @@ struct ttc_local {
     ttc_pool     *pool;
     ttc_model    *model, *prm;
     ttc_sched    *gen;
-    ttc_ctx      *prm_ctx;      /* the verifier's context, shared under prm_mu */
-    pthread_mutex_t prm_mu;
+    ttc_sched    *ver;          /* the verifier's scheduler: scoring of all requests batched */
+    ttc_sched_prm *vp;          /* its format, resolved once */
     ttc_prm_format fmt;
     ttc_verifier_kind ver_kind;
     ttc_http     *vh;           /* remote verifier, instead of prm */
@@ -41,66 +42,6 @@ struct ttc_local {
     pthread_mutex_t mu;
     ttc_rng       rng;          /* seeds of requests that give none */
 };
-
-/* ---- a verifier on the shared PRM context, one call at a time ---- */
-
-typedef struct locked_ver {
-    ttc_verifier    base;
-    ttc_verifier   *inner;
-    pthread_mutex_t *mu;
-} locked_ver;
-
-#define LOCKED(v, call)                                  \
-    locked_ver *x = (locked_ver *)(v);                   \
-    pthread_mutex_lock(x->mu);                           \
-    int rc = (call);                                     \
-    x->base.usage = x->inner->usage;                     \
-    pthread_mutex_unlock(x->mu);                         \
-    return rc
-
-static int lv_root(ttc_verifier *v, const char *problem, int *node, ttc_err *e) {
-    LOCKED(v, x->inner->vt->root(x->inner, problem, node, e));
-}
-static int lv_fork(ttc_verifier *v, int src, int *node, ttc_err *e) {
-    LOCKED(v, x->inner->vt->fork(x->inner, src, node, e));
-}
-static void lv_release(ttc_verifier *v, int node) {
-    locked_ver *x = (locked_ver *)v;
-    pthread_mutex_lock(x->mu);
-    x->inner->vt->release(x->inner, node);
-    pthread_mutex_unlock(x->mu);
-}
-static int lv_score(ttc_verifier *v, const int *nodes, const char *const *steps, int n, float *scores, ttc_err *e) {
-    LOCKED(v, x->inner->vt->score(x->inner, nodes, steps, n, scores, e));
-}
-static int lv_score_final(ttc_verifier *v, const int *nodes, const char *const *texts, int n, float *scores,
-                          ttc_err *e) {
-    LOCKED(v, x->inner->vt->score_final(x->inner, nodes, texts, n, scores, e));
-}
-static void lv_destroy(ttc_verifier *v) {
-    locked_ver *x = (locked_ver *)v;
-    pthread_mutex_lock(x->mu);
-    ttc_verifier_free(x->inner);
-    pthread_mutex_unlock(x->mu);
-    free(x);
-}
-static const ttc_verifier_vt locked_vt = {lv_root, lv_fork, lv_release, lv_score, lv_score_final, lv_destroy};
-
-/* A verifier for one request on the shared PRM context. */
-static int local_verifier(ttc_local *l, ttc_verifier **out, ttc_err *e) {
-    locked_ver *x = calloc(1, sizeof *x);
-    if (!x) return ttc_err_set(e, TTC_ENOMEM, "out of memory");
-    pthread_mutex_lock(&l->prm_mu);
-    int rc = ttc_local_verifier_new(l->prm_ctx, &l->fmt, &x->inner, e);
-    pthread_mutex_unlock(&l->prm_mu);
-    if (rc) { free(x); return rc; }
-    x->base.vt = &locked_vt;
-    x->base.kind = x->inner->kind;
-    x->base.info = x->inner->info;
-    x->mu = &l->prm_mu;
-    *out = &x->base;
-    return TTC_OK;
-}
 
 /* A seed for a request without one. */
 static uint64_t fresh_seed(ttc_local *l) {
@@ -270,7 +211,7 @@ static int run_strategy(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err 
     ttc_verifier *ver = NULL;
     ttc_search_result res = {0};
     if ((rc = ttc_sched_generator_new(l->gen, ttc_job_cancel_flag(j), r->max_tokens, &gen, e))) goto done;
-    if (l->prm && (rc = local_verifier(l, &ver, e))) goto done;
+    if (l->prm && (rc = ttc_sched_verifier_new(l->vp, ttc_job_cancel_flag(j), &ver, e))) goto done;
     if (l->vh && (rc = ttc_remote_verifier_new(l->vh, NULL, l->ver_kind, l->vmethod, ttc_job_cancel_flag(j), &ver, e)))
         goto done;
     ttc_auto_info info = {0};
@@ -325,20 +266,29 @@ static void local_gauges(void *self, ttc_metrics_gauges *g) {
     ttc_sched_stats st = ttc_sched_get_stats(l->gen);
     g->kv_pages_used = st.kv_pages_used;
     g->kv_pages_total = st.kv_pages_total;
-    if (l->prm_ctx) {
-        pthread_mutex_lock(&l->prm_mu);
-        const ttc_kv *kv = ttc_ctx_kv(l->prm_ctx);
-        g->kv_pages_used += ttc_kv_pages_used(kv);
-        g->kv_pages_total += kv->n_pages;
-        pthread_mutex_unlock(&l->prm_mu);
+    if (l->ver) {
+        st = ttc_sched_get_stats(l->ver);
+        g->kv_pages_used += st.kv_pages_used;
+        g->kv_pages_total += st.kv_pages_total;
     }
 }
 
+static int local_pool(void *self, const char *text, size_t len, atomic_int *cancel, float **rows, int *n_rows,
+                      int *n_tokens, ttc_err *e) {
+    ttc_local *l = self;
+    return ttc_sched_prm_pool(l->vp, text, len, cancel, rows, n_rows, n_tokens, e);
+}
+
 ttc_serve_backend ttc_local_backend(ttc_local *l) {
-    return (ttc_serve_backend){.self = l, .model_id = l->model_id, .run = local_run, .gauges = local_gauges};
+    return (ttc_serve_backend){.self = l, .model_id = l->model_id, .run = local_run, .gauges = local_gauges,
+                               .pool = l->vp ? local_pool : NULL};
 }
 
 ttc_sched_stats ttc_local_stats(ttc_local *l) { return ttc_sched_get_stats(l->gen); }
+
+ttc_sched_stats ttc_local_verifier_stats(ttc_local *l) {
+    return l->ver ? ttc_sched_get_stats(l->ver) : (ttc_sched_stats){0};
+}
 
 void ttc_local_set_policy(ttc_local *l, ttc_serve_policy_fn fn, void *ud) {
     l->policy = fn;
@@ -355,7 +305,6 @@ int ttc_local_new(const ttc_local_opts *o, ttc_local **out, ttc_err *e) {
     ttc_local *l = calloc(1, sizeof *l);
     if (!l) return ttc_err_set(e, TTC_ENOMEM, "out of memory");
     pthread_mutex_init(&l->mu, NULL);
-    pthread_mutex_init(&l->prm_mu, NULL);
     ttc_rng_seed(&l->rng, (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)l);
     int rc = ttc_pool_new(o->threads, &l->pool, e);
     if (rc) goto fail;
@@ -380,12 +329,9 @@ int ttc_local_new(const ttc_local_opts *o, ttc_local **out, ttc_err *e) {
         if ((rc = ttc_prm_format_from_gguf(l->prm->gguf, &l->fmt, e))) { ttc_err_wrap(e, "%s: ", o->prm_path); goto fail; }
         if (o->orm) l->fmt.outcome = true;
         l->ver_kind = l->fmt.outcome ? TTC_VERIFIER_ORM : TTC_VERIFIER_PRM;
-        ttc_ctx_params pp = sp.ctx;
-        if ((rc = ttc_ctx_new(l->prm, &pp, &l->prm_ctx, e))) goto fail;
+        if ((rc = ttc_sched_new(l->prm, &sp, &l->ver, e))) goto fail;
         /* resolve the format's tokens and heads now, so a bad PRM fails at start-up */
-        ttc_verifier *probe;
-        if ((rc = ttc_local_verifier_new(l->prm_ctx, &l->fmt, &probe, e))) goto fail;
-        ttc_verifier_free(probe);
+        if ((rc = ttc_sched_prm_new(l->ver, &l->fmt, &l->vp, e))) goto fail;
     }
     l->chat = ttc_chat_detect(ttc_tokenizer_chat_template(ttc_model_tokenizer(l->model)));
     if (o->model_id) {
@@ -420,11 +366,11 @@ void ttc_local_free(ttc_local *l) {
     if (!l) return;
     ttc_http_free(l->vh);
     ttc_sched_free(l->gen);
-    ttc_ctx_free(l->prm_ctx);
+    ttc_sched_prm_free(l->vp);
+    ttc_sched_free(l->ver);
     ttc_model_free(l->model);
     ttc_model_free(l->prm);
     ttc_pool_free(l->pool);
     pthread_mutex_destroy(&l->mu);
-    pthread_mutex_destroy(&l->prm_mu);
     free(l);
 }

@@ -10,8 +10,9 @@
  * Strategy requests ("ttc": {"strategy": ...}): the problem is the last
  * user message (chat) or the prompt (completions); ttc_search_run runs the
  * strategy with the scheduler's generator, so its beams are batched with
- * every other request. The verifier (--prm, any search/prm.h format) runs
- * on its own context, one request's call at a time. The chosen solution is
+ * every other request. The verifier (--prm, any search/prm.h format) has
+ * its own scheduler (sched_ver.h), so the scoring calls of concurrent
+ * requests share its decode steps too. The chosen solution is
  * choice 0; further choices (n > 1) are the other candidates by score.
  * "auto" uses the --policy file (with a verifier), else the policy hook,
  * else bon-weighted with a verifier and majority without. */
@@ -56,4 +57,6 @@ void ttc_local_set_policy(ttc_local *l, ttc_serve_policy_fn fn, void *ud);
 int  ttc_local_load_policy(ttc_local *l, const char *path, ttc_err *e);
 /* Scheduler statistics of the generator (for tests and metrics). */
 ttc_sched_stats ttc_local_stats(ttc_local *l);
+/* Scheduler statistics of the verifier (zeros without a local verifier). */
+ttc_sched_stats ttc_local_verifier_stats(ttc_local *l);
 #endif

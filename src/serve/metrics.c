@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const char *const ep_names[TTC_EP_COUNT] = {
-    "/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics", "other",
+    "/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics", "/pooling", "other",
 };
 
 /* Upper bounds (seconds) of the latency buckets; +Inf is implicit. */

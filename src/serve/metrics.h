@@ -12,7 +12,7 @@
 
 typedef enum {
     TTC_EP_CHAT = 0, TTC_EP_COMPLETIONS, TTC_EP_MODELS, TTC_EP_HEALTH, TTC_EP_METRICS,
-    TTC_EP_OTHER, TTC_EP_COUNT
+    TTC_EP_POOLING, TTC_EP_OTHER, TTC_EP_COUNT
 } ttc_endpoint;
 
 /* Label value of an endpoint ("/v1/chat/completions", ..., "other"). */

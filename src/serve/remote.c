@@ -475,15 +475,23 @@ static int score_from_logprobs(json_t *choice, const char *url, float *score, tt
     return TTC_OK;
 }
 
-/* vLLM /pooling: data[0].data is per-token [p(bad), p(good)]; the last row
- * belongs to the final tag. */
+/* vLLM /pooling: data[0].data holds [p(bad), p(good)] rows, one per step
+ * tag (STEP pooling) or per token (ALL); the last row belongs to the final
+ * tag. */
 static int score_from_pooling(json_t *ans, const char *url, float *score, ttc_err *e) {
     json_t *rows = json_object_get(json_array_get(json_object_get(ans, "data"), 0), "data");
+    if (json_is_array(rows) && json_array_size(rows) == 0)
+        return ttc_err_set(e, TTC_EFORMAT, "remote %s/pooling returned no rows: the engine found no step tag '%s' in "
+                           "the input (is the verifier a PRM in the ttc format?)", url, TTC_PRM_TAG);
     json_t *last = json_array_get(rows, json_array_size(rows) ? json_array_size(rows) - 1 : 0);
-    if (!json_is_array(last) || json_array_size(last) < 2)
-        return ttc_err_set(e, TTC_EFORMAT, "remote %s/pooling: expected data[0].data as per-token [p_bad, p_good] rows",
-                           url);
-    *score = (float)json_number_value(json_array_get(last, 1));
+    json_t *good = json_array_get(last, 1);
+    if (!json_is_array(last) || json_array_size(last) < 2 || !json_is_number(good))
+        return ttc_err_set(e, TTC_EFORMAT, "remote %s/pooling: expected data[0].data as [p_bad, p_good] rows", url);
+    double g = json_number_value(good);
+    if (!(g >= 0 && g <= 1))
+        return ttc_err_set(e, TTC_EFORMAT, "remote %s/pooling: p_good %g is not a probability (does the engine "
+                           "apply softmax to the reward head?)", url, g);
+    *score = (float)g;
     return TTC_OK;
 }
 

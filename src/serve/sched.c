@@ -38,6 +38,7 @@ struct ttc_sched {
 
 const ttc_model *ttc_sched_model(const ttc_sched *s) { return s->m; }
 int ttc_sched_n_ctx(const ttc_sched *s) { return ttc_ctx_n_ctx(s->c); }
+int ttc_sched_n_seq_max(const ttc_sched *s) { return ttc_ctx_n_seq_max(s->c); }
 
 void ttc_sched_item_init(ttc_sched_item *it, int seq, int max_tokens, ttc_sample_params sp, uint64_t seed) {
     memset(it, 0, sizeof *it);
@@ -233,7 +234,7 @@ static void sample_task(void *ctx, int k, int n, int thread) {
     struct out_ref *o = &s->outs[k];
     ttc_sched_item *it = &o->t->items[o->item];
     o->rc = TTC_OK;
-    if (it->finish) return;
+    if (it->finish || it->score) return;
     const float *logits = ttc_logits(s->c, o->entry);
     ttc_sampler *sm = &s->samplers[thread < s->n_samplers ? thread : 0];
     o->rc = ttc_sample(sm, logits, &it->sp, &it->rng, &o->so, NULL);
@@ -285,7 +286,7 @@ static int build_batch(ttc_sched *s, int *n_outs, int *n_tasks) {
         bool any = false;
         for (int i = 0; i < t->n_items; i++) {
             ttc_sched_item *it = &t->items[i];
-            if (it->finish || it->max_tokens == 0) continue;
+            if (it->finish || it->max_tokens == 0 || it->score) continue;
             int len = ttc_seq_len(s->c, it->seq);
             if (len - ttc_seq_n_cached(s->c, it->seq) != 1) continue;
             if (n == s->n_batch) break;
@@ -297,20 +298,25 @@ static int build_batch(ttc_sched *s, int *n_outs, int *n_tasks) {
         }
         nt += any;
     }
-    /* then prompt chunks of sequences still prefilling */
+    /* then prompt chunks of sequences still prefilling, and of score items
+     * (these want the outputs at their last token, not a sample) */
     for (ttc_sched_task *t = s->tasks; t && n < s->n_batch; t = t->next) {
         bool any = false;
         for (int i = 0; i < t->n_items && n < s->n_batch; i++) {
             ttc_sched_item *it = &t->items[i];
             if (it->finish) continue;
             int len = ttc_seq_len(s->c, it->seq), cached = ttc_seq_n_cached(s->c, it->seq);
-            int goal = it->max_tokens == 0 ? len - 1 : len;
-            if (len - cached <= 1 && it->max_tokens > 0) continue;
+            int goal = it->max_tokens == 0 && !it->score ? len - 1 : len;
+            if (it->score ? len - cached < 1 : len - cached <= 1 && it->max_tokens > 0) continue;
             int k = TTC_MIN(goal - cached, s->n_batch - n);
             const int32_t *toks = ttc_seq_tokens(s->c, it->seq);
             for (int p = cached; p < cached + k; p++) {
                 bool last = p == len - 1;
                 s->entries[n] = (ttc_batch_entry){.seq = it->seq, .token = toks[p], .want_logits = last};
+                if (last && it->score) {
+                    s->entries[n].want_logits = t->score_logits || !t->score_hidden;
+                    s->entries[n].want_hidden = t->score_hidden;
+                }
                 if (last) s->outs[no++] = (struct out_ref){t, i, n};
                 n++;
             }
@@ -375,9 +381,25 @@ static void *sched_main(void *arg) {
                 if (s->outs[k].t) s->outs[n_live++] = s->outs[k];
             n_outs = n_live;
             ttc_pool_run(ttc_ctx_pool(s->c), sample_task, s, n_outs);
+            int n_score_tasks = 0;
             for (int k = 0; k < n_outs; k++) {
                 struct out_ref *o = &s->outs[k];
                 if (!task_is_running(s, o->t)) continue;
+                ttc_sched_item *it = &o->t->items[o->item];
+                if (it->score) {
+                    if (it->finish) continue;
+                    /* a task counts once per step: its first score output here */
+                    bool first = true;
+                    for (int q = 0; q < k && first; q++)
+                        if (s->outs[q].t == o->t && o->t->items[s->outs[q].item].score) first = false;
+                    n_score_tasks += first;
+                    if (o->t->on_score)
+                        o->t->on_score(o->t->ud, o->item, ttc_logits(s->c, o->entry), ttc_hidden(s->c, o->entry));
+                    it->finish = TTC_FINISH_LENGTH;
+                    o->t->n_open--;
+                    s->stats.score_items++;
+                    continue;
+                }
                 if (o->rc) {
                     ttc_err_set(&e, o->rc, "sched: sampling failed (%s: NaN or no finite logit)", ttc_strerror(o->rc));
                     task_finish(s, o->t, o->rc, &e);
@@ -385,13 +407,15 @@ static void *sched_main(void *arg) {
                     task_finish(s, o->t, rc, &e);
                 }
             }
+            if (n_score_tasks > 0) s->stats.score_steps++;
+            if (n_score_tasks > s->stats.max_score_tasks_step) s->stats.max_score_tasks_step = n_score_tasks;
         }
         /* prefill-only items whose prompt is in; tasks with nothing open */
         for (ttc_sched_task *t = s->tasks, *nx; t; t = nx) {
             nx = t->next;
             for (int i = 0; i < t->n_items; i++) {
                 ttc_sched_item *it = &t->items[i];
-                if (!it->finish && it->max_tokens == 0 &&
+                if (!it->finish && it->max_tokens == 0 && !it->score &&
                     ttc_seq_n_cached(s->c, it->seq) >= ttc_seq_len(s->c, it->seq) - 1) {
                     it->finish = TTC_FINISH_LENGTH;
                     t->n_open--;
@@ -415,7 +439,7 @@ static int item_setup(ttc_sched *s, ttc_sched_item *it, int idx, ttc_err *e) {
         return ttc_err_set(e, TTC_EINVAL, "sched: item %d: bad max_tokens %d / top_logprobs %d", idx,
                            it->max_tokens, it->top_logprobs);
     int len = ttc_seq_len(s->c, it->seq);
-    if (len == ttc_seq_n_cached(s->c, it->seq) && it->max_tokens > 0) {
+    if (len == ttc_seq_n_cached(s->c, it->seq) && (it->max_tokens > 0 || it->score)) {
         /* nothing pending: recompute the last token for its logits */
         int32_t last = ttc_seq_tokens(s->c, it->seq)[len - 1];
         int rc = ttc_seq_truncate(s->c, it->seq, len - 1, e);

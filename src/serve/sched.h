@@ -11,6 +11,12 @@
  * Tasks join and leave between steps, so a short request never waits for a
  * long one to finish.
  *
+ * Score items (item.score) sample nothing: every pending token of their
+ * sequence is computed -- in the same decode steps as everything else, so
+ * the verifier work of concurrent requests is batched too -- and the
+ * outputs at the last one (logits and/or hidden state, as the task asks)
+ * are handed to the task's on_score callback on the scheduler thread.
+ *
  * Conventions are those of model/generate.h: a sequence's last token stays
  * pending between tasks, so forks and later tasks continue without
  * recomputation; finish reasons STOP / EOS / LENGTH as there. A task whose
@@ -45,6 +51,7 @@ typedef struct ttc_sched_item {
     ttc_rng           rng;           /* drawn from once per sampled token */
     int               top_logprobs;  /* alternatives recorded per token (0..20) */
     bool              want_logprobs;
+    bool              score;         /* compute all pending tokens, outputs of the last to on_score */
 
     int32_t *tokens;                 /* sampled ids */
     float   *logprobs;               /* log p(token), temperature 1 (want_logprobs) */
@@ -71,6 +78,10 @@ typedef struct ttc_sched_task {
     /* streaming: text of item i that can no longer change (may be empty);
      * called on the scheduler thread, must not call back into it */
     void (*on_text)(void *ud, int item, const char *delta, size_t len);
+    /* score items: the outputs at the item's last token (NULL when not
+     * asked for); called on the scheduler thread, must not call back */
+    void (*on_score)(void *ud, int item, const float *logits, const float *hidden);
+    bool  score_logits, score_hidden;   /* which outputs score items need */
     void *ud;
     /* internal */
     int   n_open;
@@ -89,6 +100,8 @@ void ttc_sched_free(ttc_sched *s);
 
 const ttc_model *ttc_sched_model(const ttc_sched *s);
 int  ttc_sched_n_ctx(const ttc_sched *s);
+/* Live sequences the context holds at most (sequence ids are below it). */
+int  ttc_sched_n_seq_max(const ttc_sched *s);
 
 /* A sequence whose history is ids[0..n) (n >= 1), all pending. */
 int  ttc_sched_seq_new(ttc_sched *s, const int32_t *ids, int n, int *seq, ttc_err *e);
@@ -120,6 +133,9 @@ typedef struct ttc_sched_stats {
     int64_t entries;        /* batch entries decoded */
     int     max_tasks_step; /* most tasks sharing one decode call */
     int     max_seqs_step;  /* most sequences sharing one decode call */
+    int64_t score_items;    /* score items completed */
+    int64_t score_steps;    /* decode calls that completed at least one score item */
+    int     max_score_tasks_step; /* most tasks completing score items in one decode call */
     int     kv_pages_used, kv_pages_total;
     int     live_seqs;
 } ttc_sched_stats;

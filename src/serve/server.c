@@ -385,7 +385,9 @@ static enum MHD_Result send_body(struct MHD_Connection *c, conn *cc, int status,
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
     if (!r) { free(body); return MHD_NO; }
     MHD_add_response_header(r, "Content-Type", ctype);
-    if (status == 405) MHD_add_response_header(r, "Allow", cc->ep == TTC_EP_CHAT || cc->ep == TTC_EP_COMPLETIONS ? "POST" : "GET");
+    if (status == 405)
+        MHD_add_response_header(r, "Allow", cc->ep == TTC_EP_CHAT || cc->ep == TTC_EP_COMPLETIONS ||
+                                            cc->ep == TTC_EP_POOLING ? "POST" : "GET");
     if (status == 401) MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
     cc->status = status;
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
@@ -520,6 +522,7 @@ static ttc_endpoint route(const char *url) {
     if (!strcmp(url, "/v1/models")) return TTC_EP_MODELS;
     if (!strcmp(url, "/health")) return TTC_EP_HEALTH;
     if (!strcmp(url, "/metrics")) return TTC_EP_METRICS;
+    if (!strcmp(url, "/pooling")) return TTC_EP_POOLING;
     return TTC_EP_OTHER;
 }
 
@@ -577,6 +580,49 @@ static enum MHD_Result handle_completion(ttc_server *s, struct MHD_Connection *c
     return res;
 }
 
+/* POST /pooling: every input through backend->pool, one response. */
+static enum MHD_Result handle_pooling(ttc_server *s, struct MHD_Connection *c, conn *cc) {
+    if (!s->be.pool)
+        return send_fault(c, cc, 404, "not_found_error", "unknown_url",
+                          "POST /pooling needs a verifier model; this server has none (start it with --prm)");
+    ttc_api_pool_req req;
+    ttc_api_fault f;
+    ttc_err e = {0};
+    if (ttc_api_pool_parse(cc->body, cc->len, &s->o.limits, &req, &f, &e)) return send_error(c, cc, &f, e.msg);
+    float **rows = calloc((size_t)req.n_inputs, sizeof *rows);
+    int *n_rows = calloc((size_t)req.n_inputs, sizeof *n_rows);
+    int64_t tokens = 0;
+    int rc = rows && n_rows ? TTC_OK : ttc_err_set(&e, TTC_ENOMEM, "out of memory");
+    atomic_int cancel = atomic_load(&s->stopping);
+    for (int i = 0; i < req.n_inputs && !rc; i++) {
+        int nt = 0;
+        rc = s->be.pool(s->be.self, req.inputs[i], req.lens[i], &cancel, &rows[i], &n_rows[i], &nt, &e);
+        if (rc && req.n_inputs > 1) ttc_err_wrap(&e, "input[%d]: ", i);
+        tokens += nt;
+    }
+    enum MHD_Result res;
+    if (rc) {
+        fault_from_rc(rc, &f);
+        res = send_error(c, cc, &f, e.msg);
+    } else {
+        char id[48];
+        pthread_mutex_lock(&s->mu);
+        uint64_t a = ttc_rng_u64(&s->rng) ^ ++s->n_ids;
+        pthread_mutex_unlock(&s->mu);
+        snprintf(id, sizeof id, "pool-%016llx", (unsigned long long)a);
+        ttc_metrics_tokens(s->metrics, 0, 0, 0, 0, tokens);
+        res = send_body(c, cc, 200,
+                        ttc_api_pool_json(id, (int64_t)time(NULL), req.model, (const float *const *)rows, n_rows,
+                                          req.n_inputs, tokens),
+                        "application/json");
+    }
+    for (int i = 0; rows && i < req.n_inputs; i++) free(rows[i]);
+    free(rows);
+    free(n_rows);
+    ttc_api_pool_req_free(&req);
+    return res;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls) {
     ttc_server *s = cls;
@@ -588,7 +634,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cc->srv = s;
         cc->ep = route(url);
         *con_cls = cc;
-        bool post_ep = cc->ep == TTC_EP_CHAT || cc->ep == TTC_EP_COMPLETIONS;
+        bool post_ep = cc->ep == TTC_EP_CHAT || cc->ep == TTC_EP_COMPLETIONS || cc->ep == TTC_EP_POOLING;
         if (cc->ep == TTC_EP_OTHER)
             return send_fault(c, cc, 404, "not_found_error", "unknown_url", "no such endpoint");
         if (strcmp(method, post_ep ? "POST" : "GET")) {
@@ -638,6 +684,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     switch (cc->ep) {
     case TTC_EP_CHAT: case TTC_EP_COMPLETIONS:
         return handle_completion(s, c, cc);
+    case TTC_EP_POOLING:
+        return handle_pooling(s, c, cc);
     case TTC_EP_MODELS:
         return send_body(c, cc, 200, ttc_api_models_json(s->model_id, (int64_t)time(NULL)), "application/json");
     case TTC_EP_HEALTH:

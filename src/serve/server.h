@@ -14,6 +14,10 @@
  *     sequences into one scheduler thread that owns the model and batches
  *     them into shared decode steps.
  *
+ * POST /pooling (vLLM's pooling API, for a verifier model) runs on the
+ * connection thread through backend->pool; the scoring itself is batched by
+ * the backend's verifier scheduler like everything else.
+ *
  * Non-streaming requests get one JSON body when the job ends; streaming ones
  * get text/event-stream chunks as ttc_job_emit is called, then finish
  * chunks, an optional usage chunk and "data: [DONE]". */
@@ -41,6 +45,13 @@ typedef struct ttc_serve_backend {
     int  (*run)(void *self, ttc_job *job, ttc_err *e);
     /* optional: KV pages for /metrics */
     void (*gauges)(void *self, ttc_metrics_gauges *g);
+    /* optional: POST /pooling (api.h) -- the verifier's STEP pooling of one
+     * input text: *rows gets n_rows pairs [p_bad, p_good] (caller frees),
+     * *n_tokens the input's token count. Called on the connection thread,
+     * concurrently; cancel is raised when the client hangs up. Without it
+     * /pooling answers 404. */
+    int  (*pool)(void *self, const char *text, size_t len, atomic_int *cancel, float **rows, int *n_rows,
+                 int *n_tokens, ttc_err *e);
 } ttc_serve_backend;
 
 typedef struct ttc_server_opts {

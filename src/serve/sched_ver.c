@@ -1,0 +1,467 @@
+/* Verifier over the serving scheduler: see sched_ver.h. */
+#include "serve/sched_ver.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "gguf/gguf.h"
+#include "kernels/quant.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+struct ttc_sched_prm {
+    ttc_sched     *s;
+    ttc_prm_format f;
+    int32_t        tag, pos, neg;   /* -1 when unused */
+    int            d;               /* hidden size */
+    float         *w1, *b1, *w2, *b2, *wv, bv;
+};
+
+const ttc_prm_format *ttc_sched_prm_format(const ttc_sched_prm *p) { return &p->f; }
+ttc_sched *ttc_sched_prm_sched(ttc_sched_prm *p) { return p->s; }
+
+static const ttc_tokenizer *prm_tok(const ttc_sched_prm *p) { return ttc_model_tokenizer(ttc_sched_model(p->s)); }
+
+/* The one token `text` stands for: what it tokenizes to when that is a
+ * single token, else the vocabulary entry spelled exactly so. */
+static int token_of(const ttc_sched_prm *p, const char *field, const char *text, int32_t *out, ttc_err *e) {
+    const ttc_model *m = ttc_sched_model(p->s);
+    int32_t *ids = NULL;
+    int n = 0;
+    *out = -1;
+    int rc = ttc_tokenize_alloc(prm_tok(p), text, strlen(text), false, true, &ids, &n, e);
+    if (!rc && n == 1) *out = ids[0];
+    free(ids);
+    if (*out < 0) *out = ttc_tokenizer_find(prm_tok(p), text);
+    if (*out < 0)
+        return ttc_err_set(e, TTC_ENOTFOUND, "%s: PRM format %s: %s '%s' is not a single token of the vocabulary "
+                           "(it tokenizes to %d tokens)", m->path, p->f.name, field, text, n);
+    return TTC_OK;
+}
+
+/* rows x cols floats of GGUF tensor `name` (any type the kernels dequantize). */
+static int head_tensor(const ttc_sched_prm *p, const char *name, int n_dims, int64_t cols, int64_t rows, float **out,
+                       ttc_err *e) {
+    const ttc_model *m = ttc_sched_model(p->s);
+    const ttc_gguf_tensor *t;
+    int64_t ne[2] = {cols, rows};
+    int rc = ttc_gguf_tensor_get(m->gguf, name, n_dims, ne, &t, e);
+    if (rc) return ttc_err_wrap(e, "PRM head: ");
+    float *w = malloc((size_t)(cols * rows) * sizeof *w);
+    if (!w) return ttc_err_set(e, TTC_ENOMEM, "%s: PRM head %s: out of memory", m->path, name);
+    size_t row_bytes = ttc_type_row_bytes(t->type, cols);
+    for (int64_t r = 0; r < rows && !rc; r++)
+        rc = ttc_dequantize_row(t->type, (const char *)t->data + (size_t)r * row_bytes, w + r * cols, cols, e);
+    if (rc) { free(w); return ttc_err_wrap(e, "%s: PRM head %s: ", m->path, name); }
+    *out = w;
+    return TTC_OK;
+}
+
+int ttc_sched_prm_new(ttc_sched *s, const ttc_prm_format *fmt, ttc_sched_prm **out, ttc_err *e) {
+    const ttc_model *m = ttc_sched_model(s);
+    if (!ttc_model_tokenizer(m)) return ttc_err_set(e, TTC_EINVAL, "verifier: %s has no tokenizer", m->path);
+    ttc_sched_prm *p = calloc(1, sizeof *p);
+    if (!p) return ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
+    p->s = s;
+    p->f = *fmt;
+    p->tag = p->pos = p->neg = -1;
+    p->d = m->cfg.n_embd;
+    int rc = TTC_OK;
+    if (fmt->tag[0]) rc = token_of(p, "tag", fmt->tag, &p->tag, e);
+    if (!rc && fmt->kind == TTC_PRM_LM_TOKEN) {
+        rc = token_of(p, "pos", fmt->pos, &p->pos, e);
+        if (!rc) rc = token_of(p, "neg", fmt->neg, &p->neg, e);
+    }
+    if (!rc && fmt->kind == TTC_PRM_HEAD_2CLASS) {
+        rc = head_tensor(p, "prm_head.0.weight", 2, p->d, p->d, &p->w1, e);
+        if (!rc) rc = head_tensor(p, "prm_head.0.bias", 1, p->d, 1, &p->b1, e);
+        if (!rc) rc = head_tensor(p, "prm_head.2.weight", 2, p->d, 2, &p->w2, e);
+        if (!rc) rc = head_tensor(p, "prm_head.2.bias", 1, 2, 1, &p->b2, e);
+    }
+    if (!rc && fmt->kind == TTC_PRM_HEAD_VALUE) {
+        float *b = NULL;
+        rc = head_tensor(p, "prm_value.weight", 2, p->d, 1, &p->wv, e);
+        if (!rc) rc = head_tensor(p, "prm_value.bias", 1, 1, 1, &b, e);
+        if (!rc) p->bv = b[0];
+        free(b);
+    }
+    if (rc) { ttc_sched_prm_free(p); return rc; }
+    *out = p;
+    return TTC_OK;
+}
+
+void ttc_sched_prm_free(ttc_sched_prm *p) {
+    if (!p) return;
+    free(p->w1); free(p->b1); free(p->w2); free(p->b2); free(p->wv);
+    free(p);
+}
+
+static float sigm(double z) { return (float)(1.0 / (1.0 + exp(-z))); }
+
+/* The score from the outputs at a score position (search/prm.h); tmp
+ * holds d floats of scratch. Same arithmetic as search/lm_local.c. */
+static float prm_read(const ttc_sched_prm *p, const float *logits, const float *hidden, float *tmp) {
+    if (p->f.kind == TTC_PRM_LM_TOKEN)
+        return logits ? sigm((double)logits[p->pos] - (double)logits[p->neg]) : NAN;
+    if (!hidden) return NAN;
+    int d = p->d;
+    if (p->f.kind == TTC_PRM_HEAD_VALUE) {
+        double z = p->bv;
+        for (int j = 0; j < d; j++) z += (double)p->wv[j] * hidden[j];
+        return sigm(z);
+    }
+    for (int r = 0; r < d; r++) {
+        const float *w = p->w1 + (size_t)r * d;
+        float z = p->b1[r];
+        for (int j = 0; j < d; j++) z += w[j] * hidden[j];
+        tmp[r] = z > 0 ? z : 0;
+    }
+    double z[2];
+    for (int k = 0; k < 2; k++) {
+        const float *w = p->w2 + (size_t)k * d;
+        double acc = p->b2[k];
+        for (int j = 0; j < d; j++) acc += (double)w[j] * tmp[j];
+        z[k] = acc;
+    }
+    return sigm(z[1] - z[0]);
+}
+
+/* Receives the scores of one scheduler task. */
+typedef struct score_sink {
+    const ttc_sched_prm *p;
+    float *tmp;     /* d floats */
+    float *out;     /* one per item */
+} score_sink;
+
+static void sink_score(void *ud, int item, const float *logits, const float *hidden) {
+    score_sink *k = ud;
+    k->out[item] = prm_read(k->p, logits, hidden, k->tmp);
+}
+
+/* Runs score items over seqs[0..n) (distinct): every pending token is
+ * computed, out[i] gets the score at the last one. n_prefill[i] (may be
+ * NULL) gets the tokens computed. */
+static int run_scores(ttc_sched_prm *p, const int *seqs, int n, atomic_int *cancel, ttc_sched_item *items, float *tmp,
+                      float *out, int *n_prefill, ttc_err *e) {
+    for (int i = 0; i < n; i++) {
+        ttc_sched_item_init(&items[i], seqs[i], 0, (ttc_sample_params){0}, 0);
+        items[i].score = true;
+        out[i] = NAN;
+    }
+    score_sink sink = {p, tmp, out};
+    ttc_sched_task t = {.items = items, .n_items = n, .cancel = cancel, .on_score = sink_score, .ud = &sink,
+                        .score_logits = p->f.kind == TTC_PRM_LM_TOKEN, .score_hidden = p->f.kind != TTC_PRM_LM_TOKEN};
+    int rc = ttc_sched_run(p->s, &t, e);
+    for (int i = 0; i < n; i++) {
+        if (n_prefill) n_prefill[i] = items[i].n_prefill;
+        ttc_sched_item_free(&items[i]);
+    }
+    return rc;
+}
+
+/* ---- the verifier ---- */
+
+typedef struct sver {
+    ttc_verifier   base;
+    ttc_sched_prm *p;
+    atomic_int    *cancel;
+    int            n_nodes;      /* sequence ids are below this */
+    int           *n_steps;      /* per sequence id */
+    bool          *full;         /* per sequence id: out of context, scores NAN */
+    bool          *mine;         /* per sequence id: a node of this verifier */
+    float         *tmp;          /* d floats */
+    /* scratch for one score call, grown as needed */
+    ttc_sched_item *items;
+    int           *live, *seqs, *done;
+    float         *out;
+    int            cap;
+} sver;
+
+static int sv_reserve(sver *x, int n, ttc_err *e) {
+    if (n <= x->cap) return TTC_OK;
+    ttc_sched_item *it = realloc(x->items, (size_t)n * sizeof *it);
+    if (it) x->items = it;
+    int *a = realloc(x->live, (size_t)n * sizeof *a);
+    if (a) x->live = a;
+    int *b = realloc(x->seqs, (size_t)n * sizeof *b);
+    if (b) x->seqs = b;
+    int *c = realloc(x->done, (size_t)n * sizeof *c);
+    if (c) x->done = c;
+    float *o = realloc(x->out, (size_t)n * sizeof *o);
+    if (o) x->out = o;
+    if (!it || !a || !b || !c || !o) return ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory for %d nodes", n);
+    x->cap = n;
+    return TTC_OK;
+}
+
+static int sv_check(sver *x, int node, ttc_err *e) {
+    if (node < 0 || node >= x->n_nodes || !x->mine[node] || ttc_sched_seq_len(x->p->s, node) < 1)
+        return ttc_err_set(e, TTC_EINVAL, "verifier: node %d is not live", node);
+    return TTC_OK;
+}
+
+/* prefix + middle (len bytes) + suffix, fresh. */
+static char *cat3(const char *prefix, const char *middle, size_t len, const char *suffix) {
+    size_t a = strlen(prefix), c = strlen(suffix);
+    char *s = malloc(a + len + c + 1);
+    if (!s) return NULL;
+    memcpy(s, prefix, a);
+    memcpy(s + a, middle, len);
+    memcpy(s + a + len, suffix, c + 1);
+    return s;
+}
+
+static int sv_root(ttc_verifier *v, const char *problem, int *node, ttc_err *e) {
+    sver *x = (sver *)v;
+    const ttc_tokenizer *tok = prm_tok(x->p);
+    char *text = cat3(x->p->f.root_prefix, problem, strlen(problem), x->p->f.root_suffix);
+    if (!text) return ttc_err_set(e, TTC_ENOMEM, "verifier root: out of memory");
+    int32_t *ids = NULL, *all = NULL;
+    int n = 0, rc = ttc_tokenize_alloc(tok, text, strlen(text), false, true, &ids, &n, e);
+    free(text);
+    if (rc) return ttc_err_wrap(e, "verifier root: ");
+    int32_t bos = ttc_tokenizer_bos(tok);
+    int nb = ttc_tokenizer_add_bos(tok) && bos >= 0 ? 1 : 0;
+    all = malloc((size_t)(n + nb + 1) * sizeof *all);
+    if (!all) { free(ids); return ttc_err_set(e, TTC_ENOMEM, "verifier root: out of memory"); }
+    if (nb) all[0] = bos;
+    if (n) memcpy(all + nb, ids, (size_t)n * sizeof *ids);
+    free(ids);
+    n += nb;
+    if (n < 1) rc = ttc_err_set(e, TTC_EINVAL, "verifier root: the prompt has no tokens");
+    else if (n > ttc_sched_n_ctx(x->p->s))
+        rc = ttc_err_set(e, TTC_EINVAL, "verifier root: the problem is %d tokens; the verifier's context holds %d", n,
+                         ttc_sched_n_ctx(x->p->s));
+    if (!rc) rc = ttc_sched_seq_new(x->p->s, all, n, node, e);
+    free(all);
+    if (rc) return ttc_err_wrap(e, "verifier root: ");
+    if (*node >= x->n_nodes) {
+        ttc_sched_seq_free(x->p->s, *node);
+        return ttc_err_set(e, TTC_EINVAL, "verifier: sequence id %d beyond n_seq_max %d", *node, x->n_nodes);
+    }
+    x->mine[*node] = true;
+    x->n_steps[*node] = 0;
+    x->full[*node] = false;
+    /* prefill all but the last token now, so forks share it */
+    ttc_sched_item it;
+    ttc_sched_item_init(&it, *node, 0, (ttc_sample_params){0}, 0);
+    ttc_sched_task t = {.items = &it, .n_items = 1, .cancel = x->cancel};
+    rc = ttc_sched_run(x->p->s, &t, e);
+    v->usage.tokens_prefill += it.n_prefill;
+    v->usage.flops += ttc_lm_flops(&v->info, 0, it.n_prefill);
+    ttc_sched_item_free(&it);
+    if (rc) {
+        x->mine[*node] = false;
+        ttc_sched_seq_free(x->p->s, *node);
+        return ttc_err_wrap(e, "verifier root: ");
+    }
+    v->usage.calls++;
+    return TTC_OK;
+}
+
+static int sv_fork(ttc_verifier *v, int src, int *node, ttc_err *e) {
+    sver *x = (sver *)v;
+    int rc = sv_check(x, src, e);
+    if (!rc) rc = ttc_sched_seq_fork(x->p->s, src, node, e);
+    if (rc) return ttc_err_wrap(e, "verifier fork: ");
+    if (*node >= x->n_nodes) {
+        ttc_sched_seq_free(x->p->s, *node);
+        return ttc_err_set(e, TTC_EINVAL, "verifier: sequence id %d beyond n_seq_max %d", *node, x->n_nodes);
+    }
+    x->mine[*node] = true;
+    x->n_steps[*node] = x->n_steps[src];
+    x->full[*node] = x->full[src];
+    return TTC_OK;
+}
+
+static void sv_release(ttc_verifier *v, int node) {
+    sver *x = (sver *)v;
+    if (node < 0 || node >= x->n_nodes || !x->mine[node]) return;
+    x->mine[node] = false;
+    ttc_sched_seq_free(x->p->s, node);
+}
+
+/* Appends text (special tokens parsed), then the tag when with_tag; or
+ * nothing, marking seq full, when that would not fit in the context. */
+static int sv_append(sver *x, int seq, const char *text, bool with_tag, ttc_err *e) {
+    if (x->full[seq]) return TTC_OK;
+    int32_t *ids = NULL;
+    int n = 0;
+    int rc = ttc_tokenize_alloc(prm_tok(x->p), text, strlen(text), false, true, &ids, &n, e);
+    if (!rc && ttc_sched_seq_len(x->p->s, seq) + n + (with_tag ? 1 : 0) > ttc_sched_n_ctx(x->p->s)) x->full[seq] = true;
+    else if (!rc && n > 0) rc = ttc_sched_seq_append(x->p->s, seq, ids, n, e);
+    if (!rc && !x->full[seq] && with_tag) rc = ttc_sched_seq_append(x->p->s, seq, &x->p->tag, 1, e);
+    free(ids);
+    return rc;
+}
+
+/* One step: prefix + text + suffix as one piece, then the tag by id. */
+static int sv_append_step(sver *x, int seq, const char *step, size_t len, ttc_err *e) {
+    const ttc_prm_format *f = &x->p->f;
+    if (f->strip_newline && len > 0 && step[len - 1] == '\n') len--;
+    char *s = cat3(x->n_steps[seq] == 0 ? f->first_prefix : f->step_prefix, step, len, f->step_suffix);
+    if (!s) return ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
+    int rc = sv_append(x, seq, s, x->p->tag >= 0, e);
+    free(s);
+    return rc;
+}
+
+/* Scores nodes[0..n) after their text was appended: one scheduler task
+ * over those not full (full ones score NAN), then `after` appended and the
+ * step counted. */
+static int sv_score_appended(sver *x, const int *nodes, int n, float *scores, ttc_err *e) {
+    ttc_verifier *v = &x->base;
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        scores[i] = NAN;
+        if (!x->full[nodes[i]]) { x->live[m] = i; x->seqs[m] = nodes[i]; m++; }
+    }
+    int rc = m ? run_scores(x->p, x->seqs, m, x->cancel, x->items, x->tmp, x->out, x->done, e) : TTC_OK;
+    for (int k = 0; k < m; k++) {
+        int np = x->done[k], len = ttc_sched_seq_len(x->p->s, x->seqs[k]);
+        v->usage.tokens_prefill += np;
+        v->usage.flops += ttc_lm_flops(&v->info, len - np, np);
+    }
+    if (rc) return rc;
+    v->usage.calls++;
+    for (int k = 0; k < m; k++) {
+        int i = x->live[k];
+        scores[i] = x->out[k];
+        if (!isfinite(scores[i]))
+            return ttc_err_set(e, TTC_ENUMERIC, "verifier: score of node %d is not finite", nodes[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        if (x->p->f.after[0] && (rc = sv_append(x, nodes[i], x->p->f.after, false, e))) return rc;
+        x->n_steps[nodes[i]]++;
+    }
+    return TTC_OK;
+}
+
+static int sv_score(ttc_verifier *v, const int *nodes, const char *const *steps, int n, float *scores, ttc_err *e) {
+    sver *x = (sver *)v;
+    if (v->kind == TTC_VERIFIER_ORM)
+        return ttc_err_set(e, TTC_EUNSUPPORTED, "verifier: an outcome verifier has no step scores");
+    int rc = sv_reserve(x, n, e);
+    for (int i = 0; i < n && !rc; i++) {
+        rc = sv_check(x, nodes[i], e);
+        if (!rc) rc = sv_append_step(x, nodes[i], steps[i], strlen(steps[i]), e);
+    }
+    if (!rc) rc = sv_score_appended(x, nodes, n, scores, e);
+    return rc ? ttc_err_wrap(e, "verifier score: ") : TTC_OK;
+}
+
+static int sv_score_final(ttc_verifier *v, const int *nodes, const char *const *texts, int n, float *scores,
+                          ttc_err *e) {
+    sver *x = (sver *)v;
+    int rc = sv_reserve(x, n, e);
+    for (int i = 0; i < n && !rc; i++) {
+        int seq = nodes[i];
+        const char *p = texts[i];
+        if ((rc = sv_check(x, seq, e))) break;
+        if (!*p) { rc = ttc_err_set(e, TTC_EINVAL, "verifier: final text %d is empty", i); break; }
+        /* every step but the last with its tag and `after`; the last one's
+         * score is read below */
+        while (!rc && *p) {
+            size_t len = ttc_lm_step_len(p);
+            rc = sv_append_step(x, seq, p, len, e);
+            p += len;
+            if (!rc && *p) {
+                if (x->p->f.after[0]) rc = sv_append(x, seq, x->p->f.after, false, e);
+                x->n_steps[seq]++;
+            }
+        }
+    }
+    if (!rc) rc = sv_score_appended(x, nodes, n, scores, e);
+    return rc ? ttc_err_wrap(e, "verifier score_final: ") : TTC_OK;
+}
+
+static void sv_destroy(ttc_verifier *v) {
+    sver *x = (sver *)v;
+    if (!x) return;
+    for (int i = 0; x->mine && i < x->n_nodes; i++)
+        if (x->mine[i]) ttc_sched_seq_free(x->p->s, i);
+    free(x->n_steps); free(x->full); free(x->mine); free(x->tmp);
+    free(x->items); free(x->live); free(x->seqs); free(x->done); free(x->out);
+    free(x);
+}
+
+static const ttc_verifier_vt sver_vt = {sv_root, sv_fork, sv_release, sv_score, sv_score_final, sv_destroy};
+
+int ttc_sched_verifier_new(ttc_sched_prm *p, atomic_int *cancel, ttc_verifier **out, ttc_err *e) {
+    sver *x = calloc(1, sizeof *x);
+    if (!x) return ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
+    x->base.vt = &sver_vt;
+    x->base.kind = p->f.outcome ? TTC_VERIFIER_ORM : TTC_VERIFIER_PRM;
+    const ttc_model *m = ttc_sched_model(p->s);
+    x->base.info.n_params = ttc_model_n_params(m);
+    x->base.info.n_ctx = ttc_sched_n_ctx(p->s);
+    x->base.info.n_layer = m->cfg.n_layer;
+    x->base.info.d_attn = m->cfg.n_head * m->cfg.head_dim;
+    const char *slash = strrchr(m->path, '/');
+    snprintf(x->base.info.name, sizeof x->base.info.name, "%.127s", slash ? slash + 1 : m->path);
+    x->p = p;
+    x->cancel = cancel;
+    int n = x->n_nodes = ttc_sched_n_seq_max(p->s);
+    x->n_steps = calloc((size_t)n, sizeof *x->n_steps);
+    x->full = calloc((size_t)n, sizeof *x->full);
+    x->mine = calloc((size_t)n, sizeof *x->mine);
+    x->tmp = calloc((size_t)p->d, sizeof *x->tmp);
+    if (!x->n_steps || !x->full || !x->mine || !x->tmp) {
+        sv_destroy(&x->base);
+        return ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
+    }
+    *out = &x->base;
+    return TTC_OK;
+}
+
+/* ---- STEP pooling of a whole text ---- */
+
+int ttc_sched_prm_pool(ttc_sched_prm *p, const char *text, size_t len, atomic_int *cancel, float **rows, int *n_rows,
+                       int *n_tokens, ttc_err *e) {
+    *rows = NULL;
+    *n_rows = *n_tokens = 0;
+    const ttc_tokenizer *tok = prm_tok(p);
+    int32_t *ids = NULL;
+    int n = 0;
+    int rc = ttc_tokenize_alloc(tok, text, len, ttc_tokenizer_add_bos(tok), true, &ids, &n, e);
+    if (rc) return rc;
+    *n_tokens = n;
+    if (n < 1) { free(ids); return ttc_err_set(e, TTC_EINVAL, "the input has no tokens"); }
+    if (n > ttc_sched_n_ctx(p->s)) {
+        free(ids);
+        return ttc_err_set(e, TTC_EINVAL, "the input is %d tokens; the verifier's context holds %d", n,
+                           ttc_sched_n_ctx(p->s));
+    }
+    /* score positions: every tag, or the last token */
+    int n_pos = 0;
+    for (int i = 0; i < n; i++) n_pos += p->tag >= 0 && ids[i] == p->tag;
+    if (p->tag < 0) n_pos = 1;
+    float *r = malloc((size_t)(n_pos ? n_pos : 1) * 2 * sizeof *r);
+    float *tmp = calloc((size_t)p->d, sizeof *tmp);
+    if (!r || !tmp) { rc = ttc_err_set(e, TTC_ENOMEM, "pooling: out of memory"); goto out; }
+    int seq = -1, at = 0, k = 0;
+    for (int i = 0; i < n && k < n_pos && !rc; i++) {
+        if (p->tag >= 0 ? ids[i] != p->tag : i != n - 1) continue;
+        /* tokens up to and including position i, then its score */
+        rc = seq < 0 ? ttc_sched_seq_new(p->s, ids, i + 1, &seq, e) : ttc_sched_seq_append(p->s, seq, ids + at, i + 1 - at, e);
+        at = i + 1;
+        ttc_sched_item it;
+        float s = NAN;
+        if (!rc) rc = run_scores(p, &seq, 1, cancel, &it, tmp, &s, NULL, e);
+        if (!rc && !isfinite(s)) rc = ttc_err_set(e, TTC_ENUMERIC, "pooling: the score at token %d is not finite", i);
+        r[2 * k] = 1.0f - s;
+        r[2 * k + 1] = s;
+        k++;
+    }
+    if (seq >= 0) ttc_sched_seq_free(p->s, seq);
+out:
+    free(ids);
+    free(tmp);
+    if (rc) { free(r); return rc; }
+    *rows = r;
+    *n_rows = n_pos;
+    return TTC_OK;
+}
