@@ -1,5 +1,6 @@
 /* libFuzzer target: the OpenAI request parser and validator (serve/api.h).
- * Byte 0 picks the endpoint (chat or completions); the rest is the body.
+ * Byte 0 picks the endpoint (chat or completions, or /pooling when bit 2
+ * is set); the rest is the body.
  * A request that validates is then rendered back through the response,
  * chunk and error builders, which must accept whatever the parser let in. */
 #include <stdint.h>
@@ -10,6 +11,34 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
+    if (data[0] & 4) {
+        ttc_api_limits lim;
+        ttc_api_limits_default(&lim);
+        lim.model_id = "m";
+        lim.max_prompt_bytes = 4096;
+        ttc_api_pool_req r;
+        ttc_api_fault f;
+        ttc_err e;
+        if (ttc_api_pool_parse((const char *)data + 1, size - 1, &lim, &r, &f, &e)) {
+            if (f.status < 400 || f.status > 499 || !f.type || !e.msg[0]) abort();
+            free(ttc_api_error_json(&f, e.msg));
+            return 0;
+        }
+        if (r.n_inputs < 1 || r.n_inputs > TTC_API_MAX_POOL_INPUTS) abort();
+        float row[2] = {0.25f, 0.75f};
+        const float *rows[TTC_API_MAX_POOL_INPUTS];
+        int n_rows[TTC_API_MAX_POOL_INPUTS];
+        for (int i = 0; i < r.n_inputs; i++) {
+            if (strlen(r.inputs[i]) != r.lens[i] || r.lens[i] == 0) abort();
+            rows[i] = row;
+            n_rows[i] = 1;
+        }
+        char *s = ttc_api_pool_json("pool-1", 1, r.model, rows, n_rows, r.n_inputs, 3);
+        if (!s) abort();
+        free(s);
+        ttc_api_pool_req_free(&r);
+        return 0;
+    }
     ttc_api_kind kind = (data[0] & 1) ? TTC_API_COMPLETION : TTC_API_CHAT;
     ttc_api_limits lim;
     ttc_api_limits_default(&lim);
