@@ -33,6 +33,9 @@ static const char usage[] =
     "  --large FILE         larger generator for the FLOPs-matched comparison\n"
     "                       (default models/generator-large.gguf if present)\n"
     "  --no-revisions, --no-large   skip those phases\n"
+    "  --train-tokens N[,M] pre-training tokens of the generator (and the larger one)\n"
+    "                       for the FLOPs-matched figure, where a model file lacks\n"
+    "                       ttc.train.tokens (the file's value wins)\n"
     "  --data FILE          benchmark JSONL (default data/synth/test.jsonl)\n"
     "  -o, --out DIR        output folder (default results/<preset>)\n"
     "  --limit N            problems (preset default; 0 = all)\n"
@@ -187,6 +190,7 @@ int cmd_experiment(int argc, char **argv) {
     const char *rev = default_if_exists("models/revision.gguf"), *orm = default_if_exists("models/orm.gguf");
     const char *large = default_if_exists("models/generator-large.gguf"), *data = "data/synth/test.jsonl", *out = NULL;
     const char *budgets = NULL, *levels = NULL, *methods = NULL;
+    double tt_gen = 0, tt_large = 0;
     long limit = -1, samples = -1, seed = 1, threads = 0, shard = 0, n_shards = 1;
     bool analyze = false;
     static const struct option opts[] = {
@@ -194,7 +198,8 @@ int cmd_experiment(int argc, char **argv) {
         {"orm", 1, 0, 'O'}, {"large", 1, 0, 'L'}, {"no-revisions", 0, 0, 'R'}, {"no-large", 0, 0, 'G'},
         {"data", 1, 0, 'd'}, {"out", 1, 0, 'o'}, {"limit", 1, 0, 'l'}, {"samples", 1, 0, 's'},
         {"budgets", 1, 0, 'b'}, {"seed", 1, 0, 'S'}, {"threads", 1, 0, 't'}, {"shard", 1, 0, 'H'},
-        {"analyze", 0, 0, 'A'}, {"levels", 1, 0, 'V'}, {"methods", 1, 0, 'M'}, {0, 0, 0, 0}};
+        {"analyze", 0, 0, 'A'}, {"levels", 1, 0, 'V'}, {"methods", 1, 0, 'M'},
+        {"train-tokens", 1, 0, 'K'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:o:t:", opts, NULL)) != -1) {
@@ -221,6 +226,14 @@ int cmd_experiment(int argc, char **argv) {
         case 'A': analyze = true; break;
         case 'V': levels = optarg; break;
         case 'M': methods = optarg; break;
+        case 'K': {
+            char *end;
+            tt_gen = strtod(optarg, &end);
+            if (*end == ',') tt_large = strtod(end + 1, &end);
+            if (*end || tt_gen <= 0 || tt_large < 0)
+                return cli_bad_args("experiment", "--train-tokens: expected N or N,M (positive), got '%s'", optarg);
+            break;
+        }
         default: return cli_bad_args("experiment", "unknown option");
         }
     }
@@ -267,7 +280,8 @@ int cmd_experiment(int argc, char **argv) {
     if (!rc && large) rc = load(large, false, 8, pool, &ll, &e);
     if (rc) goto done;
     ttc_exp_models m = {.gen = lg.gen, .prm = lp.ver, .rev = lr.gen, .orm = lo.ver, .large = ll.gen,
-                        .gen_train_tokens = lg.train_tokens, .large_train_tokens = ll.train_tokens};
+                        .gen_train_tokens = lg.train_tokens > 0 ? lg.train_tokens : tt_gen,
+                        .large_train_tokens = ll.train_tokens > 0 ? ll.train_tokens : tt_large};
     bar b = {.t0 = ttc_now(), .tty = isatty(2)};
     cfg.progress = progress;
     cfg.progress_ud = &b;
