@@ -330,3 +330,31 @@ Test(cli, logits_generate_and_random_match_the_library, .timeout = 60) {
     }
     unlink(path); unlink(path2); unlink(out); rmdir(dir);
 }
+
+/* The vectorised ttc_argmax against the plain loop (first index of the
+ * largest value; NaN after x[0] never wins, a NaN x[0] gives the last
+ * index), for every length 1..70 with ties, NaNs and -inf. */
+static int32_t argmax_plain(const float *x, int n) {
+    float m = x[0];
+    for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
+    int32_t i = 0;
+    while (i < n - 1 && !(x[i] == m)) i++;
+    return i;
+}
+
+Test(sample, argmax_matches_plain_loop) {
+    float x[80];
+    unsigned s = 12345;
+    for (int n = 1; n <= 70; n++)
+        for (int trial = 0; trial < 40; trial++) {
+            for (int i = 0; i < n; i++) {
+                s = s * 1103515245u + 12345u;
+                x[i] = (float)((s >> 16) % 7) - 3.0f; /* many ties */
+                if (trial % 5 == 1 && (s >> 8) % 11 == 0) x[i] = NAN;
+                if (trial % 5 == 2 && (s >> 9) % 13 == 0) x[i] = -INFINITY;
+            }
+            if (trial == 3) x[0] = NAN;
+            if (trial == 4) for (int i = 0; i < n; i++) x[i] = -INFINITY;
+            cr_assert_eq(ttc_argmax(x, n), argmax_plain(x, n), "n=%d trial %d", n, trial);
+        }
+}

@@ -21,6 +21,7 @@
 #include "kernels/kernels.h"
 #include "model/ctx.h"
 #include "model/model.h"
+#include "model/sample.h"
 
 #define MAX_BATCHES 16
 
@@ -60,11 +61,13 @@ static double cpu_now(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int argmax(const float *v, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[best]) best = i;
-    return best;
+/* Greedy next tokens of the last decode's B entries: ttc_argmax of each
+ * logits row, the rows split over the pool (the sampler's share of a step
+ * stays small at large B, as in a real server). */
+typedef struct { const ttc_ctx *c; int32_t *tok; int n_vocab; } argmax_job;
+static void argmax_task(void *arg, int task, int n_tasks, int thread) {
+    const argmax_job *j = arg;
+    j->tok[task] = ttc_argmax(ttc_logits(j->c, task), j->n_vocab);
 }
 
 /* New sequence holding the P-token prompt, all but the last token computed
@@ -119,7 +122,8 @@ static int run_decode(ttc_ctx *c, const opts *o, const int32_t *prompt, int B, d
         for (int step = 0; step < o->gen && !rc; step++) {
             for (int i = 0; i < B; i++) ent[i] = (ttc_batch_entry){seqs[i], tok[i], true, false};
             if ((rc = ttc_decode(c, ent, B, e))) break;
-            for (int i = 0; i < B; i++) tok[i] = argmax(ttc_logits(c, i), n_vocab);
+            argmax_job aj = {c, tok, n_vocab};
+            ttc_pool_run(ttc_ctx_pool(c), argmax_task, &aj, B);
         }
         *secs = ttc_now() - t0;
         *cpu = cpu_now() - c0;

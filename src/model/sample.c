@@ -27,10 +27,29 @@ void ttc_sampler_free(ttc_sampler *s) {
     memset(s, 0, sizeof *s);
 }
 
+TTC_VEC_CLONES
 int32_t ttc_argmax(const float *x, int n) {
+    /* lane-wise running max with the scalar loop's select (NaN after x[0]
+     * never wins; a NaN x[0] stays), then the first index holding it */
     float m = x[0];
-    for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
-    int32_t i = 0;
+    int i = 0;
+    if (n >= 16) {
+        v8f vm = V8_SET1(x[0]);
+        for (; i + 8 <= n; i += 8) {
+            v8f v = V8_LOAD(x + i);
+            v8i gt = v > vm;
+            vm = (v8f)(((v8i)v & gt) | ((v8i)vm & ~gt));
+        }
+        for (int k = 0; k < 8; k++) m = vm[k] > m ? vm[k] : m;
+    }
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    i = 0;
+    for (; i + 8 <= n - 1; i += 8) {
+        v8i hit = V8_LOAD(x + i) == m;
+        int any = 0;
+        for (int k = 0; k < 8; k++) any |= hit[k];
+        if (any) break;
+    }
     while (i < n - 1 && !(x[i] == m)) i++;
     return i;
 }
