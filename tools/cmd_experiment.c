@@ -271,7 +271,9 @@ int cmd_experiment(int argc, char **argv) {
     if (access(data, R_OK)) return fprintf(stderr, "ttc experiment: missing benchmark %s\n", data), 1;
     ttc_pool *pool = NULL;
     loaded lg = {0}, lp = {0}, lr = {0}, lo = {0}, ll = {0};
-    int n_seq = cfg.samples + 8;
+    /* live sequences at the peak of a tree search of budget N: N children,
+     * up to N kept parents (lookahead: N greedy rollouts instead) and roots */
+    int n_seq = 2 * TTC_MAX(cfg.samples, cfg.budgets[cfg.n_budgets - 1]) + 8;
     int rc = ttc_pool_new((int)threads, &pool, &e);
     if (!rc) rc = load(gen, false, n_seq, pool, &lg, &e);
     if (!rc) rc = load(prm, true, n_seq, pool, &lp, &e);
