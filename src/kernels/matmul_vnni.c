@@ -320,6 +320,53 @@ TGT16 static void row_to_bf16(const k_mm *m, const geom *g, int r, uint8_t *tmp,
         memset(dst + cols, 0, (size_t)(cp - cols) * 2);
         return;
     }
+    const uint8_t *src = m->w + (size_t)r * m->row_bytes;
+    if (m->wtype == KT_Q8_0) { /* straight to bf16: w = d q, as the reference */
+        const ttc_block_q8_0 *b = (const ttc_block_q8_0 *)src;
+        for (int i = 0; i < cols / 32; i++) {
+            if ((i & 1) == 0) prefetch_ahead(b + i, 64);
+            __m512 d = _mm512_set1_ps(_cvtsh_ss(b[i].d));
+            __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b[i].qs)));
+            __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b[i].qs + 16))));
+            _mm512_storeu_si512(dst + 32 * i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_mul_ps(hi, d), _mm512_mul_ps(lo, d)));
+        }
+        return;
+    }
+    if (m->wtype == KT_Q4_0) { /* w = d (q - 8); low nibbles are elements 0..15 */
+        const ttc_block_q4_0 *b = (const ttc_block_q4_0 *)src;
+        const __m128i m4 = _mm_set1_epi8(15);
+        const __m512i eight = _mm512_set1_epi32(8);
+        for (int i = 0; i < cols / 32; i++) {
+            if ((i & 3) == 0) prefetch_ahead(b + i, 72);
+            __m512 d = _mm512_set1_ps(_cvtsh_ss(b[i].d));
+            __m128i q = _mm_loadu_si128((const __m128i *)b[i].qs);
+            __m512 lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_and_si128(q, m4)), eight));
+            __m512 hi = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(q, 4), m4)), eight));
+            _mm512_storeu_si512(dst + 32 * i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_mul_ps(hi, d), _mm512_mul_ps(lo, d)));
+        }
+        return;
+    }
+    if (m->wtype == KT_Q4_K) { /* sub-block j of 32: w = (d sc_j) q - dmin m_j */
+        const ttc_block_q4_k *b = (const ttc_block_q4_k *)src;
+        const __m128i m4 = _mm_set1_epi8(15);
+        for (int i = 0; i < cols / 256; i++) {
+            prefetch_ahead(b + i, sizeof *b);
+            float d = _cvtsh_ss(b[i].d), dmin = _cvtsh_ss(b[i].dmin);
+            for (int j = 0; j < 8; j++) {
+                uint8_t sc, mn;
+                ttc_q4k_scale_min(j, b[i].scales, &sc, &mn);
+                __m512 s = _mm512_set1_ps(d * sc), o = _mm512_set1_ps(-(dmin * mn));
+                const uint8_t *q = b[i].qs + 32 * (j / 2);
+                __m128i q0 = _mm_loadu_si128((const __m128i *)q), q1 = _mm_loadu_si128((const __m128i *)(q + 16));
+                if (j & 1) { q0 = _mm_srli_epi16(q0, 4); q1 = _mm_srli_epi16(q1, 4); }
+                __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(q0, m4)));
+                __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(q1, m4)));
+                _mm512_storeu_si512(dst + 256 * i + 32 * j,
+                                    (__m512i)_mm512_cvtne2ps_pbh(_mm512_fmadd_ps(hi, s, o), _mm512_fmadd_ps(lo, s, o)));
+            }
+        }
+        return;
+    }
     unpack_row(m, g, r, tmp);
     const uint8_t *wu = tmp;
     const float *ws = (const float *)(tmp + (size_t)g->nch * 64), *wb = ws + (size_t)g->nch * 16;
