@@ -64,7 +64,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *s = ttc_api_response_json(kind, "id", 1, r.model, &c, 1, &u);
     if (!s) abort();
     free(s);
-    s = ttc_api_chunk_sse(kind, "id", 1, r.model, 0, true, text, strlen(text), NULL, NULL);
+    s = ttc_api_chunk_sse(kind, "id", 1, r.model, 0, true, text, strlen(text), NULL, NULL, NULL, 0);
+    if (!s) abort();
+    free(s);
+    /* a chunk with logprobs of two tokens (the text split in halves) */
+    size_t half = strlen(text) / 2;
+    char *t0 = strndup(text, half), *t1 = strdup(text + half);
+    if (!t0 || !t1) abort();
+    const char *toks[2] = {t0, t1}, *tops[2] = {t1, t0};
+    float lps[2] = {-0.5f, -1.5f};
+    ttc_api_choice lp = {.n_tokens = 2, .token_text = toks, .token_logprob = lps, .top_k = 1, .top_text = tops,
+                         .top_logprob = lps};
+    s = ttc_api_chunk_sse(kind, "id", 1, r.model, 0, false, text, strlen(text), NULL, NULL, &lp, 3);
+    free(t0);
+    free(t1);
     if (!s) abort();
     free(s);
     ttc_api_req_free(&r);

@@ -1437,3 +1437,117 @@ Test(engine, pooling_endpoint_serves_the_remote_verifier) {
     ttc_local_free(l);
     unlink(prm);
 }
+
+/* ---- --backend openai:URL: plain streaming requests stream through ---- */
+
+Test(engine, remote_backend_streams_plain_requests) {
+    /* a front server whose backend is the engine server over loopback */
+    ttc_err e = {0};
+    ttc_remote *rb;
+    ttc_remote_opts ro = {.url = g_base};
+    cr_assert_eq(ttc_remote_new(&ro, &rb, &e), TTC_OK, "%s", e.msg);
+    ttc_serve_backend be = ttc_remote_backend(rb);
+    ttc_server *fs;
+    ttc_server_opts o = {0};
+    cr_assert_eq(ttc_server_start(&o, &be, &fs, &e), TTC_OK, "%s", e.msg);
+    char keep[64];
+    snprintf(keep, sizeof keep, "%s", g_base);
+    /* the reference: the engine itself, not streamed */
+    const char *req = "{\"prompt\":\"The quick brown fox\",\"max_tokens\":12,\"temperature\":0,\"seed\":4";
+    char body[256];
+    snprintf(body, sizeof body, "%s}", req);
+    json_t *ref = post_json("/v1/completions", body, 200);
+    snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", ttc_server_port(fs));
+    for (int chat = 0; chat < 2; chat++) {
+        resp r = {0};
+        if (chat)
+            snprintf(body, sizeof body, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":10,"
+                                        "\"temperature\":0,\"stream\":true,\"stream_options\":{\"include_usage\":true}}");
+        else
+            snprintf(body, sizeof body, "%s,\"stream\":true,\"stream_options\":{\"include_usage\":true}}", req);
+        cr_assert_eq(http("POST", chat ? "/v1/chat/completions" : "/v1/completions", body, -1, NULL, &r), CURLE_OK);
+        cr_assert_eq(r.status, 200, "%s", r.body);
+        int n_events = 0;
+        bool done = false;
+        json_t *last = NULL;
+        char *text = parse_sse(r.body, chat, &n_events, &done, &last);
+        cr_assert(done, "the stream ends with data: [DONE]: %s", r.body);
+        int content_chunks = 0;
+        for (const char *p = r.body; (p = strstr(p, chat ? "\"content\":\"" : "\"text\":\"")); p++)
+            if (p[chat ? 11 : 8] != '"') content_chunks++;
+        cr_assert_geq(content_chunks, 2, "the text came in several chunks, as generated: %s", r.body);
+        cr_assert_gt(jget_int(last, "usage.completion_tokens"), 0, "the usage chunk was forwarded");
+        if (!chat) cr_assert_str_eq(text, jget_str(ref, "choices.0.text"), "streamed text equals the engine's");
+        free(text);
+        json_decref(last);
+        free(r.body);
+    }
+    json_decref(ref);
+    ttc_server_stop(fs);
+    ttc_remote_free(rb);
+    snprintf(g_base, sizeof g_base, "%s", keep);
+}
+
+/* ---- logprobs in stream chunks; echo with logprobs ---- */
+
+Test(engine, stream_chunks_carry_logprobs) {
+    for (int chat = 0; chat < 2; chat++) {
+        const char *path = chat ? "/v1/chat/completions" : "/v1/completions";
+        const char *head = chat ? "{\"messages\":[{\"role\":\"user\",\"content\":\"count\"}],\"logprobs\":true,\"top_logprobs\":2,"
+                                : "{\"prompt\":\"count\",\"logprobs\":2,";
+        char body[300];
+        snprintf(body, sizeof body, "%s\"max_tokens\":10,\"temperature\":0}", head);
+        json_t *full = post_json(path, body, 200);
+        json_t *flp = json_object_get(json_array_get(json_object_get(full, "choices"), 0), "logprobs");
+        json_t *ftoks = chat ? json_object_get(flp, "content") : json_object_get(flp, "tokens");
+        size_t n_full = json_array_size(ftoks);
+        cr_assert_gt(n_full, 0);
+
+        snprintf(body, sizeof body, "%s\"max_tokens\":10,\"temperature\":0,\"stream\":true}", head);
+        resp r = {0};
+        cr_assert_eq(http("POST", path, body, -1, NULL, &r), CURLE_OK);
+        cr_assert_eq(r.status, 200);
+        /* every chunk's logprobs, in order, make up the full response's */
+        size_t n = 0, chunks_with_lp = 0;
+        for (const char *p = r.body; (p = strstr(p, "data: {")); p++) {
+            const char *end = strstr(p, "\n\n");
+            json_t *ev = json_loadb(p + 6, (size_t)(end - p - 6), 0, NULL);
+            cr_assert_not_null(ev);
+            json_t *lp = json_object_get(json_array_get(json_object_get(ev, "choices"), 0), "logprobs");
+            if (json_is_object(lp)) {
+                chunks_with_lp++;
+                json_t *toks = chat ? json_object_get(lp, "content") : json_object_get(lp, "tokens");
+                for (size_t t = 0; t < json_array_size(toks); t++, n++) {
+                    cr_assert_lt(n, n_full, "no more tokens than the full response");
+                    if (chat) {
+                        json_t *a = json_array_get(toks, t), *b = json_array_get(ftoks, n);
+                        cr_assert_str_eq(jget_str(a, "token"), jget_str(b, "token"));
+                        cr_assert_float_eq(json_real_value(json_object_get(a, "logprob")),
+                                           json_real_value(json_object_get(b, "logprob")), 1e-6);
+                        cr_assert_eq(json_array_size(json_object_get(a, "top_logprobs")), 2);
+                    } else {
+                        cr_assert_str_eq(json_string_value(json_array_get(toks, t)), json_string_value(json_array_get(ftoks, n)));
+                        cr_assert_float_eq(json_real_value(json_array_get(json_object_get(lp, "token_logprobs"), t)),
+                                           json_real_value(json_array_get(json_object_get(flp, "token_logprobs"), n)), 1e-6);
+                        cr_assert_eq(json_object_size(json_array_get(json_object_get(lp, "top_logprobs"), t)), 2);
+                    }
+                }
+            }
+            json_decref(ev);
+        }
+        cr_assert_eq(n, n_full, "the chunks reported every token (%zu of %zu)", n, n_full);
+        cr_assert_gt(chunks_with_lp, 1, "logprobs arrive with the text, not at the end");
+        cr_assert(strstr(r.body, "data: [DONE]"));
+        free(r.body);
+        json_decref(full);
+    }
+    /* without logprobs, chunks carry "logprobs": null */
+    resp r = {0};
+    cr_assert_eq(http("POST", "/v1/completions", "{\"prompt\":\"x\",\"max_tokens\":3,\"stream\":true}", -1, NULL, &r), CURLE_OK);
+    cr_assert(strstr(r.body, "\"logprobs\":null") && !strstr(r.body, "token_logprobs"));
+    free(r.body);
+    /* echo + logprobs would need prompt logprobs: a clear 400 */
+    json_t *j = post_json("/v1/completions", "{\"prompt\":\"x\",\"max_tokens\":3,\"echo\":true,\"logprobs\":1}", 400);
+    cr_assert(strstr(jget_str(j, "error.message"), "echo"), "%s", jget_str(j, "error.message"));
+    json_decref(j);
+}

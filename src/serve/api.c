@@ -474,11 +474,10 @@ static json_t *ttc_json(const ttc_api_usage *u) {
 
 /* OpenAI's logprobs object for one choice: the legacy completions layout
  * {tokens, token_logprobs, top_logprobs, text_offset} or chat's {content}. */
-static json_t *logprobs_json(ttc_api_kind kind, const ttc_api_choice *c) {
-    if (!c->token_text) return json_null();
+static json_t *logprobs_json(ttc_api_kind kind, const ttc_api_choice *c, size_t off) {
+    if (!c || !c->token_text) return json_null();
     if (kind == TTC_API_COMPLETION) {
         json_t *toks = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
-        size_t off = 0;
         for (int t = 0; t < c->n_tokens; t++) {
             const char *tt = c->token_text[t];
             json_array_append_new(toks, jstr(tt, strlen(tt)));
@@ -528,10 +527,10 @@ char *ttc_api_response_json(ttc_api_kind kind, const char *id, int64_t created, 
         json_t *ch;
         if (kind == TTC_API_CHAT)
             ch = json_pack("{s:i,s:{s:s,s:o},s:o,s:o}", "index", i, "message", "role", "assistant",
-                           "content", text, "logprobs", logprobs_json(kind, c), "finish_reason", fin);
+                           "content", text, "logprobs", logprobs_json(kind, c, 0), "finish_reason", fin);
         else
             ch = json_pack("{s:o,s:i,s:o,s:o}", "text", text, "index", i, "logprobs",
-                           logprobs_json(kind, c), "finish_reason", fin);
+                           logprobs_json(kind, c, 0), "finish_reason", fin);
         json_array_append_new(arr, ch);
     }
     json_t *r = json_pack("{s:s,s:s,s:I,s:s,s:o,s:o}", "id", id, "object",
@@ -543,7 +542,8 @@ char *ttc_api_response_json(ttc_api_kind kind, const char *id, int64_t created, 
 
 char *ttc_api_chunk_sse(ttc_api_kind kind, const char *id, int64_t created, const char *model,
                         int choice, bool first, const char *delta, size_t delta_len,
-                        const char *finish, const ttc_api_usage *u) {
+                        const char *finish, const ttc_api_usage *u, const ttc_api_choice *lp,
+                        size_t text_offset0) {
     json_t *choices = json_array();
     if (choice >= 0) {
         json_t *ch;
@@ -551,11 +551,12 @@ char *ttc_api_chunk_sse(ttc_api_kind kind, const char *id, int64_t created, cons
         if (kind == TTC_API_CHAT) {
             json_t *d = json_object();
             if (first) json_object_set_new(d, "role", json_string("assistant"));
-            if (delta_len || (!finish && first)) json_object_set_new(d, "content", jstr(delta ? delta : "", delta_len));
-            ch = json_pack("{s:i,s:o,s:n,s:o}", "index", choice, "delta", d, "logprobs", "finish_reason", fin);
+            if (delta_len || (!finish && first) || lp) json_object_set_new(d, "content", jstr(delta ? delta : "", delta_len));
+            ch = json_pack("{s:i,s:o,s:o,s:o}", "index", choice, "delta", d, "logprobs",
+                           logprobs_json(kind, lp, text_offset0), "finish_reason", fin);
         } else {
-            ch = json_pack("{s:o,s:i,s:n,s:o}", "text", jstr(delta ? delta : "", delta_len), "index", choice,
-                           "logprobs", "finish_reason", fin);
+            ch = json_pack("{s:o,s:i,s:o,s:o}", "text", jstr(delta ? delta : "", delta_len), "index", choice,
+                           "logprobs", logprobs_json(kind, lp, text_offset0), "finish_reason", fin);
         }
         json_array_append_new(choices, ch);
     }

@@ -157,11 +157,16 @@ char *ttc_api_response_json(ttc_api_kind kind, const char *id, int64_t created, 
 
 /* One server-sent event "data: {chunk}\n\n" carrying a text delta for one
  * choice (first: also send the assistant role), or its finish_reason when
- * finish is not NULL, or (choice < 0) the closing usage chunk. Caller frees;
- * NULL on OOM. */
+ * finish is not NULL, or (choice < 0) the closing usage chunk. lp (may be
+ * NULL) holds the logprobs of the tokens this chunk reports (its token
+ * fields only), in the layout of a full response: chat {"content": [...]},
+ * completions {"tokens", "token_logprobs", "top_logprobs", "text_offset"}
+ * with offsets from the start of the choice's text at text_offset0.
+ * Caller frees; NULL on OOM. */
 char *ttc_api_chunk_sse(ttc_api_kind kind, const char *id, int64_t created, const char *model,
                         int choice, bool first, const char *delta, size_t delta_len,
-                        const char *finish, const ttc_api_usage *u);
+                        const char *finish, const ttc_api_usage *u, const ttc_api_choice *lp,
+                        size_t text_offset0);
 
 /* ---- POST /pooling (vLLM's pooling API, for reward models) ----
  *

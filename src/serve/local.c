@@ -51,34 +51,75 @@ static uint64_t fresh_seed(ttc_local *l) {
     return s;
 }
 
-static void on_text(void *ud, int item, const char *delta, size_t len) {
-    if (len) ttc_job_emit(ud, item, delta, len, NULL);
-}
-
-/* Token strings for the logprobs of an item (pieces; caller frees). */
-static int item_logprobs(ttc_local *l, ttc_job *j, int choice, const ttc_sched_item *it, int top_k, ttc_err *e) {
-    const ttc_tokenizer *tok = ttc_model_tokenizer(l->model);
-    size_t nt = (size_t)it->n_tokens, nk = nt * (size_t)top_k;
+/* Token strings (pieces) of tokens [from, to) of an item and of their
+ * top_k alternatives: to - from strings, then (to - from) * top_k (NULL
+ * for missing alternatives). Caller frees each and the array; NULL on OOM. */
+static char **item_pieces(const ttc_tokenizer *tok, const ttc_sched_item *it, int from, int to, int top_k) {
+    size_t nt = (size_t)(to - from), nk = nt * (size_t)top_k;
     char **txt = calloc(nt + nk + 1, sizeof *txt);
-    if (!txt) return ttc_err_set(e, TTC_ENOMEM, "logprobs: out of memory");
-    int rc = TTC_OK;
-    for (size_t k = 0; k < nt + nk && !rc; k++) {
-        int32_t id = k < nt ? it->tokens[k] : it->top_ids[k - nt];
+    if (!txt) return NULL;
+    for (size_t k = 0; k < nt + nk; k++) {
+        int32_t id = k < nt ? it->tokens[from + k] : it->top_ids[(size_t)from * top_k + (k - nt)];
         if (id < 0) continue;
         char buf[256];
         int n = ttc_token_to_piece(tok, id, buf, sizeof buf);
         if (n < 0) n = 0;
         if (n >= (int)sizeof buf) n = sizeof buf - 1;
         buf[n] = 0;
-        if (!(txt[k] = strdup(buf))) rc = ttc_err_set(e, TTC_ENOMEM, "logprobs: out of memory");
+        if (!(txt[k] = strdup(buf))) {
+            for (size_t q = 0; q < k; q++) free(txt[q]);
+            free(txt);
+            return NULL;
+        }
     }
-    if (!rc)
-        rc = ttc_job_set_logprobs(j, choice, it->n_tokens, (const char *const *)txt, it->logprobs, top_k,
-                                  (const char *const *)txt + nt, it->top_lps, e);
-    for (size_t k = 0; k < nt + nk; k++) free(txt[k]);
+    return txt;
+}
+
+static void pieces_free(char **txt, size_t n) {
+    for (size_t k = 0; txt && k < n; k++) free(txt[k]);
     free(txt);
+}
+
+/* The logprobs of an item for the full (non-streaming) response. */
+static int item_logprobs(ttc_local *l, ttc_job *j, int choice, const ttc_sched_item *it, int top_k, ttc_err *e) {
+    size_t nt = (size_t)it->n_tokens, nk = nt * (size_t)top_k;
+    char **txt = item_pieces(ttc_model_tokenizer(l->model), it, 0, it->n_tokens, top_k);
+    if (!txt) return ttc_err_set(e, TTC_ENOMEM, "logprobs: out of memory");
+    int rc = ttc_job_set_logprobs(j, choice, it->n_tokens, (const char *const *)txt, it->logprobs, top_k,
+                                  (const char *const *)txt + nt, it->top_lps, e);
+    pieces_free(txt, nt + nk);
     return rc;
 }
+
+/* Where a plain request's text goes as it is generated. */
+typedef struct plain_out {
+    ttc_local      *l;
+    ttc_job        *j;
+    ttc_sched_item *items;
+    int            *sent;       /* per item: tokens whose logprobs were streamed */
+    int             top_k;
+    bool            logprobs;   /* streaming with logprobs: chunks carry them */
+} plain_out;
+
+/* Emits text for item i, with the logprobs of its tokens not yet sent. */
+static void plain_emit(plain_out *o, int i, const char *text, size_t len) {
+    ttc_sched_item *it = &o->items[i];
+    int from = o->sent[i], to = it->n_tokens;
+    char **txt = o->logprobs && to > from ? item_pieces(ttc_model_tokenizer(o->l->model), it, from, to, o->top_k) : NULL;
+    if (!txt) {
+        if (len) ttc_job_emit(o->j, i, text, len, NULL);
+        return;
+    }
+    size_t nt = (size_t)(to - from);
+    ttc_api_choice lp = {.n_tokens = to - from, .token_text = (const char **)txt, .token_logprob = it->logprobs + from,
+                         .top_k = o->top_k, .top_text = (const char **)txt + nt,
+                         .top_logprob = it->top_lps + (size_t)from * o->top_k};
+    ttc_job_emit_logprobs(o->j, i, text, len, &lp, NULL);
+    o->sent[i] = to;
+    pieces_free(txt, nt + nt * (size_t)o->top_k);
+}
+
+static void on_text(void *ud, int item, const char *delta, size_t len) { plain_emit(ud, item, delta, len); }
 
 /* n independent samples of the prompt, sharing its KV pages. */
 static int run_plain(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err *e) {
@@ -91,7 +132,7 @@ static int run_plain(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err *e)
     int32_t *ids = NULL;
     int n_prompt = 0, n_ctx = ttc_sched_n_ctx(l->gen);
     ttc_sched_item *items = NULL;
-    int *seqs = NULL, n_seqs = 0;
+    int *seqs = NULL, n_seqs = 0, *sent = NULL;
     rc = ttc_tokenize_alloc(tok, prompt, strlen(prompt), ttc_tokenizer_add_bos(tok), true, &ids, &n_prompt, e);
     if (rc) goto done;
     if (n_prompt < 1) { rc = ttc_err_set(e, TTC_EINVAL, "the prompt is empty (and the model adds no BOS)"); goto done; }
@@ -105,7 +146,8 @@ static int run_plain(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err *e)
     }
     items = calloc((size_t)r->n, sizeof *items);
     seqs = calloc((size_t)r->n, sizeof *seqs);
-    if (!items || !seqs) { rc = ttc_err_set(e, TTC_ENOMEM, "out of memory"); goto done; }
+    sent = calloc((size_t)r->n, sizeof *sent);
+    if (!items || !seqs || !sent) { rc = ttc_err_set(e, TTC_ENOMEM, "out of memory"); goto done; }
     if ((rc = ttc_sched_seq_new(l->gen, ids, n_prompt, &seqs[0], e))) goto done;
     n_seqs = 1;
     ttc_job_started(j);
@@ -130,13 +172,16 @@ static int run_plain(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err *e)
         items[i].want_logprobs = r->logprobs;
         items[i].top_logprobs = r->logprobs ? r->top_logprobs : 0;
     }
+    plain_out po = {.l = l, .j = j, .items = items, .sent = sent, .top_k = r->logprobs ? r->top_logprobs : 0,
+                    .logprobs = r->logprobs && r->stream};
     ttc_sched_task t = {.items = items, .n_items = r->n, .stop = (const char *const *)r->stop, .n_stop = r->n_stop,
-                        .include_stop = r->include_stop, .cancel = ttc_job_cancel_flag(j), .on_text = on_text, .ud = j};
+                        .include_stop = r->include_stop, .cancel = ttc_job_cancel_flag(j), .on_text = on_text, .ud = &po};
     rc = ttc_sched_run(l->gen, &t, e);
     int64_t completion = 0;
     for (int i = 0; i < r->n; i++) {
         completion += items[i].n_tokens;
         if (rc) continue;
+        plain_emit(&po, i, "", 0); /* logprobs of tokens that added no text (EOS, a stop string) */
         ttc_job_finish_choice(j, i, items[i].finish == TTC_FINISH_LENGTH ? "length" : "stop");
         if (r->logprobs && (rc = item_logprobs(l, j, i, &items[i], r->top_logprobs, e))) break;
     }
@@ -147,6 +192,7 @@ done:
     for (int i = 0; i < n_seqs; i++) ttc_sched_seq_free(l->gen, seqs[i]);
     free(items);
     free(seqs);
+    free(sent);
     free(ids);
     free(chat_prompt);
     return rc;
@@ -266,10 +312,17 @@ static void local_gauges(void *self, ttc_metrics_gauges *g) {
     ttc_sched_stats st = ttc_sched_get_stats(l->gen);
     g->kv_pages_used = st.kv_pages_used;
     g->kv_pages_total = st.kv_pages_total;
+    g->gen_steps = st.steps;
+    g->gen_entries = st.entries;
+    g->gen_max_tasks_step = st.max_tasks_step;
     if (l->ver) {
         st = ttc_sched_get_stats(l->ver);
         g->kv_pages_used += st.kv_pages_used;
         g->kv_pages_total += st.kv_pages_total;
+        g->ver_steps = st.steps;
+        g->ver_score_steps = st.score_steps;
+        g->ver_scores = st.score_items;
+        g->ver_max_tasks_step = st.max_score_tasks_step;
     }
 }
 

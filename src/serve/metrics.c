@@ -170,6 +170,25 @@ char *ttc_metrics_render(ttc_metrics *m, const ttc_metrics_gauges *g) {
                       "ttc_kv_pages_used %d\n", g->kv_pages_used);
         sb_printf(&s, "# HELP ttc_kv_pages_total KV cache pages in the pool.\n# TYPE ttc_kv_pages_total gauge\n"
                       "ttc_kv_pages_total %d\n", g->kv_pages_total);
+        sb_printf(&s, "# HELP ttc_decode_steps_total Decode calls of the engine's schedulers.\n"
+                      "# TYPE ttc_decode_steps_total counter\n"
+                      "ttc_decode_steps_total{model=\"generator\"} %lld\n"
+                      "ttc_decode_steps_total{model=\"verifier\"} %lld\n",
+                  (long long)g->gen_steps, (long long)g->ver_steps);
+        sb_printf(&s, "# HELP ttc_decode_entries_total Batch entries (tokens) decoded by the generator.\n"
+                      "# TYPE ttc_decode_entries_total counter\nttc_decode_entries_total %lld\n",
+                  (long long)g->gen_entries);
+        sb_printf(&s, "# HELP ttc_verifier_scores_total Verifier scores computed (one per scored node).\n"
+                      "# TYPE ttc_verifier_scores_total counter\nttc_verifier_scores_total %lld\n",
+                  (long long)g->ver_scores);
+        sb_printf(&s, "# HELP ttc_verifier_score_steps_total Verifier decode calls that computed scores.\n"
+                      "# TYPE ttc_verifier_score_steps_total counter\nttc_verifier_score_steps_total %lld\n",
+                  (long long)g->ver_score_steps);
+        sb_printf(&s, "# HELP ttc_batch_requests_max Most requests sharing one decode call so far.\n"
+                      "# TYPE ttc_batch_requests_max gauge\n"
+                      "ttc_batch_requests_max{model=\"generator\"} %d\n"
+                      "ttc_batch_requests_max{model=\"verifier\"} %d\n",
+                  g->gen_max_tasks_step, g->ver_max_tasks_step);
     }
     return s.b;
 }

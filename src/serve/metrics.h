@@ -23,6 +23,12 @@ typedef struct ttc_metrics ttc_metrics;
 /* Gauges sampled when rendering. */
 typedef struct ttc_metrics_gauges {
     int queued, running, kv_pages_used, kv_pages_total;
+    /* engine scheduler counters (0 when the backend has none) */
+    int64_t gen_steps, gen_entries;     /* generator decode calls / batch entries */
+    int     gen_max_tasks_step;         /* most requests in one generator decode */
+    int64_t ver_steps, ver_score_steps; /* verifier decode calls / those that scored */
+    int64_t ver_scores;                 /* verifier score items completed */
+    int     ver_max_tasks_step;         /* most requests scored in one verifier decode */
 } ttc_metrics_gauges;
 
 /* A zeroed metrics registry; TTC_ENOMEM on failure. */

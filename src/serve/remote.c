@@ -232,6 +232,158 @@ int ttc_http_get_json(ttc_http *h, const char *path, json_t **out, ttc_err *e) {
     return http_run(h, path, NULL, 1, out, NULL, e);
 }
 
+/* ---- streaming (server-sent events) ---- */
+
+typedef struct sse_rx {
+    ttc_http *h;
+    CURL     *c;
+    int     (*on_event)(void *ud, json_t *ev, ttc_err *e);
+    void     *ud;
+    atomic_int *cancel;
+    char     *buf;           /* bytes not yet parsed (or the whole body when not 2xx) */
+    size_t    len, cap;
+    int       n_events;
+    bool      done, sse;     /* saw [DONE]; the answer is text/event-stream */
+    int       rc;            /* first error of on_event or parsing */
+    ttc_err   err;
+    char      url[1024];
+} sse_rx;
+
+/* Parses the complete "data: ..." lines at the front of rx->buf. */
+static void sse_parse(sse_rx *rx) {
+    size_t at = 0;
+    for (;;) {
+        char *nl = memchr(rx->buf + at, '\n', rx->len - at);
+        if (!nl) break;
+        size_t end = (size_t)(nl - rx->buf);
+        char *line = rx->buf + at;
+        size_t n = end - at;
+        if (n && line[n - 1] == '\r') n--;
+        at = end + 1;
+        if (n < 5 || strncmp(line, "data:", 5)) continue;   /* comments, event:, id:, blank */
+        line += 5;
+        n -= 5;
+        while (n && *line == ' ') { line++; n--; }
+        if (n == 6 && !strncmp(line, "[DONE]", 6)) { rx->done = true; continue; }
+        json_error_t je;
+        json_t *ev = json_loadb(line, n, 0, &je);
+        if (!ev) {
+            rx->rc = ttc_err_set(&rx->err, TTC_EFORMAT, "remote %s: a stream event is not JSON (%s): %.120s", rx->url,
+                                 je.text, line);
+            break;
+        }
+        rx->n_events++;
+        int rc = rx->on_event(rx->ud, ev, &rx->err);
+        json_decref(ev);
+        if (rc) { rx->rc = rc; break; }
+    }
+    memmove(rx->buf, rx->buf + at, rx->len - at);
+    rx->len -= at;
+}
+
+static size_t sse_data(char *p, size_t sz, size_t nm, void *ud) {
+    sse_rx *rx = ud;
+    size_t n = sz * nm;
+    if (rx->len + n + 1 > rx->cap) {
+        size_t cap = rx->cap ? rx->cap : 4096;
+        while (cap < rx->len + n + 1) cap *= 2;
+        char *b = realloc(rx->buf, cap);
+        if (!b) return 0;
+        rx->buf = b;
+        rx->cap = cap;
+    }
+    memcpy(rx->buf + rx->len, p, n);
+    rx->len += n;
+    rx->buf[rx->len] = 0;
+    long status = 0;
+    char *ctype = NULL;
+    curl_easy_getinfo(rx->c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(rx->c, CURLINFO_CONTENT_TYPE, &ctype);
+    rx->sse = status >= 200 && status < 300 && ctype && strstr(ctype, "text/event-stream");
+    if (rx->sse) sse_parse(rx);
+    return rx->rc ? 0 : n;
+}
+
+static int sse_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d) {
+    (void)a; (void)b; (void)c; (void)d;
+    sse_rx *rx = ud;
+    return rx->cancel && atomic_load(rx->cancel) ? 1 : 0;
+}
+
+int ttc_http_post_stream(ttc_http *h, const char *path, json_t *body, int (*on_event)(void *ud, json_t *ev, ttc_err *e),
+                         void *ud, atomic_int *cancel, ttc_err *e) {
+    sse_rx rx = {.h = h, .on_event = on_event, .ud = ud, .cancel = cancel};
+    snprintf(rx.url, sizeof rx.url, "%s%s", h->base, path);
+    char *req = json_dumps(body, JSON_COMPACT);
+    if (!req) return ttc_err_set(e, TTC_ENOMEM, "remote: cannot encode the request");
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    hdr = curl_slist_append(hdr, "Accept: text/event-stream");
+    if (h->auth[0]) hdr = curl_slist_append(hdr, h->auth);
+    int rc = TTC_OK, backoff = h->backoff_ms;
+    for (int attempt = 0;; attempt++) {
+        rx.c = curl_easy_init();
+        if (!rx.c) { rc = ttc_err_set(e, TTC_ENOMEM, "remote: curl_easy_init failed"); break; }
+        rx.len = 0;
+        curl_easy_setopt(rx.c, CURLOPT_URL, rx.url);
+        curl_easy_setopt(rx.c, CURLOPT_SHARE, h->share);
+        curl_easy_setopt(rx.c, CURLOPT_HTTPHEADER, hdr);
+        curl_easy_setopt(rx.c, CURLOPT_POSTFIELDS, req);
+        curl_easy_setopt(rx.c, CURLOPT_POSTFIELDSIZE, (long)strlen(req));
+        curl_easy_setopt(rx.c, CURLOPT_WRITEFUNCTION, sse_data);
+        curl_easy_setopt(rx.c, CURLOPT_WRITEDATA, &rx);
+        curl_easy_setopt(rx.c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(rx.c, CURLOPT_XFERINFOFUNCTION, sse_progress);
+        curl_easy_setopt(rx.c, CURLOPT_XFERINFODATA, &rx);
+        curl_easy_setopt(rx.c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(rx.c, CURLOPT_TIMEOUT_MS, (long)(h->timeout_s * 1000));
+        curl_easy_setopt(rx.c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+        CURLcode cc = curl_easy_perform(rx.c);
+        long status = 0;
+        curl_easy_getinfo(rx.c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(rx.c);
+        rx.c = NULL;
+        if (rx.rc) { rc = rx.rc; *e = rx.err; break; }
+        if (cancel && atomic_load(cancel)) { rc = ttc_err_set(e, TTC_ECANCELED, "remote %s: canceled", rx.url); break; }
+        bool ok = cc == CURLE_OK && status >= 200 && status < 300;
+        if (ok && !rx.sse) {
+            /* an engine that answered in one JSON body: one event */
+            json_error_t je;
+            json_t *whole = json_loadb(rx.buf ? rx.buf : "", rx.len, 0, &je);
+            if (!whole) {
+                rc = ttc_err_set(e, TTC_EFORMAT, "remote %s: the answer is neither an event stream nor JSON: %.120s",
+                                 rx.url, rx.buf ? rx.buf : "");
+                break;
+            }
+            rc = on_event(ud, whole, e);
+            json_decref(whole);
+            break;
+        }
+        if (ok) {
+            if (!rx.done)
+                rc = ttc_err_set(e, TTC_ENET, "remote %s: the event stream ended without data: [DONE]", rx.url);
+            break;
+        }
+        /* retry only while nothing was delivered */
+        if (rx.n_events == 0 && retryable(cc, status) && attempt < h->retries) {
+            if (!nap(backoff, cancel)) { rc = ttc_err_set(e, TTC_ECANCELED, "remote %s: canceled", rx.url); break; }
+            backoff *= 2;
+            continue;
+        }
+        if (cc != CURLE_OK)
+            rc = ttc_err_set(e, TTC_ENET, "remote %s: %s%s", rx.url, curl_easy_strerror(cc),
+                             attempt ? " (after retries)" : "");
+        else
+            rc = ttc_err_set(e, status == 404 ? TTC_EUNSUPPORTED : TTC_ENET, "remote %s: HTTP %ld%s: %.200s", rx.url,
+                             status, status == 404 ? " (the engine does not offer this endpoint)" : "",
+                             rx.buf ? rx.buf : "");
+        break;
+    }
+    curl_slist_free_all(hdr);
+    free(req);
+    free(rx.buf);
+    return rc;
+}
+
 /* ---- node tables (text prefixes) ---- */
 
 typedef struct tnode { char *text; size_t len; bool live; } tnode;
@@ -625,7 +777,55 @@ int ttc_remote_set_verifier(ttc_remote *r, const char *url, bool orm, ttc_err *e
     return ttc_http_new(&ho, &r->vh, e);
 }
 
-/* Forwards a plain request to the engine (always non-streaming). */
+/* One streamed request's progress. */
+typedef struct fwd_stream {
+    ttc_job *j;
+    const ttc_api_req *q;
+    const char *url;
+    ttc_api_usage u;
+    bool *finished;          /* per choice */
+} fwd_stream;
+
+/* Hands one event of the engine's stream (a chunk, or a whole response
+ * from an engine that does not stream) to the job. */
+static int fwd_event(void *ud, json_t *ev, ttc_err *e) {
+    fwd_stream *f = ud;
+    json_t *err = json_object_get(ev, "error");
+    if (err) {
+        const char *msg = json_string_value(json_object_get(err, "message"));
+        return ttc_err_set(e, TTC_ENET, "backend %s: the engine failed mid-stream: %.300s", f->url, msg ? msg : "?");
+    }
+    ttc_job_started(f->j);
+    size_t i;
+    json_t *ch;
+    json_array_foreach(json_object_get(ev, "choices"), i, ch) {
+        json_t *idx = json_object_get(ch, "index");
+        json_int_t c = json_is_integer(idx) ? json_integer_value(idx) : (json_int_t)i;
+        if (c < 0 || c >= f->q->n)
+            return ttc_err_set(e, TTC_EFORMAT, "backend %s: a stream chunk names choice %lld of %d", f->url, (long long)c,
+                               f->q->n);
+        json_t *text = f->q->kind == TTC_API_CHAT ? json_object_get(json_object_get(ch, "delta"), "content")
+                                                  : json_object_get(ch, "text");
+        if (!text && f->q->kind == TTC_API_CHAT) text = json_object_get(json_object_get(ch, "message"), "content");
+        if (json_is_string(text) && json_string_length(text) &&
+            ttc_job_emit(f->j, (int)c, json_string_value(text), json_string_length(text), e))
+            return TTC_ENOMEM;
+        const char *fin = json_string_value(json_object_get(ch, "finish_reason"));
+        if (fin) {
+            ttc_job_finish_choice(f->j, (int)c, !strcmp(fin, "length") ? "length" : "stop");
+            f->finished[c] = true;
+        }
+    }
+    json_t *u = json_object_get(ev, "usage");
+    if (json_is_object(u)) {
+        f->u.prompt_tokens = json_integer_value(json_object_get(u, "prompt_tokens"));
+        f->u.completion_tokens = json_integer_value(json_object_get(u, "completion_tokens"));
+    }
+    return TTC_OK;
+}
+
+/* Forwards a plain request to the engine; streamed through as the engine
+ * streams when the client asked for a stream. */
 static int forward_plain(ttc_remote *r, ttc_job *j, const ttc_api_req *q, ttc_err *e) {
     json_t *b = json_pack("{s:s,s:f,s:f,s:i}", "model", r->model, "temperature", (double)q->temperature, "top_p",
                           (double)q->top_p, "n", q->n);
@@ -646,9 +846,23 @@ static int forward_plain(ttc_remote *r, ttc_job *j, const ttc_api_req *q, ttc_er
         for (int i = 0; i < q->n_stop; i++) json_array_append_new(st, json_string(q->stop[i]));
         json_object_set_new(b, "stop", st);
     }
+    const char *path = q->kind == TTC_API_CHAT ? "/v1/chat/completions" : "/v1/completions";
+    if (q->stream) {
+        json_object_set_new(b, "stream", json_true());
+        json_object_set_new(b, "stream_options", json_pack("{s:b}", "include_usage", 1));
+        fwd_stream f = {.j = j, .q = q, .url = ttc_http_base(r->h), .finished = calloc((size_t)q->n, sizeof(bool))};
+        int rc = f.finished ? ttc_http_post_stream(r->h, path, b, fwd_event, &f, ttc_job_cancel_flag(j), e)
+                            : ttc_err_set(e, TTC_ENOMEM, "backend: out of memory");
+        json_decref(b);
+        for (int i = 0; !rc && i < q->n; i++)
+            if (!f.finished[i]) ttc_job_finish_choice(j, i, "stop");
+        free(f.finished);
+        if (rc) return ttc_err_wrap(e, "backend: ");
+        ttc_job_set_usage(j, &f.u);
+        return TTC_OK;
+    }
     json_t *ans = NULL;
-    int rc = ttc_http_post_json(r->h, q->kind == TTC_API_CHAT ? "/v1/chat/completions" : "/v1/completions", &b, 1,
-                                &ans, ttc_job_cancel_flag(j), e);
+    int rc = ttc_http_post_json(r->h, path, &b, 1, &ans, ttc_job_cancel_flag(j), e);
     json_decref(b);
     if (rc) return ttc_err_wrap(e, "backend: ");
     ttc_job_started(j);

@@ -51,6 +51,15 @@ const char *ttc_http_base(const ttc_http *h);
  * On error every outs[i] is NULL and e names the endpoint and status. */
 int  ttc_http_post_json(ttc_http *h, const char *path, json_t *const *bodies, int n, json_t **outs,
                         atomic_int *cancel, ttc_err *e);
+/* POSTs body to base_url + path expecting server-sent events, and calls
+ * on_event with each "data:" JSON event as it arrives (a 2xx JSON answer
+ * that is not an event stream counts as one event). A non-zero return of
+ * on_event aborts with that code (and its e). Retries like
+ * ttc_http_post_json while no event was delivered; TTC_ENET when the
+ * stream ends without "data: [DONE]". */
+int  ttc_http_post_stream(ttc_http *h, const char *path, json_t *body,
+                          int (*on_event)(void *ud, json_t *ev, ttc_err *e), void *ud, atomic_int *cancel,
+                          ttc_err *e);
 /* GET base_url + path, parsed as JSON. */
 int  ttc_http_get_json(ttc_http *h, const char *path, json_t **out, ttc_err *e);
 
@@ -83,8 +92,8 @@ int  ttc_remote_new(const ttc_remote_opts *o, ttc_remote **out, ttc_err *e);
 void ttc_remote_free(ttc_remote *r);
 /* Scores strategy requests on a remote verifier at url. */
 int  ttc_remote_set_verifier(ttc_remote *r, const char *url, bool orm, ttc_err *e);
-/* Plain requests are forwarded (non-streaming; a streaming client gets the
- * text as one chunk); strategy requests run here over the remote generator
+/* Plain requests are forwarded (streamed through, chunk by chunk, when the
+ * client streams); strategy requests run here over the remote generator
  * (and verifier). "auto" is bon-weighted with a verifier, else majority;
  * with a strategy only choice 0 (the chosen solution) carries text. */
 ttc_serve_backend ttc_remote_backend(ttc_remote *r);

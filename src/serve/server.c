@@ -22,6 +22,7 @@ typedef struct job_choice {
     char  *text;
     size_t len, cap;
     size_t streamed;        /* bytes of text already sent as SSE */
+    size_t lp_offset;       /* bytes of token text already reported with logprobs */
     const char *finish;     /* static string or NULL */
     bool   sent_first;
     /* logprobs (owned) */
@@ -151,8 +152,8 @@ static int sse_put(ttc_job *j, const char *s, size_t n) {
 
 /* Appends one chunk event (see ttc_api_chunk_sse); j->mu held. */
 static int sse_chunk(ttc_job *j, int choice, bool first, const char *d, size_t n, const char *finish,
-                     const ttc_api_usage *u) {
-    char *ev = ttc_api_chunk_sse(j->req.kind, j->id, j->created, j->req.model, choice, first, d, n, finish, u);
+                     const ttc_api_usage *u, const ttc_api_choice *lp, size_t off) {
+    char *ev = ttc_api_chunk_sse(j->req.kind, j->id, j->created, j->req.model, choice, first, d, n, finish, u, lp, off);
     if (!ev) return TTC_ENOMEM;
     int rc = sse_put(j, ev, strlen(ev));
     free(ev);
@@ -171,20 +172,28 @@ static size_t utf8_complete(const char *s, size_t n) {
     return n;
 }
 
-/* Streams choice c's unsent text; `all` also sends an incomplete tail. */
-static int stream_text(ttc_job *j, int i, bool all) {
+/* Streams choice c's unsent text (with logprobs lp, may be NULL); `all`
+ * also sends an incomplete tail. */
+static int stream_text(ttc_job *j, int i, bool all, const ttc_api_choice *lp) {
     job_choice *c = &j->ch[i];
     size_t end = all ? c->len : c->streamed + utf8_complete(c->text + c->streamed, c->len - c->streamed);
-    if (end == c->streamed && c->sent_first) return TTC_OK;
-    int rc = sse_chunk(j, i, !c->sent_first, c->text + c->streamed, end - c->streamed, NULL, NULL);
+    if (end == c->streamed && c->sent_first && !lp) return TTC_OK;
+    int rc = sse_chunk(j, i, !c->sent_first, c->text + c->streamed, end - c->streamed, NULL, NULL, lp, c->lp_offset);
+    if (lp)
+        for (int t = 0; t < lp->n_tokens; t++) c->lp_offset += strlen(lp->token_text[t]);
     c->sent_first = true;
     c->streamed = end;
     return rc;
 }
 
 int ttc_job_emit(ttc_job *j, int choice, const char *text, size_t len, ttc_err *e) {
+    return ttc_job_emit_logprobs(j, choice, text, len, NULL, e);
+}
+
+int ttc_job_emit_logprobs(ttc_job *j, int choice, const char *text, size_t len, const ttc_api_choice *lp, ttc_err *e) {
     if (choice < 0 || choice >= j->n_ch)
         return ttc_err_set(e, TTC_EINVAL, "job %s: choice %d out of range [0, %d)", j->id, choice, j->n_ch);
+    if (lp && lp->n_tokens == 0) lp = NULL;
     pthread_mutex_lock(&j->mu);
     job_choice *c = &j->ch[choice];
     int rc = TTC_OK;
@@ -203,7 +212,7 @@ int ttc_job_emit(ttc_job *j, int choice, const char *text, size_t len, ttc_err *
         j->first_token = true;
         ttc_metrics_first_token(j->srv->metrics, j->ep, ttc_now() - j->t0);
     }
-    if (j->req.stream && len) rc = stream_text(j, choice, false);
+    if (j->req.stream && (len || lp)) rc = stream_text(j, choice, false, lp);
 out:
     pthread_mutex_unlock(&j->mu);
     return rc ? ttc_err_set(e, rc, "job %s: out of memory appending %zu bytes", j->id, len) : TTC_OK;
@@ -215,8 +224,8 @@ static int finish_locked(ttc_job *j, int i, const char *reason) {
     if (c->finish) return TTC_OK;
     c->finish = reason && !strcmp(reason, "length") ? "length" : "stop";
     if (!j->req.stream) return TTC_OK;
-    int rc = stream_text(j, i, true);
-    if (!rc) rc = sse_chunk(j, i, false, NULL, 0, c->finish, NULL);
+    int rc = stream_text(j, i, true, NULL);
+    if (!rc) rc = sse_chunk(j, i, false, NULL, 0, c->finish, NULL, NULL, 0);
     return rc;
 }
 
@@ -291,7 +300,7 @@ static void job_complete(ttc_job *j, int rc, const ttc_err *err) {
         if (!rc) {
             for (int i = 0; i < j->n_ch; i++) finish_locked(j, i, "stop");
             if (j->req.include_usage || j->usage.strategy_used)
-                sse_chunk(j, -1, false, NULL, 0, NULL, &j->usage);
+                sse_chunk(j, -1, false, NULL, 0, NULL, &j->usage, NULL, 0);
         } else if (rc != TTC_ECANCELED) {
             ttc_api_fault f;
             fault_from_rc(rc, &f);

@@ -95,6 +95,12 @@ void ttc_job_started(ttc_job *j);
  * request streams (bytes of an incomplete UTF-8 character wait for the
  * rest). TTC_EINVAL for a bad choice, TTC_ENOMEM. */
 int  ttc_job_emit(ttc_job *j, int choice, const char *text, size_t len, ttc_err *e);
+/* ttc_job_emit, and when the request streams, the chunk that carries the
+ * text also carries lp (may be NULL): the logprobs of the tokens sampled
+ * since the last call (ttc_job_set_logprobs still sets the full list for a
+ * non-streaming response). */
+int  ttc_job_emit_logprobs(ttc_job *j, int choice, const char *text, size_t len, const ttc_api_choice *lp,
+                           ttc_err *e);
 /* Ends a choice with reason ("stop" or "length"). Idempotent per choice;
  * choices never finished are reported as "stop". */
 void ttc_job_finish_choice(ttc_job *j, int choice, const char *reason);
