@@ -298,7 +298,8 @@ Test(kernels, sgemm_all_modes_against_oracle) {
 Test(kernels, attn_page_kernels) {
     ttc_rng r;
     ttc_rng_seed(&r, 4);
-    static const int shapes[][3] = {{1, 16, 64}, {7, 16, 64}, {33, 5, 128}, {4, 37, 16}, {130, 16, 80}, {3, 0, 64}};
+    static const int shapes[][3] = {{1, 16, 64}, {7, 16, 64}, {33, 5, 128}, {4, 37, 16}, {130, 16, 80}, {3, 0, 64},
+                                   {5, 19, 7}, {9, 8, 64}};
     int saved = ttc_kernel_get();
     for (int path = 0; path < TTC_KERNEL_N_PATHS; path++) {
         if (!ttc_kernel_supported(path)) continue;
@@ -325,6 +326,24 @@ Test(kernels, attn_page_kernels) {
                 }
                 for (int j = nk; j < lds; j++) cr_assert_eq(S[i * lds + j], -7.0f, "wrote past nk");
             }
+            /* the same scores from the transposed (paged KV) layout, ldk > nk */
+            int ldk = nk + 3;
+            float *Kt = malloc(sizeof(float) * (hd * ldk + 1)), *S2 = malloc(sizeof(float) * nq * lds);
+            for (int j = 0; j < nk; j++)
+                for (int d = 0; d < hd; d++) Kt[d * ldk + j] = K[j * hd + d];
+            for (int d = 0; d < hd; d++)
+                for (int j = nk; j < ldk; j++) Kt[d * ldk + j] = NAN; /* must not be read */
+            for (int i = 0; i < nq * lds; i++) S2[i] = -7;
+            ttc_attn_scores_kt(Q, ldq, nq, Kt, ldk, nk, hd, 0.125f, S2, lds);
+            for (int i = 0; i < nq; i++)
+                for (int j = 0; j < lds; j++) {
+                    if (j >= nk) { cr_assert_eq(S2[i * lds + j], -7.0f, "kt wrote past nk"); continue; }
+                    double mag = 0;
+                    for (int d = 0; d < hd; d++) mag += fabs((double)Q[i * ldq + d] * K[j * hd + d]);
+                    cr_assert(fabs(S2[i * lds + j] - S[i * lds + j]) <= 2e-5 * mag + 1e-6, "%s scores_kt nq=%d nk=%d hd=%d [%d][%d]",
+                              ttc_kernel_name(path), nq, nk, hd, i, j);
+                }
+            free(Kt); free(S2);
             ttc_attn_accum(S, lds, nq, V, nk, hd, O, ldo);
             for (int i = 0; i < nq; i++)
                 for (int d = 0; d < ldo; d++) {

@@ -204,3 +204,102 @@ Test(kv, forked_decode_equals_fresh) {
     ttc_ctx_free(c);
     ttc_model_free(m);
 }
+
+/* ---- grouped attention over shared pages == attention per sequence ---- */
+
+/* One decode of n entries (seq, token) with logits for every entry; appends
+ * the logits to out (at *no floats) and checks the call succeeds. */
+static void script_decode(ttc_ctx *c, const int *seq, const int32_t *tok, int n, float *out, size_t *no) {
+    ttc_batch_entry b[128];
+    for (int i = 0; i < n; i++) b[i] = (ttc_batch_entry){seq[i], tok[i], true, false};
+    ttc_err e = {0};
+    cr_assert_eq(ttc_decode(c, b, n, &e), TTC_OK, "%s", e.msg);
+    int V = ttc_model_n_vocab(ttc_ctx_model(c));
+    for (int i = 0; i < n; i++) {
+        memcpy(out + *no, ttc_logits(c, i), sizeof(float) * V);
+        *no += (size_t)V;
+    }
+}
+
+/* A fixed history of forks on one context: a prompt prefilled in one
+ * decode (one group, causal masks), forks that extend by different amounts
+ * (so their copy-on-write tails differ), a fork of a fork (sharing more
+ * pages than its group), an unrelated fresh sequence, and batches mixing
+ * all of them, some with several entries of one sequence. Returns the
+ * number of floats of logits written to out. */
+static size_t attn_script(ttc_ctx *c, int V, float *out) {
+    ttc_err e = {0};
+    size_t no = 0;
+    int32_t tok[128];
+    int seq[128], root, f[5], fresh;
+    for (int i = 0; i < 128; i++) tok[i] = (int32_t)((i * 53 + 7) % V);
+    cr_assert_eq(ttc_seq_new(c, &root, &e), TTC_OK);
+    for (int i = 0; i < 70; i++) seq[i] = root;
+    script_decode(c, seq, tok, 70, out, &no); /* prompt: 70 tokens, tail page partly filled */
+    for (int k = 0; k < 4; k++) cr_assert_eq(ttc_seq_fork(c, root, &f[k], &e), TTC_OK);
+    /* forks extend by 1, 3, 11 and 0 tokens, in one batch */
+    int n = 0;
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < (k == 0 ? 1 : k == 1 ? 3 : 11); i++, n++) { seq[n] = f[k]; tok[n] = (int32_t)((k * 31 + i * 7 + 1) % V); }
+    script_decode(c, seq, tok, n, out, &no);
+    cr_assert_eq(ttc_seq_fork(c, f[2], &f[4], &e), TTC_OK); /* shares root's and f[2]'s pages */
+    cr_assert_eq(ttc_seq_new(c, &fresh, &e), TTC_OK);
+    for (int i = 0; i < 9; i++) { seq[i] = fresh; tok[i] = (int32_t)((i * 11 + 3) % V); }
+    script_decode(c, seq, tok, 9, out, &no);
+    /* every live sequence, f[4] and f[1] with several entries, three steps */
+    for (int step = 0; step < 3; step++) {
+        n = 0;
+        int all[7] = {root, f[0], f[1], f[2], f[3], f[4], fresh};
+        for (int k = 0; k < 7; k++) {
+            int reps = all[k] == f[4] ? 3 : all[k] == f[1] ? 2 : 1;
+            for (int r = 0; r < reps; r++, n++) { seq[n] = all[k]; tok[n] = (int32_t)((step * 97 + k * 13 + r * 5) % V); }
+        }
+        script_decode(c, seq, tok, n, out, &no);
+    }
+    return no;
+}
+
+static void grouped_equals_per_seq(const char *shape, int page_tokens) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/m.gguf", tu_tmpdir());
+    ttc_err e = {0};
+    ttc_random_params rp = {.type = TTC_TYPE_F16, .seed = 13};
+    cr_assert_eq(ttc_random_model_write(ttc_random_shape_find(shape), &rp, path, &e), TTC_OK, "%s", e.msg);
+    ttc_model *m;
+    cr_assert_eq(ttc_model_load(path, NULL, &m, &e), TTC_OK, "%s", e.msg);
+    unlink(path);
+    *strrchr(path, '/') = 0;
+    rmdir(path);
+    int V = m->cfg.n_vocab;
+    ttc_pool *pool;
+    cr_assert_eq(ttc_pool_new(3, &pool, &e), TTC_OK);
+    size_t cap = (size_t)V * 300;
+    float *out[2] = {malloc(sizeof(float) * cap), malloc(sizeof(float) * cap)};
+    size_t no[2];
+    for (int per_seq = 0; per_seq < 2; per_seq++) {
+        ttc_ctx_params cp = {.n_ctx = 128, .n_seq_max = 8, .n_batch = 128, .n_outputs_max = 128, .kv_tokens = 2048,
+                             .page_tokens = page_tokens, .pool = per_seq ? NULL : pool, .attn_per_seq = per_seq};
+        ttc_ctx *c;
+        cr_assert_eq(ttc_ctx_new(m, &cp, &c, &e), TTC_OK, "%s", e.msg);
+        no[per_seq] = attn_script(c, V, out[per_seq]);
+        ttc_ctx_free(c);
+    }
+    cr_assert_eq(no[0], no[1]);
+    for (size_t r = 0; r < no[0] / (size_t)V; r++) {
+        double d = 0, nn = 0;
+        for (int i = 0; i < V; i++) {
+            d += pow(out[0][r * V + i] - out[1][r * V + i], 2);
+            nn += pow(out[1][r * V + i], 2);
+        }
+        cr_assert(sqrt(d / nn) < 1e-5, "%s P=%d: logits row %zu: rel L2 %g", shape, page_tokens, r, sqrt(d / nn));
+    }
+    free(out[0]); free(out[1]);
+    ttc_pool_free(pool);
+    ttc_model_free(m);
+}
+
+Test(kv, grouped_attention_equals_per_sequence) {
+    grouped_equals_per_seq("tiny-qwen2", 8);   /* 8 pages per softmax block: several blocks */
+    grouped_equals_per_seq("tiny-llama", 16);
+    grouped_equals_per_seq("tiny-qwen3", 24);  /* head dim 128, q/k norms */
+}

@@ -35,6 +35,8 @@ static const char *usage =
     "  --threads T          threads (default: one per CPU)\n"
     "  --repeat R           runs per measurement; the median is reported (default 3)\n"
     "  --no-prefill         skip the prefill measurement\n"
+    "  --attn-per-seq       attention one sequence at a time (default: shared KV pages\n"
+    "                       are read once for all the sequences that share them)\n"
     "  --json               one JSON object per line instead of a table\n"
     "Kernel path: TTC_KERNEL=ref|avx2|avx512|vnni (default: best for this CPU).\n";
 
@@ -42,7 +44,7 @@ typedef struct {
     const char *model;
     int prompt, gen, threads, repeat, n_batch;
     int batch[MAX_BATCHES];
-    bool shared, json, prefill;
+    bool shared, json, prefill, attn_per_seq;
 } opts;
 
 static int cmp_double(const void *a, const void *b) {
@@ -159,6 +161,7 @@ static int parse(int argc, char **argv, opts *o) {
         if (!strcmp(a, "--shared-prefix")) { o->shared = true; continue; }
         if (!strcmp(a, "--json")) { o->json = true; continue; }
         if (!strcmp(a, "--no-prefill")) { o->prefill = false; continue; }
+        if (!strcmp(a, "--attn-per-seq")) { o->attn_per_seq = true; continue; }
         if (!v) return cli_bad_args("bench", "%s needs a value", a);
         i++;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
@@ -212,6 +215,7 @@ int cmd_bench(int argc, char **argv) {
     int page = 16, per_seq = o.prompt + o.gen + 2 * page;
     ttc_ctx_params cp = {.n_ctx = o.prompt + o.gen + 1, .n_seq_max = bmax + 1, .n_batch = 512,
                          .n_outputs_max = bmax, .page_tokens = page, .pool = pool,
+                         .attn_per_seq = o.attn_per_seq,
                          .kv_tokens = o.shared ? (size_t)per_seq + (size_t)bmax * (o.gen + 2 * page)
                                                : (size_t)(bmax + 1) * per_seq};
     if ((rc = ttc_ctx_new(m, &cp, &c, &e))) goto fail;

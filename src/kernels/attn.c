@@ -30,6 +30,56 @@ static void accum_ref(const float *P, int ldp, int nq, const float *V, int nk, i
         }
 }
 
+static void scores_kt_ref(const float *Q, int ldq, int nq, const float *Kt, int ldk, int nk, int hd, float scale,
+                          float *S, int lds) {
+    for (int i = 0; i < nq; i++)
+        for (int j = 0; j < nk; j++) {
+            float s = 0;
+            for (int d = 0; d < hd; d++) s += Q[(size_t)i * ldq + d] * Kt[(size_t)d * ldk + j];
+            S[(size_t)i * lds + j] = scale * s;
+        }
+}
+
+/* 16 key columns at a time (masked tail), 4 query rows sharing each key
+ * vector load; the query element is a broadcast operand of the FMA. */
+TGT static void scores_kt_avx512(const float *Q, int ldq, int nq, const float *Kt, int ldk, int nk, int hd,
+                                 float scale, float *S, int lds) {
+    __m512 vs = _mm512_set1_ps(scale);
+    for (int j0 = 0; j0 < nk; j0 += 16) {
+        int m = nk - j0 < 16 ? nk - j0 : 16;
+        __mmask16 km = (__mmask16)((1u << m) - 1);
+        const float *kb = Kt + j0;
+        int i = 0;
+        for (; i + 4 <= nq; i += 4) {
+            const float *q0 = Q + (size_t)i * ldq, *q1 = q0 + ldq, *q2 = q1 + ldq, *q3 = q2 + ldq;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int d = 0; d < hd; d++) {
+                __m512 k = _mm512_maskz_loadu_ps(km, kb + (size_t)d * ldk);
+                a0 = _mm512_fmadd_ps(_mm512_set1_ps(q0[d]), k, a0);
+                a1 = _mm512_fmadd_ps(_mm512_set1_ps(q1[d]), k, a1);
+                a2 = _mm512_fmadd_ps(_mm512_set1_ps(q2[d]), k, a2);
+                a3 = _mm512_fmadd_ps(_mm512_set1_ps(q3[d]), k, a3);
+            }
+            float *s = S + (size_t)i * lds + j0;
+            _mm512_mask_storeu_ps(s, km, _mm512_mul_ps(a0, vs));
+            _mm512_mask_storeu_ps(s + lds, km, _mm512_mul_ps(a1, vs));
+            _mm512_mask_storeu_ps(s + 2 * (size_t)lds, km, _mm512_mul_ps(a2, vs));
+            _mm512_mask_storeu_ps(s + 3 * (size_t)lds, km, _mm512_mul_ps(a3, vs));
+        }
+        for (; i < nq; i++) {
+            const float *q = Q + (size_t)i * ldq;
+            __m512 a = _mm512_setzero_ps(), b = a;
+            int d = 0;
+            for (; d + 2 <= hd; d += 2) {
+                a = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), _mm512_maskz_loadu_ps(km, kb + (size_t)d * ldk), a);
+                b = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 1]), _mm512_maskz_loadu_ps(km, kb + (size_t)(d + 1) * ldk), b);
+            }
+            if (d < hd) a = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), _mm512_maskz_loadu_ps(km, kb + (size_t)d * ldk), a);
+            _mm512_mask_storeu_ps(S + (size_t)i * lds + j0, km, _mm512_mul_ps(_mm512_add_ps(a, b), vs));
+        }
+    }
+}
+
 TGT static void scores_avx512(const float *Q, int ldq, int nq, const float *K, int nk, int hd, float scale,
                               float *S, int lds) {
     float kt[256 * 16] __attribute__((aligned(64)));
@@ -109,6 +159,14 @@ void ttc_attn_scores(const float *Q, int ldq, int nq, const float *K, int nk, in
         scores_avx512(Q, ldq, nq, K, nk, hd, scale, S, lds);
     else
         scores_ref(Q, ldq, nq, K, nk, hd, scale, S, lds);
+}
+
+void ttc_attn_scores_kt(const float *Q, int ldq, int nq, const float *Kt, int ldk, int nk, int hd, float scale,
+                        float *S, int lds) {
+    if (ttc_kernel_get() >= TTC_KERNEL_AVX512)
+        scores_kt_avx512(Q, ldq, nq, Kt, ldk, nk, hd, scale, S, lds);
+    else
+        scores_kt_ref(Q, ldq, nq, Kt, ldk, nk, hd, scale, S, lds);
 }
 
 void ttc_attn_accum(const float *P, int ldp, int nq, const float *V, int nk, int hd, float *O, int ldo) {

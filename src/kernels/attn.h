@@ -22,6 +22,12 @@
 void ttc_attn_scores(const float *Q, int ldq, int nq, const float *K, int nk, int hd, float scale,
                      float *S, int lds);
 
+/* Same scores against a transposed key block, the paged KV layout (kv.h):
+ * S[i*lds + j] = scale * sum_d Q[i*ldq + d] * Kt[d*ldk + j], i < nq, j < nk,
+ * any hd >= 1 and nk <= ldk. */
+void ttc_attn_scores_kt(const float *Q, int ldq, int nq, const float *Kt, int ldk, int nk, int hd, float scale,
+                        float *S, int lds);
+
 /* O[i*ldo + d] += sum_j P[i*ldp + j] * V[j*hd + d], i < nq, d < hd. */
 void ttc_attn_accum(const float *P, int ldp, int nq, const float *V, int nk, int hd, float *O, int ldo);
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "kernels/attn.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 #include "model/vec.h"
@@ -36,6 +37,19 @@ struct ttc_ctx {
     int32_t *pos;        /* [n_batch] */
     int32_t *seq_cnt;    /* [n_seq_max] */
     ttc_batch_entry *ent;     /* [n_batch] copy of the current batch */
+
+    /* grouped attention (attn_group_task): entries whose sequences share
+     * their first KV pages, cut into chunks of at most GA_MEMBERS entries */
+    bool attn_per_seq;
+    int32_t *ga_ent;     /* [n_batch] entry indices, grouped */
+    int32_t *ga_first;   /* [n_batch] first ga_ent index of a chunk */
+    int32_t *ga_last;    /* [n_batch] one past the last */
+    int32_t *ga_common;  /* [n_batch] pages shared by every entry of the chunk's group */
+    int      ga_chunks;
+    float   *ga_buf;     /* per thread: Q, O [rows][hd], S [rows][GA_SLOTS], m, l [rows] */
+    int32_t *ga_lim;     /* per thread [rows] */
+    uint8_t *ga_mark;    /* [n_batch] entry already grouped */
+    size_t   ga_rows;    /* GA_MEMBERS * n_rep */
     ttc_batch_entry *pend;    /* [n_batch] for ttc_decode_pending */
 
     /* outputs of the last decode */
@@ -53,6 +67,16 @@ struct ttc_ctx {
 
     ttc_ctx_stats stats;
 };
+
+/* Grouped attention: entries per chunk (query rows = GA_MEMBERS * n_rep),
+ * KV pages per softmax block. */
+#define GA_MEMBERS 16
+#define GA_PAGES 8
+
+/* Floats of one thread's grouped-attention scratch for `rows` query rows. */
+static size_t ga_floats(size_t rows, int hd, int page_tokens) {
+    return rows * (2 * (size_t)hd + (size_t)GA_PAGES * (size_t)page_tokens + 2);
+}
 
 /* ---------------------------------------------------------------- setup -- */
 
@@ -103,9 +127,19 @@ int ttc_ctx_new(const ttc_model *m, const ttc_ctx_params *params, ttc_ctx **out,
     c->out_row  = malloc(B * sizeof *c->out_row);
     c->hid      = malloc((size_t)c->n_out_max * cf->n_embd * sizeof(float));
     c->logits   = malloc((size_t)c->n_out_max * cf->n_vocab * sizeof(float));
+    c->attn_per_seq = p.attn_per_seq;
+    c->ga_rows  = (size_t)GA_MEMBERS * n_rep;
+    c->ga_ent   = malloc(B * sizeof *c->ga_ent);
+    c->ga_first = malloc(B * sizeof *c->ga_first);
+    c->ga_last  = malloc(B * sizeof *c->ga_last);
+    c->ga_common = malloc(B * sizeof *c->ga_common);
+    c->ga_buf   = malloc((size_t)c->n_threads * ga_floats(c->ga_rows, cf->head_dim, p.page_tokens) * sizeof(float));
+    c->ga_lim   = malloc((size_t)c->n_threads * c->ga_rows * sizeof *c->ga_lim);
+    c->ga_mark  = malloc(B);
     if (!c->seqs || !c->x || !c->xb || !c->q || !c->k || !c->v || !c->att || !c->ffa || !c->ffb ||
         !c->rope_cs || !c->inv_freq || !c->scores || !c->pos || !c->seq_cnt || !c->ent || !c->pend ||
-        !c->out_row || !c->hid || !c->logits) {
+        !c->out_row || !c->hid || !c->logits || !c->ga_ent || !c->ga_first || !c->ga_last || !c->ga_common ||
+        !c->ga_buf || !c->ga_lim || !c->ga_mark) {
         ttc_ctx_free(c);
         return ttc_err_set(e, TTC_ENOMEM, "context: cannot allocate scratch for a batch of %d and %d outputs",
                            p.n_batch, p.n_outputs_max);
@@ -133,6 +167,8 @@ void ttc_ctx_free(ttc_ctx *c) {
     free(c->ffa); free(c->ffb); free(c->rope_cs); free(c->inv_freq); free(c->scores); free(c->pos);
     free(c->seq_cnt); free(c->ent); free(c->pend); free(c->out_row); free(c->hid); free(c->logits);
     free(c->sub_ids); free(c->sub_w); free(c->sub_out);
+    free(c->ga_ent); free(c->ga_first); free(c->ga_last); free(c->ga_common); free(c->ga_buf); free(c->ga_lim);
+    free(c->ga_mark);
     free(c);
 }
 
@@ -390,6 +426,149 @@ static void attn_task(void *arg, int task, int n_tasks, int thread) {
     }
 }
 
+/* Online softmax over one block of ns score columns (exact: running max m
+ * and sum l per row, O rescaled when the max grows). Row i has lim[i] valid
+ * columns (<= 0: none; the row is left alone). On return S holds the
+ * unnormalised weights exp(s - m), 0 in the columns past lim. */
+TTC_VEC_CLONES
+static void softmax_block(float *S, int lds, int nq, int ns, const int32_t *lim, float *m, float *l, float *O,
+                          int hd) {
+    for (int i = 0; i < nq; i++) {
+        float *s = S + (size_t)i * lds;
+        int n = lim[i] < ns ? lim[i] : ns;
+        if (n <= 0) {
+            memset(s, 0, (size_t)ns * sizeof *s);
+            continue;
+        }
+        float mx = m[i];
+        for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
+        v8f vsum = {0};
+        int j = 0;
+        for (; j + 8 <= n; j += 8) {
+            v8f e = V8_EXP_NEG(V8_LOAD(s + j) - mx);
+            V8_STORE(s + j, e);
+            vsum += e;
+        }
+        float sum = V8_SUM(vsum);
+        for (; j < n; j++) { s[j] = expf(s[j] - mx); sum += s[j]; }
+        for (; j < ns; j++) s[j] = 0;
+        if (mx > m[i]) { /* the max grew: earlier weights shrink by exp(m - mx) */
+            float corr = m[i] == -INFINITY ? 0.0f : expf(m[i] - mx);
+            float *o = O + (size_t)i * hd;
+            for (int d = 0; d < hd; d++) o[d] *= corr;
+            l[i] *= corr;
+            m[i] = mx;
+        }
+        l[i] += sum;
+    }
+}
+
+/* Query rows Q[nq][hd] (state m, l, O) attend over the pages pages[0..npg)
+ * of one layer and kv head; row i sees the first lim[i] positions counted
+ * from the first of these pages. Positions up to the largest lim are
+ * written KV (so no row reads an unwritten slot). */
+static void attend_pages(ttc_ctx *c, int layer, int g, const int32_t *pages, int npg, const float *Q, int nq,
+                         const int32_t *lim, float *m, float *l, float *O, float *S) {
+    int hd = c->m->cfg.head_dim, P = c->kv.page_tokens, lds = GA_PAGES * P, maxlim = 0;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int i = 0; i < nq; i++) maxlim = lim[i] > maxlim ? lim[i] : maxlim;
+    int ns = TTC_MIN(npg * P, maxlim);
+    if (ns <= 0) return;
+    npg = (ns + P - 1) / P;
+    for (int p = 0; p < npg; p++)
+        ttc_attn_scores_kt(Q, hd, nq, ttc_kv_block(&c->kv, pages[p], layer, 0, g), P, TTC_MIN(P, ns - p * P), hd,
+                           scale, S + (size_t)p * P, lds);
+    softmax_block(S, lds, nq, ns, lim, m, l, O, hd);
+    for (int p = 0; p < npg; p++)
+        ttc_attn_accum(S + (size_t)p * P, lds, nq, ttc_kv_block(&c->kv, pages[p], layer, 1, g),
+                       TTC_MIN(P, ns - p * P), hd, O, hd);
+}
+
+/* Splits the batch into groups of entries whose sequences start with the
+ * same KV page, records the pages every member of a group shares, and cuts
+ * groups into chunks of at most GA_MEMBERS entries (at least enough chunks
+ * to give every thread work). */
+static void attn_groups(ttc_ctx *c, int T) {
+    int HK = c->m->cfg.n_head_kv, n = 0, ch = 0;
+    memset(c->ga_mark, 0, (size_t)T);
+    for (int t0 = 0; t0 < T; t0++) {
+        if (c->ga_mark[t0]) continue; /* in an earlier entry's group */
+        const ttc_kv_seq *s0 = &c->seqs[c->ent[t0].seq].kv;
+        int g0 = n, common = s0->n_pages;
+        c->ga_ent[n++] = t0;
+        for (int t = t0 + 1; t < T; t++) {
+            const ttc_kv_seq *s = &c->seqs[c->ent[t].seq].kv;
+            if (c->ga_mark[t] || s->pages[0] != s0->pages[0]) continue;
+            int k = 0, lim = TTC_MIN(common, s->n_pages);
+            while (k < lim && s->pages[k] == s0->pages[k]) k++;
+            common = k;
+            c->ga_mark[t] = 1;
+            c->ga_ent[n++] = t;
+        }
+        int members = n - g0;
+        int n_ch = TTC_MAX((members + GA_MEMBERS - 1) / GA_MEMBERS, TTC_MIN(members, (c->n_threads + HK - 1) / HK));
+        int per = (members + n_ch - 1) / n_ch;
+        for (int k = g0; k < n; k += per, ch++) {
+            c->ga_first[ch] = k;
+            c->ga_last[ch] = TTC_MIN(k + per, n);
+            c->ga_common[ch] = common;
+        }
+    }
+    c->ga_chunks = ch;
+}
+
+/* One task = (chunk of grouped entries, kv head): the chunk's query rows
+ * attend over the group's shared pages together, then each entry over its
+ * own remaining pages, then O / l goes to c->att. */
+static void attn_group_task(void *arg, int task, int n_tasks, int thread) {
+    const attn_job *j = arg;
+    ttc_ctx *c = j->c;
+    const ttc_model_config *cf = &c->m->cfg;
+    int hd = cf->head_dim, HK = cf->n_head_kv, n_rep = cf->n_head / HK, P = c->kv.page_tokens;
+    int qd = cf->n_head * hd, ch = task / HK, g = task % HK;
+    int k0 = c->ga_first[ch], nm = c->ga_last[ch] - k0, nq = nm * n_rep;
+    size_t rows = c->ga_rows;
+    float *Q = c->ga_buf + (size_t)thread * ga_floats(rows, hd, P);
+    float *O = Q + rows * hd, *S = O + rows * hd, *m = S + rows * GA_PAGES * P, *l = m + rows;
+    int32_t *lim = c->ga_lim + (size_t)thread * rows;
+    int maxpos = 0;
+    for (int k = 0; k < nm; k++) {
+        int t = c->ga_ent[k0 + k];
+        memcpy(Q + (size_t)k * n_rep * hd, c->q + (size_t)t * qd + (size_t)g * n_rep * hd,
+               (size_t)n_rep * hd * sizeof *Q);
+        maxpos = TTC_MAX(maxpos, c->pos[t]);
+    }
+    memset(O, 0, (size_t)nq * hd * sizeof *O);
+    for (int i = 0; i < nq; i++) { m[i] = -INFINITY; l[i] = 0; }
+    /* shared pages: every row of the chunk at once */
+    const int32_t *pages = c->seqs[c->ent[c->ga_ent[k0]].seq].kv.pages;
+    int n_sh = TTC_MIN(c->ga_common[ch], maxpos / P + 1);
+    for (int pg = 0; pg < n_sh; pg += GA_PAGES) {
+        for (int k = 0; k < nm; k++)
+            for (int r = 0; r < n_rep; r++) lim[k * n_rep + r] = c->pos[c->ga_ent[k0 + k]] + 1 - pg * P;
+        attend_pages(c, j->layer, g, pages + pg, TTC_MIN(GA_PAGES, n_sh - pg), Q, nq, lim, m, l, O, S);
+    }
+    /* each entry's own pages */
+    for (int k = 0; k < nm; k++) {
+        int t = c->ga_ent[k0 + k], end = c->pos[t] / P + 1;
+        const int32_t *own = c->seqs[c->ent[t].seq].kv.pages;
+        size_t r0 = (size_t)k * n_rep;
+        for (int pg = n_sh; pg < end; pg += GA_PAGES) {
+            for (int r = 0; r < n_rep; r++) lim[r] = c->pos[t] + 1 - pg * P;
+            attend_pages(c, j->layer, g, own + pg, TTC_MIN(GA_PAGES, end - pg), Q + r0 * hd, n_rep, lim, m + r0,
+                         l + r0, O + r0 * hd, S);
+        }
+    }
+    for (int k = 0; k < nm; k++) {
+        int t = c->ga_ent[k0 + k];
+        for (int r = 0; r < n_rep; r++) {
+            const float *o = O + ((size_t)k * n_rep + r) * hd;
+            float *dst = c->att + (size_t)t * qd + ((size_t)g * n_rep + r) * hd, inv = 1.0f / l[k * n_rep + r];
+            for (int d = 0; d < hd; d++) dst[d] = o[d] * inv;
+        }
+    }
+}
+
 static int mm(ttc_ctx *c, const ttc_wt *w, const float *x, int n_tok, float *y, const char *what, int layer,
               ttc_err *e) {
     int rc = ttc_matmul(c->pool, w->data, w->type, (int)w->rows, (int)w->cols, x, n_tok, y);
@@ -433,6 +612,7 @@ static int forward(ttc_ctx *c, int T, int n_lg, int n_out, ttc_err *e) {
         }
     }
 
+    if (!c->attn_per_seq) attn_groups(c, T);
     for (int l = 0; l < cf->n_layer; l++) {
         const ttc_layer_weights *L = &m->w.layers[l];
         for (int t = 0; t < T; t++)
@@ -465,7 +645,8 @@ static int forward(ttc_ctx *c, int T, int n_lg, int n_out, ttc_err *e) {
             }
         }
         attn_job job = {c, l};
-        ttc_pool_run(c->pool, attn_task, &job, T * HK);
+        if (c->attn_per_seq) ttc_pool_run(c->pool, attn_task, &job, T * HK);
+        else ttc_pool_run(c->pool, attn_group_task, &job, c->ga_chunks * HK);
         if ((rc = mm(c, &L->wo, c->att, T, c->xb, "attn_output", l, e))) return rc;
         for (size_t i = 0; i < (size_t)T * D; i++) c->x[i] += c->xb[i];
 

@@ -35,6 +35,9 @@ typedef struct ttc_ctx_params {
     size_t kv_tokens;   /* KV pool capacity in positions; 0 = 4 * n_ctx */
     int page_tokens;    /* positions per KV page; 0 = 16; rounded up to a multiple of 8 */
     ttc_pool *pool;     /* thread pool (not owned); NULL = caller's thread only */
+    bool attn_per_seq;  /* attention one sequence at a time (the reference for the
+                           default, which reads KV pages shared by several batch
+                           entries once for all of them) */
 } ttc_ctx_params;
 
 typedef struct ttc_batch_entry {
