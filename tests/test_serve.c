@@ -1416,6 +1416,13 @@ Test(engine, pooling_endpoint_serves_the_remote_verifier) {
         cr_assert_float_eq(got, want[k], 1e-5, "step %d: remote %.7f, local %.7f", k, got, want[k]);
     }
     cr_assert_gt(v->usage.tokens_prefill, 0);
+    /* a final score over two steps tags both, as the local verifier does */
+    int fin;
+    cr_assert_eq(v->vt->root(v, "2+2", &fin, &e), TTC_OK);
+    const char *both = "2+2=4\nThe answer is 4";
+    float got;
+    cr_assert_eq(v->vt->score_final(v, &fin, &both, 1, &got, &e), TTC_OK, "%s", e.msg);
+    cr_assert_float_eq(got, want[1], 1e-5, "final: remote %.7f, local %.7f", got, want[1]);
     ttc_verifier_free(v);
     ttc_http_free(h);
     ttc_verifier_free(ref);

@@ -647,6 +647,8 @@ static int score_from_pooling(json_t *ans, const char *url, float *score, ttc_er
     return TTC_OK;
 }
 
+/* Appends texts[i] to node i -- every step followed by the tag, as the
+ * verifier was trained -- and reads the score after the last tag. */
 static int rv_run(ttc_verifier *v, const int *nodes, const char *const *texts, int n, float *scores, ttc_err *e) {
     rver *x = (rver *)v;
     json_t **bodies = calloc((size_t)(n ? n : 1), sizeof *bodies), **outs = calloc((size_t)(n ? n : 1), sizeof *outs);
@@ -654,8 +656,13 @@ static int rv_run(ttc_verifier *v, const int *nodes, const char *const *texts, i
     for (int i = 0; i < n && !rc; i++) {
         tnode *nd = tt_get(&x->nodes, nodes[i]);
         if (!nd) { rc = ttc_err_set(e, TTC_EINVAL, "remote verifier: node %d is not live", nodes[i]); break; }
-        if ((rc = tt_append(nd, texts[i], strlen(texts[i]), e)) || (rc = tt_append(nd, TTC_PRM_TAG, strlen(TTC_PRM_TAG), e)))
-            break;
+        for (const char *p = texts[i]; !rc && (*p || p == texts[i]);) {
+            size_t len = ttc_lm_step_len(p);
+            if (!(rc = tt_append(nd, p, len, e))) rc = tt_append(nd, TTC_PRM_TAG, strlen(TTC_PRM_TAG), e);
+            p += len;
+            if (!len) break;
+        }
+        if (rc) break;
         if (x->method == TTC_REMOTE_POOLING)
             bodies[i] = json_pack("{s:s}", "input", nd->text);
         else
