@@ -124,31 +124,49 @@ TGT static void scores_avx512(const float *Q, int ldq, int nq, const float *K, i
     }
 }
 
+/* R <= 4 output rows x nv <= 4 vectors of the head dim at d0, over nk keys;
+ * R is a constant in every caller, so the 16 accumulators stay in registers. */
+static inline __attribute__((always_inline)) TGT void
+accum_tile(const float *P, int ldp, int R, const float *V, int nk, int hd, int d0, int nv, float *O, int ldo) {
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++)
+            acc[r][v] = r < R && v < nv ? _mm512_loadu_ps(O + (size_t)r * ldo + d0 + 16 * v) : _mm512_setzero_ps();
+    for (int j = 0; j < nk; j++) {
+        const float *vr = V + (size_t)j * hd + d0;
+        __m512 v0 = _mm512_loadu_ps(vr), v1 = nv > 1 ? _mm512_loadu_ps(vr + 16) : v0;
+        __m512 v2 = nv > 2 ? _mm512_loadu_ps(vr + 32) : v0, v3 = nv > 3 ? _mm512_loadu_ps(vr + 48) : v0;
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            if (r < R) {
+                __m512 p = _mm512_set1_ps(P[(size_t)r * ldp + j]);
+                acc[r][0] = _mm512_fmadd_ps(p, v0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(p, v1, acc[r][1]);
+                acc[r][2] = _mm512_fmadd_ps(p, v2, acc[r][2]);
+                acc[r][3] = _mm512_fmadd_ps(p, v3, acc[r][3]);
+            }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++)
+            if (r < R && v < nv) _mm512_storeu_ps(O + (size_t)r * ldo + d0 + 16 * v, acc[r][v]);
+}
+
 TGT static void accum_avx512(const float *P, int ldp, int nq, const float *V, int nk, int hd, float *O, int ldo) {
     for (int d0 = 0; d0 < hd; d0 += 64) { /* 4 vectors of the head dim at a time */
         int nv = (hd - d0) / 16 < 4 ? (hd - d0) / 16 : 4;
         int i = 0;
-        for (; i < nq; i += 4) {
-            int R = nq - i < 4 ? nq - i : 4;
-            __m512 acc[4][4];
-            for (int r = 0; r < 4; r++)
-                for (int v = 0; v < 4; v++)
-                    acc[r][v] = r < R && v < nv ? _mm512_loadu_ps(O + (size_t)(i + r) * ldo + d0 + 16 * v)
-                                                : _mm512_setzero_ps();
-            for (int j = 0; j < nk; j++) {
-                const float *vr = V + (size_t)j * hd + d0;
-                __m512 v0 = _mm512_loadu_ps(vr), v1 = nv > 1 ? _mm512_loadu_ps(vr + 16) : v0;
-                __m512 v2 = nv > 2 ? _mm512_loadu_ps(vr + 32) : v0, v3 = nv > 3 ? _mm512_loadu_ps(vr + 48) : v0;
-                for (int r = 0; r < R; r++) {
-                    __m512 p = _mm512_set1_ps(P[(size_t)(i + r) * ldp + j]);
-                    acc[r][0] = _mm512_fmadd_ps(p, v0, acc[r][0]);
-                    acc[r][1] = _mm512_fmadd_ps(p, v1, acc[r][1]);
-                    acc[r][2] = _mm512_fmadd_ps(p, v2, acc[r][2]);
-                    acc[r][3] = _mm512_fmadd_ps(p, v3, acc[r][3]);
-                }
-            }
-            for (int r = 0; r < R; r++)
-                for (int v = 0; v < nv; v++) _mm512_storeu_ps(O + (size_t)(i + r) * ldo + d0 + 16 * v, acc[r][v]);
+        for (; i + 4 <= nq; i += 4)
+            accum_tile(P + (size_t)i * ldp, ldp, 4, V, nk, hd, d0, nv, O + (size_t)i * ldo, ldo);
+        const float *Pi = P + (size_t)i * ldp;
+        float *Oi = O + (size_t)i * ldo;
+        switch (nq - i) {
+        case 3: accum_tile(Pi, ldp, 3, V, nk, hd, d0, nv, Oi, ldo); break;
+        case 2: accum_tile(Pi, ldp, 2, V, nk, hd, d0, nv, Oi, ldo); break;
+        case 1: accum_tile(Pi, ldp, 1, V, nk, hd, d0, nv, Oi, ldo); break;
         }
     }
 }
