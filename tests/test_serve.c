@@ -1178,6 +1178,13 @@ Test(engine, beam_search_with_prm_over_http) {
     ttc_metrics_gauges g = {0};
     be.gauges(be.self, &g);
     cr_assert_eq(g.kv_pages_used, 0, "generator and verifier released every page");
+    cr_assert_gt(g.ver_scores, 0, "the verifier's scheduler computed the scores");
+    cr_assert_gt(g.ver_score_steps, 0);
+    resp mr = {0};
+    cr_assert_eq(http("GET", "/metrics", NULL, 0, NULL, &mr), CURLE_OK);
+    cr_assert(strstr(mr.body, "ttc_verifier_scores_total ") && strstr(mr.body, "ttc_batch_requests_max{model=\"verifier\"}"),
+              "%s", mr.body);
+    free(mr.body);
     ttc_server_stop(s2);
     ttc_local_free(l);
     unlink(prm);
@@ -1489,6 +1496,35 @@ Test(engine, remote_backend_streams_plain_requests) {
         json_decref(last);
         free(r.body);
     }
+    json_decref(ref);
+    /* logprobs are asked of the engine and relayed, whole or per chunk */
+    snprintf(g_base, sizeof g_base, "%s", keep);
+    const char *lreq = "{\"prompt\":\"count\",\"max_tokens\":6,\"temperature\":0,\"logprobs\":2";
+    snprintf(body, sizeof body, "%s}", lreq);
+    ref = post_json("/v1/completions", body, 200);
+    snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", ttc_server_port(fs));
+    json_t *got = post_json("/v1/completions", body, 200);
+    json_t *rlp = json_object_get(json_array_get(json_object_get(ref, "choices"), 0), "logprobs");
+    json_t *glp = json_object_get(json_array_get(json_object_get(got, "choices"), 0), "logprobs");
+    size_t nt = json_array_size(json_object_get(rlp, "tokens"));
+    cr_assert_gt(nt, 0);
+    cr_assert_eq(json_array_size(json_object_get(glp, "tokens")), nt, "the relayed logprobs hold every token");
+    for (size_t t = 0; t < nt; t++) {
+        cr_assert_str_eq(json_string_value(json_array_get(json_object_get(glp, "tokens"), t)),
+                         json_string_value(json_array_get(json_object_get(rlp, "tokens"), t)));
+        cr_assert_float_eq(json_real_value(json_array_get(json_object_get(glp, "token_logprobs"), t)),
+                           json_real_value(json_array_get(json_object_get(rlp, "token_logprobs"), t)), 1e-6);
+        cr_assert_eq(json_object_size(json_array_get(json_object_get(glp, "top_logprobs"), t)), 2);
+    }
+    json_decref(got);
+    snprintf(body, sizeof body, "%s,\"stream\":true}", lreq);
+    resp r = {0};
+    cr_assert_eq(http("POST", "/v1/completions", body, -1, NULL, &r), CURLE_OK);
+    size_t streamed = 0;
+    for (const char *p = r.body; (p = strstr(p, "\"token_logprobs\":[")); p++)
+        for (const char *q = p + 18; *q && *q != ']'; q++) streamed += *q == ',' || q == p + 18; /* elements */
+    cr_assert_eq(streamed, nt, "the stream's chunks carried %zu of %zu token logprobs: %s", streamed, nt, r.body);
+    free(r.body);
     json_decref(ref);
     ttc_server_stop(fs);
     ttc_remote_free(rb);

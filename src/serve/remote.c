@@ -784,6 +784,70 @@ int ttc_remote_set_verifier(ttc_remote *r, const char *url, bool orm, ttc_err *e
     return ttc_http_new(&ho, &r->vh, e);
 }
 
+/* An engine's logprobs object for one choice (chat {"content": [...]} or
+ * the completions layout), parsed into job form. */
+typedef struct rlp {
+    int    n, top_k;
+    char **tok, **top;      /* n, n * top_k (NULL: missing alternative) */
+    float *lp, *top_lp;
+} rlp;
+
+static void rlp_free(rlp *x) {
+    for (int i = 0; x->tok && i < x->n; i++) free(x->tok[i]);
+    for (int i = 0; x->top && i < x->n * x->top_k; i++) free(x->top[i]);
+    free(x->tok); free(x->top); free(x->lp); free(x->top_lp);
+    memset(x, 0, sizeof *x);
+}
+
+/* Parses lp (may be null: x->n = 0). Entries the engine left out become
+ * empty tokens / missing alternatives rather than errors. */
+static int rlp_parse(ttc_api_kind kind, json_t *lp, int top_k, rlp *x, ttc_err *e) {
+    memset(x, 0, sizeof *x);
+    if (!json_is_object(lp)) return TTC_OK;
+    json_t *toks = kind == TTC_API_CHAT ? json_object_get(lp, "content") : json_object_get(lp, "tokens");
+    size_t n = json_array_size(toks);
+    x->n = (int)n;
+    x->top_k = top_k;
+    x->tok = calloc(n + 1, sizeof *x->tok);
+    x->lp = calloc(n + 1, sizeof *x->lp);
+    x->top = calloc(n * (size_t)top_k + 1, sizeof *x->top);
+    x->top_lp = calloc(n * (size_t)top_k + 1, sizeof *x->top_lp);
+    bool ok = x->tok && x->lp && x->top && x->top_lp;
+    for (size_t t = 0; ok && t < n; t++) {
+        json_t *item = json_array_get(toks, t), *alts;
+        const char *tt;
+        if (kind == TTC_API_CHAT) {
+            tt = json_string_value(json_object_get(item, "token"));
+            x->lp[t] = (float)json_number_value(json_object_get(item, "logprob"));
+            alts = json_object_get(item, "top_logprobs");
+            size_t k;
+            json_t *a;
+            json_array_foreach(alts, k, a) {
+                if ((int)k >= top_k) break;
+                const char *at = json_string_value(json_object_get(a, "token"));
+                x->top_lp[t * top_k + k] = (float)json_number_value(json_object_get(a, "logprob"));
+                if (at && !(x->top[t * top_k + k] = strdup(at))) ok = false;
+            }
+        } else {
+            tt = json_string_value(item);
+            x->lp[t] = (float)json_number_value(json_array_get(json_object_get(lp, "token_logprobs"), t));
+            alts = json_array_get(json_object_get(lp, "top_logprobs"), t);
+            const char *key;
+            json_t *v;
+            int k = 0;
+            json_object_foreach(alts, key, v) {
+                if (k >= top_k) break;
+                x->top_lp[t * top_k + k] = (float)json_number_value(v);
+                if (!(x->top[t * top_k + k] = strdup(key))) ok = false;
+                k++;
+            }
+        }
+        if (ok && !(x->tok[t] = strdup(tt ? tt : ""))) ok = false;
+    }
+    if (!ok) { rlp_free(x); return ttc_err_set(e, TTC_ENOMEM, "backend: out of memory for logprobs"); }
+    return TTC_OK;
+}
+
 /* One streamed request's progress. */
 typedef struct fwd_stream {
     ttc_job *j;
@@ -814,9 +878,18 @@ static int fwd_event(void *ud, json_t *ev, ttc_err *e) {
         json_t *text = f->q->kind == TTC_API_CHAT ? json_object_get(json_object_get(ch, "delta"), "content")
                                                   : json_object_get(ch, "text");
         if (!text && f->q->kind == TTC_API_CHAT) text = json_object_get(json_object_get(ch, "message"), "content");
-        if (json_is_string(text) && json_string_length(text) &&
-            ttc_job_emit(f->j, (int)c, json_string_value(text), json_string_length(text), e))
+        rlp lp;
+        if (f->q->logprobs && rlp_parse(f->q->kind, json_object_get(ch, "logprobs"), f->q->top_logprobs, &lp, e))
             return TTC_ENOMEM;
+        if (!f->q->logprobs) lp = (rlp){0};
+        ttc_api_choice ac = {.n_tokens = lp.n, .token_text = (const char **)lp.tok, .token_logprob = lp.lp,
+                             .top_k = lp.top_k, .top_text = (const char **)lp.top, .top_logprob = lp.top_lp};
+        int erc = TTC_OK;
+        if ((json_is_string(text) && json_string_length(text)) || lp.n)
+            erc = ttc_job_emit_logprobs(f->j, (int)c, json_is_string(text) ? json_string_value(text) : "",
+                                        json_is_string(text) ? json_string_length(text) : 0, lp.n ? &ac : NULL, e);
+        rlp_free(&lp);
+        if (erc) return erc;
         const char *fin = json_string_value(json_object_get(ch, "finish_reason"));
         if (fin) {
             ttc_job_finish_choice(f->j, (int)c, !strcmp(fin, "length") ? "length" : "stop");
@@ -848,6 +921,12 @@ static int forward_plain(ttc_remote *r, ttc_job *j, const ttc_api_req *q, ttc_er
         if (q->echo) json_object_set_new(b, "echo", json_true());
     }
     if (q->has_seed) json_object_set_new(b, "seed", json_integer((json_int_t)(q->seed & 0x7fffffffffffffffULL)));
+    if (q->logprobs && q->kind == TTC_API_CHAT) {
+        json_object_set_new(b, "logprobs", json_true());
+        if (q->top_logprobs) json_object_set_new(b, "top_logprobs", json_integer(q->top_logprobs));
+    } else if (q->logprobs) {
+        json_object_set_new(b, "logprobs", json_integer(q->top_logprobs));
+    }
     if (q->n_stop) {
         json_t *st = json_array();
         for (int i = 0; i < q->n_stop; i++) json_array_append_new(st, json_string(q->stop[i]));
@@ -884,6 +963,17 @@ static int forward_plain(ttc_remote *r, ttc_job *j, const ttc_api_req *q, ttc_er
                                json_array_size(choices), i);
         }
         ttc_job_emit(j, i, text, strlen(text), NULL);
+        if (q->logprobs) {
+            rlp lp;
+            if ((rc = rlp_parse(q->kind, json_object_get(ch, "logprobs"), q->top_logprobs, &lp, e))) {
+                json_decref(ans);
+                return rc;
+            }
+            rc = ttc_job_set_logprobs(j, i, lp.n, (const char *const *)lp.tok, lp.lp, lp.top_k,
+                                      (const char *const *)lp.top, lp.top_lp, e);
+            rlp_free(&lp);
+            if (rc) { json_decref(ans); return rc; }
+        }
         const char *fin = json_string_value(json_object_get(ch, "finish_reason"));
         ttc_job_finish_choice(j, i, fin && !strcmp(fin, "length") ? "length" : "stop");
     }

@@ -93,7 +93,8 @@ void ttc_remote_free(ttc_remote *r);
 /* Scores strategy requests on a remote verifier at url. */
 int  ttc_remote_set_verifier(ttc_remote *r, const char *url, bool orm, ttc_err *e);
 /* Plain requests are forwarded (streamed through, chunk by chunk, when the
- * client streams); strategy requests run here over the remote generator
+ * client streams; logprobs are asked of the engine and relayed, per chunk
+ * when streaming); strategy requests run here over the remote generator
  * (and verifier). "auto" is bon-weighted with a verifier, else majority;
  * with a strategy only choice 0 (the chosen solution) carries text. */
 ttc_serve_backend ttc_remote_backend(ttc_remote *r);

@@ -75,6 +75,7 @@ struct ttc_server {
     int                n_queued, n_running;
     ttc_job           *live;
     atomic_int         stopping;
+    atomic_int         n_pooling;   /* /pooling requests being scored */
     pthread_t         *workers;
     int                n_workers;
     ttc_rng            rng;       /* ids */
@@ -598,6 +599,12 @@ static enum MHD_Result handle_pooling(ttc_server *s, struct MHD_Connection *c, c
     ttc_api_fault f;
     ttc_err e = {0};
     if (ttc_api_pool_parse(cc->body, cc->len, &s->o.limits, &req, &f, &e)) return send_error(c, cc, &f, e.msg);
+    /* the same bound as completions: running + queued */
+    if (atomic_fetch_add(&s->n_pooling, 1) >= s->o.parallel + s->o.queue) {
+        atomic_fetch_sub(&s->n_pooling, 1);
+        ttc_api_pool_req_free(&req);
+        return send_fault(c, cc, 429, "rate_limit_error", "queue_full", "too many /pooling requests at once; retry later");
+    }
     float **rows = calloc((size_t)req.n_inputs, sizeof *rows);
     int *n_rows = calloc((size_t)req.n_inputs, sizeof *n_rows);
     int64_t tokens = 0;
@@ -629,6 +636,7 @@ static enum MHD_Result handle_pooling(ttc_server *s, struct MHD_Connection *c, c
     free(rows);
     free(n_rows);
     ttc_api_pool_req_free(&req);
+    atomic_fetch_sub(&s->n_pooling, 1);
     return res;
 }
 

@@ -15,8 +15,9 @@
  *     them into shared decode steps.
  *
  * POST /pooling (vLLM's pooling API, for a verifier model) runs on the
- * connection thread through backend->pool; the scoring itself is batched by
- * the backend's verifier scheduler like everything else.
+ * connection thread through backend->pool (at most parallel + queue at
+ * once, else 429); the scoring itself is batched by the backend's verifier
+ * scheduler like everything else.
  *
  * Non-streaming requests get one JSON body when the job ends; streaming ones
  * get text/event-stream chunks as ttc_job_emit is called, then finish
