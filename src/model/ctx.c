@@ -441,9 +441,19 @@ static void softmax_block(float *S, int lds, int nq, int ns, const int32_t *lim,
             continue;
         }
         float mx = m[i];
-        for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
-        v8f vsum = {0};
         int j = 0;
+        if (n >= 8) {
+            v8f vm = V8_SET1(mx);
+            for (; j + 8 <= n; j += 8) {
+                v8f v = V8_LOAD(s + j);
+                v8i gt = v > vm;
+                vm = (v8f)(((v8i)v & gt) | ((v8i)vm & ~gt));
+            }
+            for (int k = 0; k < 8; k++) mx = vm[k] > mx ? vm[k] : mx;
+        }
+        for (; j < n; j++) mx = s[j] > mx ? s[j] : mx;
+        v8f vsum = {0};
+        j = 0;
         for (; j + 8 <= n; j += 8) {
             v8f e = V8_EXP_NEG(V8_LOAD(s + j) - mx);
             V8_STORE(s + j, e);
