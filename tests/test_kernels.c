@@ -213,6 +213,37 @@ Test(kernels, matmul_float_few_tokens_every_tail) {
     ttc_pool_free(pool);
 }
 
+/* Q8_0 with 1..5 tokens (the direct VNNI path takes 1 and 2): even and odd
+ * block counts, long rows, against the oracle and pooled == single. */
+Test(kernels, matmul_q8_0_few_tokens_long_rows) {
+    static const int cols_list[] = {32, 64, 96, 160, 896, 4864 + 32};
+    ttc_rng r;
+    ttc_rng_seed(&r, 78);
+    ttc_pool *pool;
+    cr_assert_eq(ttc_pool_new(2, &pool, NULL), TTC_OK);
+    int saved = ttc_kernel_get();
+    for (size_t ci = 0; ci < sizeof cols_list / sizeof *cols_list; ci++)
+        for (int n_tok = 1; n_tok <= 5; n_tok++) {
+            int cols = cols_list[ci], rows = 1 + (int)((ci * 11 + (size_t)n_tok * 5) % 41);
+            void *w = random_weights(TTC_TYPE_Q8_0, rows, cols, &r);
+            float *x = random_x(n_tok, cols, &r);
+            float *y = malloc(sizeof(float) * n_tok * rows), *y1 = malloc(sizeof(float) * n_tok * rows);
+            for (int path = 0; path < TTC_KERNEL_N_PATHS; path++) {
+                if (!ttc_kernel_supported(path)) continue;
+                cr_assert_eq(ttc_kernel_set(path, NULL), TTC_OK);
+                for (int i = 0; i < n_tok * rows; i++) y[i] = NAN;
+                cr_assert_eq(ttc_matmul(NULL, w, TTC_TYPE_Q8_0, rows, cols, x, n_tok, y), TTC_OK);
+                check_matmul(TTC_TYPE_Q8_0, rows, cols, n_tok, w, x, y, ttc_kernel_name(path));
+                cr_assert_eq(ttc_matmul(pool, w, TTC_TYPE_Q8_0, rows, cols, x, n_tok, y1), TTC_OK);
+                cr_assert(memcmp(y, y1, sizeof(float) * n_tok * rows) == 0, "%s n_tok=%d: pooled differs",
+                          ttc_kernel_name(path), n_tok);
+            }
+            free(w); free(x); free(y); free(y1);
+        }
+    ttc_kernel_set(saved, NULL);
+    ttc_pool_free(pool);
+}
+
 Test(kernels, matmul_f32) { matmul_all_paths(TTC_TYPE_F32); }
 Test(kernels, matmul_f16) { matmul_all_paths(TTC_TYPE_F16); }
 Test(kernels, matmul_bf16) { matmul_all_paths(TTC_TYPE_BF16); }
