@@ -1,20 +1,24 @@
 /* Attention building blocks over one KV page, for many query rows at once.
  *
- * A paged KV block is a row-major [nk][hd] f32 matrix (kv.h: one (layer,
- * K/V, kv head) block of a page). When several sequences share a page (a
+ * A paged V block is a row-major [P][hd] f32 matrix and a K block its
+ * transpose [hd][P] (kv.h: one (layer, K/V, kv head) block of a page). When several sequences share a page (a
  * forked prompt), the engine can gather the query rows of all of them (and
  * of the n_rep query heads of the kv head) into one Q matrix and call these
  * once per shared page, so each K/V page is read once per group instead of
  * once per sequence:
  *
  *     for each page p of the shared prefix (same page id in every sequence):
- *         ttc_attn_scores(Q, hd, nq, Kp, nk, hd, scale, S, lds)   S = scale Q Kp^T
+ *         ttc_attn_scores_kt(Q, hd, nq, Kt_p, P, nk, hd, scale, S, lds)
+ *                                   S = scale Q Kp^T (Kt_p: the page's transposed K block)
  *         online softmax per row of S (running max m_i, sum l_i; rescale O_i)
  *         ttc_attn_accum(S, lds, nq, Vp, nk, hd, O, hd)            O += S Vp
  *     then each sequence's own (unshared) pages the same way with its rows.
+ * src/model/ctx.c (attn_group_task) does exactly this, 8 pages per softmax
+ * block. ttc_attn_scores takes K row-major [nk][hd] instead.
  *
- * Both are plain f32 with any nq, nk >= 0 and hd a multiple of 16 up to
- * 256 (AVX-512 when the CPU has it, plain C otherwise). */
+ * All are plain f32 with any nq, nk >= 0 (AVX-512 when the CPU has it and,
+ * for ttc_attn_scores / ttc_attn_accum, hd is a multiple of 16 up to 256;
+ * plain C otherwise). */
 #ifndef TTC_KERNELS_ATTN_H
 #define TTC_KERNELS_ATTN_H
 
