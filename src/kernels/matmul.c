@@ -206,7 +206,12 @@ int ttc_matmul(ttc_pool *pool, const void *w, int wtype, int rows, int cols,
      * so a descheduled thread does not stall the run; at least 16 rows. */
     int groups = (rows + 15) / 16;
     int per = TTC_MAX(1, groups / (4 * nt));
-    if (n_tok == 1 && per > 8) per = 8;
+    if (n_tok <= 4) {
+        /* decode streams the weights: tasks of ~128 KB so the last task of a
+         * run (the other thread idles meanwhile) is short even for long rows */
+        int pb = (int)((128u << 10) / (16 * m.row_bytes));
+        per = TTC_MAX(1, TTC_MIN(8, TTC_MIN(per, pb)));
+    }
     if (bf16) {
         /* the bf16 panel of a task stays within ~512 KB (L2) for all tokens */
         int cap = TTC_MAX(1, (int)((512u << 10) / ((size_t)cols * 2 * 16)));
