@@ -244,6 +244,57 @@ Test(kernels, matmul_q8_0_few_tokens_long_rows) {
     ttc_pool_free(pool);
 }
 
+/* ttc_matmul_n gives, bit for bit, what separate ttc_matmul calls give:
+ * same-type sets (q, k, v shaped), mixed types that need different x
+ * preparations (the split path), every path, 1..30 tokens. */
+Test(kernels, matmul_n_equals_separate_calls) {
+    static const int sets[][3] = {{TTC_TYPE_Q8_0, TTC_TYPE_Q8_0, TTC_TYPE_Q8_0},
+                                  {TTC_TYPE_F16, TTC_TYPE_F16, TTC_TYPE_F16},
+                                  {TTC_TYPE_Q8_0, TTC_TYPE_BF16, TTC_TYPE_F32},
+                                  {TTC_TYPE_BF16, TTC_TYPE_Q4_K, TTC_TYPE_Q8_0},
+                                  {TTC_TYPE_Q6_K, TTC_TYPE_F16, TTC_TYPE_Q6_K}};
+    static const int ntoks[] = {1, 2, 3, 5, 8, 24, 30};
+    const int cols = 512, rows[3] = {37, 16, 130};
+    ttc_rng r;
+    ttc_rng_seed(&r, 79);
+    ttc_pool *pool;
+    cr_assert_eq(ttc_pool_new(3, &pool, NULL), TTC_OK);
+    int saved = ttc_kernel_get();
+    for (size_t si = 0; si < sizeof sets / sizeof *sets; si++)
+        for (size_t ni = 0; ni < sizeof ntoks / sizeof *ntoks; ni++) {
+            int n_tok = ntoks[ni];
+            float *x = random_x(n_tok, cols, &r);
+            void *w[3];
+            float *y[3], *y1[3];
+            ttc_mm_op ops[3];
+            for (int j = 0; j < 3; j++) {
+                w[j] = random_weights(sets[si][j], rows[j], cols, &r);
+                y[j] = malloc(sizeof(float) * n_tok * rows[j]);
+                y1[j] = malloc(sizeof(float) * n_tok * rows[j]);
+                ops[j] = (ttc_mm_op){w[j], sets[si][j], rows[j], y1[j]};
+            }
+            for (int path = 0; path < TTC_KERNEL_N_PATHS; path++) {
+                if (!ttc_kernel_supported(path)) continue;
+                cr_assert_eq(ttc_kernel_set(path, NULL), TTC_OK);
+                for (int j = 0; j < 3; j++) {
+                    cr_assert_eq(ttc_matmul(pool, w[j], sets[si][j], rows[j], cols, x, n_tok, y[j]), TTC_OK);
+                    for (int i = 0; i < n_tok * rows[j]; i++) y1[j][i] = NAN;
+                }
+                cr_assert_eq(ttc_matmul_n(pool, ops, 3, cols, x, n_tok), TTC_OK);
+                for (int j = 0; j < 3; j++)
+                    cr_assert(memcmp(y[j], y1[j], sizeof(float) * n_tok * rows[j]) == 0,
+                              "%s set %zu n_tok=%d: op %d differs", ttc_kernel_name(path), si, n_tok, j);
+            }
+            for (int j = 0; j < 3; j++) { free(w[j]); free(y[j]); free(y1[j]); }
+            free(x);
+        }
+    ttc_mm_op one = {NULL, TTC_TYPE_F32, 1, NULL};
+    cr_assert_eq(ttc_matmul_n(pool, &one, 0, 16, NULL, 1), TTC_EINVAL);
+    cr_assert_eq(ttc_matmul_n(pool, &one, 9, 16, NULL, 1), TTC_EINVAL);
+    ttc_kernel_set(saved, NULL);
+    ttc_pool_free(pool);
+}
+
 Test(kernels, matmul_f32) { matmul_all_paths(TTC_TYPE_F32); }
 Test(kernels, matmul_f16) { matmul_all_paths(TTC_TYPE_F16); }
 Test(kernels, matmul_bf16) { matmul_all_paths(TTC_TYPE_BF16); }

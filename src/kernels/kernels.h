@@ -69,6 +69,22 @@ int ttc_matmul_check(int wtype, int rows, int cols, ttc_err *e);
 int ttc_matmul(ttc_pool *pool, const void *w, int wtype, int rows, int cols,
                const float *x, int n_tok, float *y);
 
+/* One product of a ttc_matmul_n batch: rows x cols weights w of wtype into
+ * y [n_tok][rows]. */
+typedef struct ttc_mm_op {
+    const void *w;
+    int wtype, rows;
+    float *y;
+} ttc_mm_op;
+
+/* ops[0..n) (1 <= n <= 8, every weight with `cols` columns) against the same
+ * x, as ttc_matmul each (same results), but x is prepared once and all
+ * their row tasks go to the pool in one run: one synchronisation instead of
+ * n, and no thread idles between them (q, k, v; gate and up). The y must not
+ * alias x or each other. Errors as ttc_matmul (TTC_EINVAL for n outside
+ * 1..8). */
+int ttc_matmul_n(ttc_pool *pool, const ttc_mm_op *ops, int n, int cols, const float *x, int n_tok);
+
 /* ---- f32 GEMM ------------------------------------------------------------ */
 
 /* C = alpha * op(A) * op(B) + beta * C, all row-major.

@@ -158,21 +158,6 @@ static int rows_ref(const k_mm *m, int r0, int r1) {
 
 /* ---- driver ------------------------------------------------------------------- */
 
-typedef struct {
-    k_mm *m;
-    int rows_per_task;
-    int (*rows_fn)(const k_mm *, int, int);
-    _Atomic int status;
-} mm_run;
-
-static void mm_task(void *ctx, int task, int n_tasks, int thread) {
-    mm_run *run = ctx;
-    int r0 = task * run->rows_per_task;
-    int r1 = TTC_MIN(r0 + run->rows_per_task, run->m->rows);
-    int rc = run->rows_fn(run->m, r0, r1);
-    if (rc) run->status = rc;
-}
-
 typedef struct { k_mm *m; int per; bool bf16; } prep_run;
 static void prep_task(void *ctx, int task, int n_tasks, int thread) {
     prep_run *pr = ctx;
@@ -181,26 +166,28 @@ static void prep_task(void *ctx, int task, int n_tasks, int thread) {
     else k_vnni_prepare(pr->m, t0, t1);
 }
 
-int ttc_matmul(ttc_pool *pool, const void *w, int wtype, int rows, int cols,
-               const float *x, int n_tok, float *y) {
-    int rc = ttc_matmul_check(wtype, rows, cols, NULL);
-    if (rc) return rc;
-    if (n_tok <= 0) return n_tok == 0 ? TTC_OK : TTC_EINVAL;
-    k_mm m = {.w = w, .wtype = wtype, .rows = rows, .cols = cols, .n_tok = n_tok,
-              .row_bytes = (size_t)cols / ttc_matmul_block(wtype) * ttc_matmul_block_bytes(wtype),
-              .x = x, .y = y, .path = ttc_kernel_get()};
-    int (*rows_fn)(const k_mm *, int, int) = rows_ref;
-    int nt = ttc_pool_n_threads(pool);
-    bool bf16 = k_bf16_applies(m.path, wtype, n_tok);
-    if (bf16 || (m.path == TTC_KERNEL_VNNI && k_vnni_handles(wtype))) {
-        m.xq = k_scratch(0, bf16 ? k_bf16_xq_bytes(&m) : k_vnni_xq_bytes(&m));
-        if (!m.xq) return TTC_ENOMEM;
-        prep_run pr = {&m, (n_tok + nt - 1) / nt, bf16};
-        if (n_tok >= 16 && nt > 1) ttc_pool_run(pool, prep_task, &pr, (n_tok + pr.per - 1) / pr.per);
-        else { pr.per = n_tok; prep_task(&pr, 0, 1, 0); }
-        rows_fn = bf16 ? k_bf16_rows : k_vnni_rows;
-    } else if (m.path != TTC_KERNEL_REF) {
-        rows_fn = k_f32_rows;
+/* How one product runs: the per-path rows function, the x preparation it
+ * needs (0 none, 1 8-bit blocks, 2 bf16) and rows per task. */
+typedef struct {
+    k_mm m;
+    int (*rows_fn)(const k_mm *, int, int);
+    int prep, rows_per_task, n_tasks;
+} mm_plan;
+
+static void plan_make(mm_plan *p, const void *w, int wtype, int rows, int cols, const float *x, int n_tok, float *y,
+                      int nt) {
+    p->m = (k_mm){.w = w, .wtype = wtype, .rows = rows, .cols = cols, .n_tok = n_tok,
+                  .row_bytes = (size_t)cols / ttc_matmul_block(wtype) * ttc_matmul_block_bytes(wtype),
+                  .x = x, .y = y, .path = ttc_kernel_get()};
+    k_mm *m = &p->m;
+    bool bf16 = k_bf16_applies(m->path, wtype, n_tok);
+    p->rows_fn = rows_ref;
+    p->prep = 0;
+    if (bf16 || (m->path == TTC_KERNEL_VNNI && k_vnni_handles(wtype))) {
+        p->prep = bf16 ? 2 : 1;
+        p->rows_fn = bf16 ? k_bf16_rows : k_vnni_rows;
+    } else if (m->path != TTC_KERNEL_REF) {
+        p->rows_fn = k_f32_rows;
     }
     /* Tasks of whole 16-row groups (64-byte spans of y), about 4 per thread
      * so a descheduled thread does not stall the run; at least 16 rows. */
@@ -209,24 +196,98 @@ int ttc_matmul(ttc_pool *pool, const void *w, int wtype, int rows, int cols,
     if (n_tok <= 4) {
         /* decode streams the weights: tasks of ~128 KB so the last task of a
          * run (the other thread idles meanwhile) is short even for long rows */
-        int pb = (int)((128u << 10) / (16 * m.row_bytes));
+        int pb = (int)((128u << 10) / (16 * m->row_bytes));
         per = TTC_MAX(1, TTC_MIN(8, TTC_MIN(per, pb)));
     }
     if (bf16) {
         /* the bf16 panel of a task stays within ~512 KB (L2) for all tokens */
         int cap = TTC_MAX(1, (int)((512u << 10) / ((size_t)cols * 2 * 16)));
         if (per > cap) per = cap;
-    } else if (rows_fn == k_f32_rows && m.path == TTC_KERNEL_AVX2 && n_tok >= 8) {
+    } else if (p->rows_fn == k_f32_rows && m->path == TTC_KERNEL_AVX2 && n_tok >= 8) {
         /* the AVX2 GEMM packs all of x in every task: few, large tasks */
         per = TTC_MAX(per, (groups + 2 * nt - 1) / (2 * nt));
-    } else if (rows_fn == k_f32_rows && ttc_matmul_block(wtype) > 1) {
+    } else if (p->rows_fn == k_f32_rows && ttc_matmul_block(wtype) > 1) {
         /* quantized weights without VNNI: f32 panel within ~512 KB */
         int cap = TTC_MAX(1, (int)((512u << 10) / ((size_t)cols * 4 * 16)));
         if (per > cap) per = cap;
-    } else if (rows_fn == k_f32_rows && n_tok > 6 && per > 16) {
+    } else if (p->rows_fn == k_f32_rows && n_tok > 6 && per > 16) {
         per = 16; /* AVX-512 float tiles: a K block of the task's rows stays in L2 */
     }
-    mm_run run = {&m, 16 * per, rows_fn, 0};
-    ttc_pool_run(pool, mm_task, &run, (rows + run.rows_per_task - 1) / run.rows_per_task);
+    p->rows_per_task = 16 * per;
+    p->n_tasks = (rows + p->rows_per_task - 1) / p->rows_per_task;
+}
+
+/* Prepares x for the plan (once; plans sharing x and preparation reuse it). */
+static int plan_prepare(ttc_pool *pool, mm_plan *p) {
+    if (!p->prep) return TTC_OK;
+    k_mm *m = &p->m;
+    bool bf16 = p->prep == 2;
+    m->xq = k_scratch(0, bf16 ? k_bf16_xq_bytes(m) : k_vnni_xq_bytes(m));
+    if (!m->xq) return TTC_ENOMEM;
+    int nt = ttc_pool_n_threads(pool), n_tok = m->n_tok;
+    prep_run pr = {m, (n_tok + nt - 1) / nt, bf16};
+    if (n_tok >= 16 && nt > 1) ttc_pool_run(pool, prep_task, &pr, (n_tok + pr.per - 1) / pr.per);
+    else { pr.per = n_tok; prep_task(&pr, 0, 1, 0); }
+    return TTC_OK;
+}
+
+#define MM_MAX_OPS 8
+typedef struct {
+    mm_plan *plans;
+    int n, first[MM_MAX_OPS + 1]; /* task index where each plan starts */
+    _Atomic int status;
+} mm_run;
+
+static void mm_task(void *ctx, int task, int n_tasks, int thread) {
+    mm_run *run = ctx;
+    int j = 0;
+    while (task >= run->first[j + 1]) j++;
+    const mm_plan *p = &run->plans[j];
+    int r0 = (task - run->first[j]) * p->rows_per_task;
+    int r1 = TTC_MIN(r0 + p->rows_per_task, p->m.rows);
+    int rc = p->rows_fn(&p->m, r0, r1);
+    if (rc) run->status = rc;
+}
+
+int ttc_matmul(ttc_pool *pool, const void *w, int wtype, int rows, int cols,
+               const float *x, int n_tok, float *y) {
+    ttc_mm_op op = {w, wtype, rows, y};
+    return ttc_matmul_n(pool, &op, 1, cols, x, n_tok);
+}
+
+int ttc_matmul_n(ttc_pool *pool, const ttc_mm_op *ops, int n, int cols, const float *x, int n_tok) {
+    if (n < 1 || n > MM_MAX_OPS) return TTC_EINVAL;
+    for (int j = 0; j < n; j++) {
+        int rc = ttc_matmul_check(ops[j].wtype, ops[j].rows, cols, NULL);
+        if (rc) return rc;
+    }
+    if (n_tok <= 0) return n_tok == 0 ? TTC_OK : TTC_EINVAL;
+    int nt = ttc_pool_n_threads(pool);
+    mm_plan plans[MM_MAX_OPS];
+    mm_run run = {plans, n, {0}, 0};
+    const void *xq = NULL;
+    int xq_kind = 0;
+    for (int j = 0; j < n; j++) {
+        mm_plan *p = &plans[j];
+        plan_make(p, ops[j].w, ops[j].wtype, ops[j].rows, cols, x, n_tok, ops[j].y, nt);
+        if (p->prep && xq_kind && p->prep != xq_kind) {
+            /* a second kind of prepared x: run what is planned so far, then
+             * the rest on its own */
+            run.n = j;
+            if (j > 0) ttc_pool_run(pool, mm_task, &run, run.first[j]);
+            if (run.status) return run.status;
+            return ttc_matmul_n(pool, ops + j, n - j, cols, x, n_tok);
+        }
+        if (p->prep && !xq_kind) {
+            int rc = plan_prepare(pool, p);
+            if (rc) return rc;
+            xq = p->m.xq;
+            xq_kind = p->prep;
+        } else if (p->prep) {
+            p->m.xq = (void *)xq;
+        }
+        run.first[j + 1] = run.first[j] + p->n_tasks;
+    }
+    ttc_pool_run(pool, mm_task, &run, run.first[n]);
     return run.status;
 }

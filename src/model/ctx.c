@@ -587,6 +587,17 @@ static int mm(ttc_ctx *c, const ttc_wt *w, const float *x, int n_tok, float *y, 
     return TTC_OK;
 }
 
+/* Several products of the same x in one pool run (ttc_matmul_n). */
+static int mm_n(ttc_ctx *c, const ttc_wt *const *w, float *const *y, int n, const float *x, int n_tok,
+                const char *what, int layer, ttc_err *e) {
+    ttc_mm_op ops[4];
+    for (int i = 0; i < n; i++) ops[i] = (ttc_mm_op){w[i]->data, w[i]->type, (int)w[i]->rows, y[i]};
+    int rc = ttc_matmul_n(c->pool, ops, n, (int)w[0]->cols, x, n_tok);
+    if (rc) return ttc_err_set(e, rc, "decode: layer %d %s: matmul of %s [%lld x %lld] failed", layer, what,
+                               ttc_type_name(w[0]->type), (long long)w[0]->rows, (long long)w[0]->cols);
+    return TTC_OK;
+}
+
 static void add_bias(float *y, const ttc_wt *b, int n_tok, int dim) {
     if (!b->data) return;
     const float *bb = b->data;
@@ -627,10 +638,11 @@ static int forward(ttc_ctx *c, int T, int n_lg, int n_out, ttc_err *e) {
         const ttc_layer_weights *L = &m->w.layers[l];
         for (int t = 0; t < T; t++)
             rmsnorm(c->xb + (size_t)t * D, c->x + (size_t)t * D, L->attn_norm.data, D, cf->norm_eps);
-        if ((rc = mm(c, &L->wq, c->xb, T, c->q, "attn_q", l, e)) ||
-            (rc = mm(c, &L->wk, c->xb, T, c->k, "attn_k", l, e)) ||
-            (rc = mm(c, &L->wv, c->xb, T, c->v, "attn_v", l, e)))
-            return rc;
+        {
+            const ttc_wt *w[3] = {&L->wq, &L->wk, &L->wv};
+            float *y[3] = {c->q, c->k, c->v};
+            if ((rc = mm_n(c, w, y, 3, c->xb, T, "attn_q/k/v", l, e))) return rc;
+        }
         add_bias(c->q, &L->bq, T, qd);
         add_bias(c->k, &L->bk, T, kvd);
         add_bias(c->v, &L->bv, T, kvd);
@@ -662,9 +674,11 @@ static int forward(ttc_ctx *c, int T, int n_lg, int n_out, ttc_err *e) {
 
         for (int t = 0; t < T; t++)
             rmsnorm(c->xb + (size_t)t * D, c->x + (size_t)t * D, L->ffn_norm.data, D, cf->norm_eps);
-        if ((rc = mm(c, &L->w_gate, c->xb, T, c->ffa, "ffn_gate", l, e)) ||
-            (rc = mm(c, &L->w_up, c->xb, T, c->ffb, "ffn_up", l, e)))
-            return rc;
+        {
+            const ttc_wt *w[2] = {&L->w_gate, &L->w_up};
+            float *y[2] = {c->ffa, c->ffb};
+            if ((rc = mm_n(c, w, y, 2, c->xb, T, "ffn_gate/up", l, e))) return rc;
+        }
         swiglu(c->ffa, c->ffb, (size_t)T * F);
         if ((rc = mm(c, &L->w_down, c->ffa, T, c->xb, "ffn_down", l, e))) return rc;
         for (size_t i = 0; i < (size_t)T * D; i++) c->x[i] += c->xb[i];
