@@ -46,7 +46,7 @@ struct ttc_ctx {
     int32_t *ga_last;    /* [n_batch] one past the last */
     int32_t *ga_common;  /* [n_batch] pages shared by every entry of the chunk's group */
     int      ga_chunks;
-    float   *ga_buf;     /* per thread: Q, O [rows][hd], S [rows][GA_SLOTS], m, l [rows] */
+    float   *ga_buf;     /* per thread: Q, O [rows][hd], S [rows][GA_PAGES * page_tokens], m, l [rows] */
     int32_t *ga_lim;     /* per thread [rows] */
     uint8_t *ga_mark;    /* [n_batch] entry already grouped */
     size_t   ga_rows;    /* GA_MEMBERS * n_rep */
