@@ -154,6 +154,21 @@ Test(family, revision_and_orm_data_from_bundled_models, .timeout = 300) {
         cr_assert(nl >= 1 && json_is_number(json_array_get(labels, nl - 1)));
         for (size_t j = 0; j + 1 < nl; j++) cr_assert(json_is_null(json_array_get(labels, j)));
     }
+    /* quality of an ORM on these labels: one score per record, at its end */
+    char cmd[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s label quality -m models/orm.gguf --data %s --json -t 2", tu_bin(), orm);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 0, "%s", cmd);
+    json_t *q = json_loads(out, 0, NULL);
+    cr_assert_not_null(q, "%s", out);
+    cr_assert_eq(json_integer_value(json_object_get(q, "records")), n);
+    cr_assert_eq(json_integer_value(json_object_get(q, "steps")), n, "one labeled, scored end per record");
+    int binned = 0;
+    json_t *bins = json_object_get(q, "bins");
+    for (size_t b = 0; b < json_array_size(bins); b++)
+        binned += (int)json_integer_value(json_object_get(json_array_get(bins, b), "n"));
+    cr_assert_eq(binned, n);
+    json_decref(q);
+    free(out);
     for (int i = 0; i < n; i++) json_decref(v[i]);
     free(v);
     for (int i = 0; i < 7; i++) json_decref(probs[i]);

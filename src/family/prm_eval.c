@@ -85,6 +85,24 @@ int ttc_prm_quality_eval(ttc_verifier *v, const char *path, int limit, ttc_prm_q
         int nb = r.n - b0 < B ? r.n - b0 : B, nodes[B], base[B], maxn = 0;
         for (int i = 0; i < nb; i++) { nodes[i] = -1; base[i] = k; k += r.v[b0 + i].n; maxn = r.v[b0 + i].n > maxn ? r.v[b0 + i].n : maxn; }
         for (int i = 0; !rc && i < nb; i++) rc = v->vt->root(v, r.v[b0 + i].problem, &nodes[i], e);
+        if (!rc && v->kind == TTC_VERIFIER_ORM) {
+            /* an outcome verifier: one score for the whole text, at its last step */
+            char *texts[B] = {0};
+            float s[B];
+            for (int i = 0; !rc && i < nb; i++) {
+                const rec *x = &r.v[b0 + i];
+                size_t len = 1;
+                for (int t = 0; t < x->n; t++) len += strlen(x->steps[t]);
+                if (!(texts[i] = malloc(len))) { rc = ttc_err_set(e, TTC_ENOMEM, "out of memory"); break; }
+                texts[i][0] = 0;
+                for (int t = 0; t < x->n; t++) strcat(texts[i], x->steps[t]);
+                for (int t = 0; t < x->n; t++) { score[base[i] + t] = NAN; label[base[i] + t] = x->labels[t]; fin[base[i] + t] = t == x->n - 1; }
+            }
+            if (!rc) rc = v->vt->score_final(v, nodes, (const char **)texts, nb, s, e);
+            for (int i = 0; !rc && i < nb; i++) score[base[i] + r.v[b0 + i].n - 1] = s[i];
+            for (int i = 0; i < nb; i++) free(texts[i]);
+            maxn = 0;   /* no step loop */
+        }
         for (int t = 0; !rc && t < maxn; t++) {
             int ids[B], who[B], m = 0;
             const char *steps[B];
