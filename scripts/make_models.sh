@@ -86,40 +86,54 @@ if [ -f "$WORK/prm.val.jsonl" ] && [ ! -f models/prm.quality.json ]; then
     > "$WORK/prm.quality.json" && mv "$WORK/prm.quality.json" models/prm.quality.json
 fi
 
-# 4. revision model: 800 training problems x 8 generator attempts; two
-#    examples each of 0..4 incorrect attempts (the one closest to the correct
-#    answer by edit distance last) followed by a correct solution; SFT from
-#    the generator.
+# 4. revision model: 1107 training problems x 8 generator attempts; three
+#    examples each: half the paper's recipe (0..4 incorrect attempts, the one
+#    closest to the correct target by edit distance last), half "natural"
+#    contexts (1..4 of the attempts as sampled, right or wrong), then a
+#    correct solution; SFT from the generator. (The first bundled revision
+#    model, trained on the paper's recipe alone from 800 problems, got worse
+#    with every revision: models/revision.md.)
 if [ ! -f models/revision.gguf ]; then
   if [ ! -f "$WORK/revision.labels.done" ]; then
     step "building revision data"
     "$TTC" label revision -m models/generator.gguf --data data/synth/train.jsonl \
-      -o "$WORK/revision.jsonl" --offset 30000 --limit 800 --samples 8 --temp 1.0 \
-      --max-tokens 320 --seed 3 -t "$THREADS"
+      -o "$WORK/revision.jsonl" --offset 20000 --limit 1107 --samples 8 --examples 3 \
+      --natural 0.5 --temp 1.0 --max-tokens 320 --seed 11 -t "$THREADS"
     touch "$WORK/revision.labels.done"
   fi
   step "training models/revision.gguf"
   "$TTC" train --task sft --data "$WORK/revision.jsonl" --init models/generator.gguf \
-    --out models/revision.gguf --steps 160 --batch 16 --seq 512 --lr 1e-3 --min-lr 0.1 \
-    --warmup 16 --wd 0.1 --seed 1 --threads "$THREADS" --type f16 --name ttc-revision \
-    --checkpoint "$WORK/revision.ckpt" --ckpt-every 40 --resume
+    --out models/revision.gguf --steps 400 --batch 16 --seq 512 --lr 1e-3 --min-lr 0.1 \
+    --warmup 20 --wd 0.1 --seed 1 --threads "$THREADS" --type f16 --name ttc-revision \
+    --checkpoint "$WORK/revision.ckpt" --ckpt-every 50 --resume --log "$WORK/revision.log"
 fi
 
-# 5. ORM for revisions: 100 training problems x 2 revision chains of 4
-#    attempts, each graded; trained on the final tag only.
+# 5. ORM for revisions: chains of 4 attempts of the revision model, each
+#    graded and read after the attempts its prompt held (ttc label orm).
+#    168 training problems x 2 chains for training; 200 validation problems
+#    x 2 chains held out: they give the revision model's pass@1 by attempt
+#    and the ORM's AUC.
 if [ ! -f models/orm.gguf ]; then
   if [ ! -f "$WORK/orm.labels.done" ]; then
     step "building ORM data"
     "$TTC" label orm -m models/revision.gguf --data data/synth/train.jsonl \
-      -o "$WORK/orm.jsonl" --offset 32000 --limit 100 --samples 2 --chain 4 --temp 1.0 \
+      -o "$WORK/orm.jsonl" --offset 32000 --limit 168 --samples 2 --chain 4 --temp 1.0 \
       --max-tokens 200 --seed 4 -t "$THREADS"
+    "$TTC" label orm -m models/revision.gguf --data data/synth/val.jsonl \
+      -o "$WORK/orm.val.jsonl" --limit 200 --samples 2 --chain 4 --temp 1.0 \
+      --max-tokens 200 --seed 5 -t "$THREADS"
     touch "$WORK/orm.labels.done"
   fi
   step "training models/orm.gguf"
   "$TTC" train --task orm --data "$WORK/orm.jsonl" --init models/generator.gguf \
-    --out models/orm.gguf --steps 120 --batch 16 --seq 512 --lr 1e-3 --min-lr 0.1 \
+    --out models/orm.gguf --steps 200 --batch 16 --seq 512 --lr 1e-3 --min-lr 0.1 \
     --warmup 12 --wd 0.1 --seed 1 --threads "$THREADS" --type f16 --name ttc-orm \
-    --checkpoint "$WORK/orm.ckpt" --ckpt-every 40 --resume
+    --checkpoint "$WORK/orm.ckpt" --ckpt-every 50 --resume --log "$WORK/orm.log" \
+    --val "$WORK/orm.val.jsonl"
+fi
+if [ -f "$WORK/orm.val.jsonl" ] && [ ! -f models/orm.quality.json ]; then
+  "$TTC" label quality -m models/orm.gguf --data "$WORK/orm.val.jsonl" --json -t "$THREADS" \
+    > "$WORK/orm.quality.json" && mv "$WORK/orm.quality.json" models/orm.quality.json
 fi
 
 # 6. larger generator: 10.97 M params (dim 320, 8 layers, 5 heads of 64,
