@@ -390,6 +390,11 @@ Test(gguf, rejects_bad_tensors) {
     uint64_t big[4] = {1ull << 32, 1ull << 32, 1, 1};
     r.n = 0; r_header(&r, 1, 0); r_tensor(&r, "w", 2, big, 0, 0);
     expect_err(&r, TTC_EFORMAT, "overflows the element count", NULL);
+    /* 2^62 f32 elements fit int64 but their bytes wrap size_t to 0 (found by
+     * fuzz_gguf): the byte size is checked, not just the element count */
+    uint64_t wrap[1] = {1ull << 62};
+    r.n = 0; r_header(&r, 1, 0); r_tensor(&r, "v", 1, wrap, TTC_TYPE_F32, 0); r_pad(&r, 32); r_zeros(&r, 32);
+    expect_err(&r, TTC_EFORMAT, "tensor 0 'v': byte size overflows", NULL);
     r.n = 0; r_header(&r, 1, 0); r_tensor(&r, "w", 1, ne, 33, 0);
     expect_err(&r, TTC_EFORMAT, "type 33 is not a known ggml type", NULL);
     uint64_t odd[1] = {48};

@@ -311,8 +311,9 @@ static int parse_tensor(ttc_gguf *g, cursor *c, int64_t i) {
         return ttc_err_set(c->e, TTC_EFORMAT, "%s: offset %zu: %s: row length %lld is not a multiple of the %s block size %lld",
                            c->path, c->off - 4, ctx, (long long)t->ne[0], ttc_type_name((int)type),
                            (long long)ttc_type_block_size((int)type));
-    size_t row = ttc_type_row_bytes((int)type, t->ne[0]), rows = (size_t)(n_elems / t->ne[0]);
-    if (!ttc_mul_ok(row, rows, &t->nbytes))
+    size_t row, rows = (size_t)(n_elems / t->ne[0]);
+    if (!ttc_mul_ok((size_t)(t->ne[0] / ttc_type_block_size((int)type)), ttc_type_block_bytes((int)type), &row) ||
+        !ttc_mul_ok(row, rows, &t->nbytes))
         return ttc_err_set(c->e, TTC_EFORMAT, "%s: offset %zu: %s: byte size overflows", c->path, c->off, ctx);
     if ((rc = get_u64(c, &t->offset, ctx))) return rc;
     return TTC_OK;
