@@ -329,10 +329,7 @@ int ttc_local_generator_new(ttc_ctx *c, ttc_generator **out, ttc_err *e) {
 typedef struct lver {
     ttc_verifier base;
     ttc_ctx *c;
-    ttc_prm_format f;
-    int32_t tag, pos, neg;   /* -1 when unused */
-    int      d;              /* hidden size */
-    float   *w1, *b1, *w2, *b2, *wv, bv;
+    ttc_prm_reader r;        /* the format bound to the model */
     int      n_nodes;
     int     *n_steps;        /* per sequence id */
     bool    *full;           /* per sequence id: out of context, scores NAN */
@@ -341,69 +338,10 @@ typedef struct lver {
     float   *tmp;            /* d floats */
 } lver;
 
-/* The single token text stands for (see prm.h), or an error naming field. */
-static int resolve_token(const ttc_tokenizer *tok, const char *path, const char *fmt, const char *field,
-                         const char *text, int32_t *out, ttc_err *e) {
-    int32_t *ids = NULL;
-    int n = 0;
-    *out = -1;
-    int rc = ttc_tokenize_alloc(tok, text, strlen(text), false, true, &ids, &n, e);
-    if (!rc && n == 1) *out = ids[0];
-    free(ids);
-    if (*out < 0) *out = ttc_tokenizer_find(tok, text);
-    if (*out < 0)
-        return ttc_err_set(e, TTC_ENOTFOUND, "%s: PRM format %s: %s '%s' is not a single token of the "
-                           "vocabulary (it tokenizes to %d tokens)", path, fmt, field, text, n);
-    return TTC_OK;
-}
-
-/* Dequantizes tensor name (shape [rows][cols]; rows = 1 for vectors given
- * as 1-D) into a fresh float array. */
-static int load_tensor(const ttc_model *m, const char *name, int n_dims, int64_t cols, int64_t rows,
-                       float **out, ttc_err *e) {
-    const ttc_gguf_tensor *t;
-    int64_t ne[2] = {cols, rows};
-    int rc = ttc_gguf_tensor_get(m->gguf, name, n_dims, ne, &t, e);
-    if (rc) return ttc_err_wrap(e, "PRM head: ");
-    float *w = malloc((size_t)(cols * rows) * sizeof *w);
-    if (!w) return ttc_err_set(e, TTC_ENOMEM, "%s: PRM head %s: out of memory", m->path, name);
-    size_t rb = ttc_type_row_bytes(t->type, cols);
-    for (int64_t r = 0; r < rows && !rc; r++)
-        rc = ttc_dequantize_row(t->type, (const char *)t->data + (size_t)r * rb, w + r * cols, cols, e);
-    if (rc) { free(w); return ttc_err_wrap(e, "%s: PRM head %s: ", m->path, name); }
-    *out = w;
-    return TTC_OK;
-}
-
-static float sigmoid(double x) { return (float)(1.0 / (1.0 + exp(-x))); }
-
 /* The score of the output at batch index i of the last decode. */
 static float read_score(lver *x, int i) {
-    if (x->f.kind == TTC_PRM_LM_TOKEN) {
-        const float *l = ttc_logits(x->c, i);
-        return sigmoid((double)l[x->pos] - (double)l[x->neg]);
-    }
-    const float *h = ttc_hidden(x->c, i);
-    int d = x->d;
-    if (x->f.kind == TTC_PRM_HEAD_VALUE) {
-        double s = x->bv;
-        for (int j = 0; j < d; j++) s += (double)x->wv[j] * h[j];
-        return sigmoid(s);
-    }
-    for (int r = 0; r < d; r++) {
-        const float *w = x->w1 + (size_t)r * d;
-        float s = x->b1[r];
-        for (int j = 0; j < d; j++) s += w[j] * h[j];
-        x->tmp[r] = s > 0 ? s : 0;
-    }
-    double z[2];
-    for (int k = 0; k < 2; k++) {
-        const float *w = x->w2 + (size_t)k * d;
-        double s = x->b2[k];
-        for (int j = 0; j < d; j++) s += (double)w[j] * x->tmp[j];
-        z[k] = s;
-    }
-    return sigmoid(z[1] - z[0]);
+    bool lm = x->r.f.kind == TTC_PRM_LM_TOKEN;
+    return ttc_prm_reader_score(&x->r, lm ? ttc_logits(x->c, i) : NULL, lm ? NULL : ttc_hidden(x->c, i), x->tmp);
 }
 
 static int lver_check(lver *x, int node, ttc_err *e) {
@@ -414,7 +352,7 @@ static int lver_check(lver *x, int node, ttc_err *e) {
 
 static int lver_root(ttc_verifier *v, const char *problem, int *node, ttc_err *e) {
     lver *x = (lver *)v;
-    char *root = join3(x->f.root_prefix, problem, strlen(problem), x->f.root_suffix);
+    char *root = join3(x->r.f.root_prefix, problem, strlen(problem), x->r.f.root_suffix);
     if (!root) return ttc_err_set(e, TTC_ENOMEM, "verifier root: out of memory");
     int rc = new_root(x->c, root, true, &v->info, &v->usage, node, e);
     free(root);
@@ -453,7 +391,7 @@ static int append_fit(lver *x, int seq, const char *text, bool with_tag, ttc_err
     int rc = ttc_tokenize_alloc(tok, text, strlen(text), false, true, &ids, &n, e);
     if (!rc && ttc_seq_len(x->c, seq) + n + (with_tag ? 1 : 0) > ttc_ctx_n_ctx(x->c)) x->full[seq] = true;
     else if (!rc && n > 0) rc = ttc_seq_append_tokens(x->c, seq, ids, n, e);
-    if (!rc && !x->full[seq] && with_tag) rc = ttc_seq_append_tokens(x->c, seq, &x->tag, 1, e);
+    if (!rc && !x->full[seq] && with_tag) rc = ttc_seq_append_tokens(x->c, seq, &x->r.tag, 1, e);
     free(ids);
     return rc;
 }
@@ -462,11 +400,11 @@ static int append_fit(lver *x, int seq, const char *text, bool with_tag, ttc_err
  * (as the reference implementations tokenize a whole conversation: no BPE
  * boundary inside a turn), then the tag by id. */
 static int append_step(lver *x, int seq, const char *step, size_t len, ttc_err *e) {
-    const char *pre = x->n_steps[seq] == 0 ? x->f.first_prefix : x->f.step_prefix;
-    if (x->f.strip_newline && len > 0 && step[len - 1] == '\n') len--;
-    char *s = join3(pre, step, len, x->f.step_suffix);
+    const char *pre = x->n_steps[seq] == 0 ? x->r.f.first_prefix : x->r.f.step_prefix;
+    if (x->r.f.strip_newline && len > 0 && step[len - 1] == '\n') len--;
+    char *s = join3(pre, step, len, x->r.f.step_suffix);
     if (!s) return ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
-    int rc = append_fit(x, seq, s, x->tag >= 0, e);
+    int rc = append_fit(x, seq, s, x->r.tag >= 0, e);
     free(s);
     return rc;
 }
@@ -482,7 +420,7 @@ static int score_appended(lver *x, const int *nodes, int n, float *scores, ttc_e
         if (!x->full[nodes[i]]) x->live[m++] = i;
     }
     for (int k = 0; k < m; k++) x->seqs[k] = nodes[x->live[k]];
-    bool hidden = x->f.kind != TTC_PRM_LM_TOKEN;
+    bool hidden = x->r.f.kind != TTC_PRM_LM_TOKEN;
     int rc = m ? decode_counted(x->c, x->seqs, m, false, hidden, x->idx, &v->info, &v->usage, e) : TTC_OK;
     if (rc) return rc;
     v->usage.calls++;
@@ -494,7 +432,7 @@ static int score_appended(lver *x, const int *nodes, int n, float *scores, ttc_e
             return ttc_err_set(e, TTC_ENUMERIC, "verifier: score of node %d is not finite", nodes[i]);
     }
     for (int i = 0; i < n; i++) {
-        if (x->f.after[0] && (rc = append_fit(x, nodes[i], x->f.after, false, e))) return rc;
+        if (x->r.f.after[0] && (rc = append_fit(x, nodes[i], x->r.f.after, false, e))) return rc;
         x->n_steps[nodes[i]]++;
     }
     return TTC_OK;
@@ -536,7 +474,7 @@ static int lver_score_final(ttc_verifier *v, const int *nodes, const char *const
                 rc = append_step(x, seq, p, len, e);
                 p += len;
                 if (!rc && *p) {
-                    if (x->f.after[0]) rc = append_fit(x, seq, x->f.after, false, e);
+                    if (x->r.f.after[0]) rc = append_fit(x, seq, x->r.f.after, false, e);
                     x->n_steps[seq]++;
                 }
             }
@@ -550,7 +488,7 @@ static int lver_score_final(ttc_verifier *v, const int *nodes, const char *const
 static void lver_destroy(ttc_verifier *v) {
     lver *x = (lver *)v;
     if (!x) return;
-    free(x->w1); free(x->b1); free(x->w2); free(x->b2); free(x->wv);
+    ttc_prm_reader_free(&x->r);
     free(x->n_steps); free(x->full); free(x->live); free(x->seqs); free(x->idx); free(x->tmp);
     free(x);
 }
@@ -560,16 +498,12 @@ static const ttc_verifier_vt lver_vt = {lver_root, lver_fork, lver_release, lver
 
 int ttc_local_verifier_new(ttc_ctx *c, const ttc_prm_format *fmt, ttc_verifier **out, ttc_err *e) {
     const ttc_model *m = ttc_ctx_model(c);
-    const ttc_tokenizer *tok = ttc_model_tokenizer(m);
-    if (!tok) return ttc_err_set(e, TTC_EINVAL, "verifier: %s has no tokenizer", m->path);
+    if (!ttc_model_tokenizer(m)) return ttc_err_set(e, TTC_EINVAL, "verifier: %s has no tokenizer", m->path);
     lver *x = calloc(1, sizeof *x);
     if (!x) return ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
     x->base.vt = &lver_vt;
     x->base.kind = fmt->outcome ? TTC_VERIFIER_ORM : TTC_VERIFIER_PRM;
     x->c = c;
-    x->f = *fmt;
-    x->tag = x->pos = x->neg = -1;
-    x->d = m->cfg.n_embd;
     info_from(c, &x->base.info);
     int n = x->n_nodes = ttc_ctx_n_seq_max(c);
     x->n_steps = calloc((size_t)n, sizeof *x->n_steps);
@@ -577,26 +511,9 @@ int ttc_local_verifier_new(ttc_ctx *c, const ttc_prm_format *fmt, ttc_verifier *
     x->live = calloc((size_t)n, sizeof *x->live);
     x->seqs = calloc((size_t)n, sizeof *x->seqs);
     x->idx = calloc((size_t)n, sizeof *x->idx);
-    x->tmp = calloc((size_t)x->d, sizeof *x->tmp);
+    x->tmp = calloc((size_t)m->cfg.n_embd, sizeof *x->tmp);
     int rc = x->n_steps && x->full && x->live && x->seqs && x->idx && x->tmp ? TTC_OK : ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
-    if (!rc && fmt->tag[0]) rc = resolve_token(tok, m->path, fmt->name, "tag", fmt->tag, &x->tag, e);
-    if (!rc && fmt->kind == TTC_PRM_LM_TOKEN) {
-        rc = resolve_token(tok, m->path, fmt->name, "pos", fmt->pos, &x->pos, e);
-        if (!rc) rc = resolve_token(tok, m->path, fmt->name, "neg", fmt->neg, &x->neg, e);
-    }
-    if (!rc && fmt->kind == TTC_PRM_HEAD_2CLASS) {
-        rc = load_tensor(m, "prm_head.0.weight", 2, x->d, x->d, &x->w1, e);
-        if (!rc) rc = load_tensor(m, "prm_head.0.bias", 1, x->d, 1, &x->b1, e);
-        if (!rc) rc = load_tensor(m, "prm_head.2.weight", 2, x->d, 2, &x->w2, e);
-        if (!rc) rc = load_tensor(m, "prm_head.2.bias", 1, 2, 1, &x->b2, e);
-    }
-    if (!rc && fmt->kind == TTC_PRM_HEAD_VALUE) {
-        float *b = NULL;
-        rc = load_tensor(m, "prm_value.weight", 2, x->d, 1, &x->wv, e);
-        if (!rc) rc = load_tensor(m, "prm_value.bias", 1, 1, 1, &b, e);
-        if (!rc) x->bv = b[0];
-        free(b);
-    }
+    if (!rc) rc = ttc_prm_reader_init(&x->r, m, fmt, e);
     if (rc) { lver_destroy(&x->base); return rc; }
     *out = &x->base;
     return TTC_OK;

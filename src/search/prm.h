@@ -90,4 +90,27 @@ int ttc_prm_kind_parse(const char *name, ttc_prm_kind *out, ttc_err *e);
 /* Reads the ttc.prm.* keys of g (see above) into *out, starting from the
  * preset named by ttc.prm.format or "ttc". Errors name the key. */
 int ttc_prm_format_from_gguf(const ttc_gguf *g, ttc_prm_format *out, ttc_err *e);
+
+/* A format bound to one model: the token ids of its tag and +/- tokens and
+ * the head weights (prm_head.* for 2-class heads, prm_value.* for value
+ * heads), dequantized. Shared by every verifier that runs the model
+ * (search/lm_local.c, serve/sched_ver.c), so they read scores the same way. */
+struct ttc_model;
+typedef struct ttc_prm_reader {
+    ttc_prm_format f;
+    int32_t tag, pos, neg;   /* -1 when unused */
+    int     d;               /* hidden size */
+    float  *w1, *b1, *w2, *b2, *wv, bv;
+} ttc_prm_reader;
+
+/* Resolves fmt against model m (which needs a tokenizer); errors name the
+ * model, the format and the field or tensor. Free with ttc_prm_reader_free. */
+int ttc_prm_reader_init(ttc_prm_reader *r, const struct ttc_model *m, const ttc_prm_format *fmt,
+                        ttc_err *e);
+void ttc_prm_reader_free(ttc_prm_reader *r);
+/* The score in (0, 1) from the outputs at a score position: the logits for
+ * LM-token formats, the last hidden state for heads (NAN if the one needed
+ * is NULL); tmp holds d floats of scratch. */
+float ttc_prm_reader_score(const ttc_prm_reader *r, const float *logits, const float *hidden,
+                           float *tmp);
 #endif

@@ -7,126 +7,31 @@
 #include <string.h>
 
 #include "base/util.h"
-#include "gguf/gguf.h"
-#include "kernels/quant.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
 struct ttc_sched_prm {
     ttc_sched     *s;
-    ttc_prm_format f;
-    int32_t        tag, pos, neg;   /* -1 when unused */
-    int            d;               /* hidden size */
-    float         *w1, *b1, *w2, *b2, *wv, bv;
+    ttc_prm_reader r;   /* the format bound to the scheduler's model */
 };
 
-const ttc_prm_format *ttc_sched_prm_format(const ttc_sched_prm *p) { return &p->f; }
+const ttc_prm_format *ttc_sched_prm_format(const ttc_sched_prm *p) { return &p->r.f; }
 ttc_sched *ttc_sched_prm_sched(ttc_sched_prm *p) { return p->s; }
 
-static const ttc_tokenizer *prm_tok(const ttc_sched_prm *p) { return ttc_model_tokenizer(ttc_sched_model(p->s)); }
-
-/* The one token `text` stands for: what it tokenizes to when that is a
- * single token, else the vocabulary entry spelled exactly so. */
-static int token_of(const ttc_sched_prm *p, const char *field, const char *text, int32_t *out, ttc_err *e) {
-    const ttc_model *m = ttc_sched_model(p->s);
-    int32_t *ids = NULL;
-    int n = 0;
-    *out = -1;
-    int rc = ttc_tokenize_alloc(prm_tok(p), text, strlen(text), false, true, &ids, &n, e);
-    if (!rc && n == 1) *out = ids[0];
-    free(ids);
-    if (*out < 0) *out = ttc_tokenizer_find(prm_tok(p), text);
-    if (*out < 0)
-        return ttc_err_set(e, TTC_ENOTFOUND, "%s: PRM format %s: %s '%s' is not a single token of the vocabulary "
-                           "(it tokenizes to %d tokens)", m->path, p->f.name, field, text, n);
-    return TTC_OK;
-}
-
-/* rows x cols floats of GGUF tensor `name` (any type the kernels dequantize). */
-static int head_tensor(const ttc_sched_prm *p, const char *name, int n_dims, int64_t cols, int64_t rows, float **out,
-                       ttc_err *e) {
-    const ttc_model *m = ttc_sched_model(p->s);
-    const ttc_gguf_tensor *t;
-    int64_t ne[2] = {cols, rows};
-    int rc = ttc_gguf_tensor_get(m->gguf, name, n_dims, ne, &t, e);
-    if (rc) return ttc_err_wrap(e, "PRM head: ");
-    float *w = malloc((size_t)(cols * rows) * sizeof *w);
-    if (!w) return ttc_err_set(e, TTC_ENOMEM, "%s: PRM head %s: out of memory", m->path, name);
-    size_t row_bytes = ttc_type_row_bytes(t->type, cols);
-    for (int64_t r = 0; r < rows && !rc; r++)
-        rc = ttc_dequantize_row(t->type, (const char *)t->data + (size_t)r * row_bytes, w + r * cols, cols, e);
-    if (rc) { free(w); return ttc_err_wrap(e, "%s: PRM head %s: ", m->path, name); }
-    *out = w;
-    return TTC_OK;
-}
-
 int ttc_sched_prm_new(ttc_sched *s, const ttc_prm_format *fmt, ttc_sched_prm **out, ttc_err *e) {
-    const ttc_model *m = ttc_sched_model(s);
-    if (!ttc_model_tokenizer(m)) return ttc_err_set(e, TTC_EINVAL, "verifier: %s has no tokenizer", m->path);
     ttc_sched_prm *p = calloc(1, sizeof *p);
     if (!p) return ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
     p->s = s;
-    p->f = *fmt;
-    p->tag = p->pos = p->neg = -1;
-    p->d = m->cfg.n_embd;
-    int rc = TTC_OK;
-    if (fmt->tag[0]) rc = token_of(p, "tag", fmt->tag, &p->tag, e);
-    if (!rc && fmt->kind == TTC_PRM_LM_TOKEN) {
-        rc = token_of(p, "pos", fmt->pos, &p->pos, e);
-        if (!rc) rc = token_of(p, "neg", fmt->neg, &p->neg, e);
-    }
-    if (!rc && fmt->kind == TTC_PRM_HEAD_2CLASS) {
-        rc = head_tensor(p, "prm_head.0.weight", 2, p->d, p->d, &p->w1, e);
-        if (!rc) rc = head_tensor(p, "prm_head.0.bias", 1, p->d, 1, &p->b1, e);
-        if (!rc) rc = head_tensor(p, "prm_head.2.weight", 2, p->d, 2, &p->w2, e);
-        if (!rc) rc = head_tensor(p, "prm_head.2.bias", 1, 2, 1, &p->b2, e);
-    }
-    if (!rc && fmt->kind == TTC_PRM_HEAD_VALUE) {
-        float *b = NULL;
-        rc = head_tensor(p, "prm_value.weight", 2, p->d, 1, &p->wv, e);
-        if (!rc) rc = head_tensor(p, "prm_value.bias", 1, 1, 1, &b, e);
-        if (!rc) p->bv = b[0];
-        free(b);
-    }
-    if (rc) { ttc_sched_prm_free(p); return rc; }
+    int rc = ttc_prm_reader_init(&p->r, ttc_sched_model(s), fmt, e);
+    if (rc) { free(p); return rc; }
     *out = p;
     return TTC_OK;
 }
 
 void ttc_sched_prm_free(ttc_sched_prm *p) {
     if (!p) return;
-    free(p->w1); free(p->b1); free(p->w2); free(p->b2); free(p->wv);
+    ttc_prm_reader_free(&p->r);
     free(p);
-}
-
-static float sigm(double z) { return (float)(1.0 / (1.0 + exp(-z))); }
-
-/* The score from the outputs at a score position (search/prm.h); tmp
- * holds d floats of scratch. Same arithmetic as search/lm_local.c. */
-static float prm_read(const ttc_sched_prm *p, const float *logits, const float *hidden, float *tmp) {
-    if (p->f.kind == TTC_PRM_LM_TOKEN)
-        return logits ? sigm((double)logits[p->pos] - (double)logits[p->neg]) : NAN;
-    if (!hidden) return NAN;
-    int d = p->d;
-    if (p->f.kind == TTC_PRM_HEAD_VALUE) {
-        double z = p->bv;
-        for (int j = 0; j < d; j++) z += (double)p->wv[j] * hidden[j];
-        return sigm(z);
-    }
-    for (int r = 0; r < d; r++) {
-        const float *w = p->w1 + (size_t)r * d;
-        float z = p->b1[r];
-        for (int j = 0; j < d; j++) z += w[j] * hidden[j];
-        tmp[r] = z > 0 ? z : 0;
-    }
-    double z[2];
-    for (int k = 0; k < 2; k++) {
-        const float *w = p->w2 + (size_t)k * d;
-        double acc = p->b2[k];
-        for (int j = 0; j < d; j++) acc += (double)w[j] * tmp[j];
-        z[k] = acc;
-    }
-    return sigm(z[1] - z[0]);
 }
 
 /* Receives the scores of one scheduler task. */
@@ -138,7 +43,7 @@ typedef struct score_sink {
 
 static void sink_score(void *ud, int item, const float *logits, const float *hidden) {
     score_sink *k = ud;
-    k->out[item] = prm_read(k->p, logits, hidden, k->tmp);
+    k->out[item] = ttc_prm_reader_score(&k->p->r, logits, hidden, k->tmp);
 }
 
 /* Runs score items over seqs[0..n) (distinct): every pending token is
@@ -153,7 +58,7 @@ static int run_scores(ttc_sched_prm *p, const int *seqs, int n, atomic_int *canc
     }
     score_sink sink = {p, tmp, out};
     ttc_sched_task t = {.items = items, .n_items = n, .cancel = cancel, .on_score = sink_score, .ud = &sink,
-                        .score_logits = p->f.kind == TTC_PRM_LM_TOKEN, .score_hidden = p->f.kind != TTC_PRM_LM_TOKEN};
+                        .score_logits = p->r.f.kind == TTC_PRM_LM_TOKEN, .score_hidden = p->r.f.kind != TTC_PRM_LM_TOKEN};
     int rc = ttc_sched_run(p->s, &t, e);
     for (int i = 0; i < n; i++) {
         if (n_prefill) n_prefill[i] = items[i].n_prefill;
@@ -216,8 +121,8 @@ static char *cat3(const char *prefix, const char *middle, size_t len, const char
 
 static int sv_root(ttc_verifier *v, const char *problem, int *node, ttc_err *e) {
     sver *x = (sver *)v;
-    const ttc_tokenizer *tok = prm_tok(x->p);
-    char *text = cat3(x->p->f.root_prefix, problem, strlen(problem), x->p->f.root_suffix);
+    const ttc_tokenizer *tok = ttc_model_tokenizer(ttc_sched_model(x->p->s));
+    char *text = cat3(x->p->r.f.root_prefix, problem, strlen(problem), x->p->r.f.root_suffix);
     if (!text) return ttc_err_set(e, TTC_ENOMEM, "verifier root: out of memory");
     int32_t *ids = NULL, *all = NULL;
     int n = 0, rc = ttc_tokenize_alloc(tok, text, strlen(text), false, true, &ids, &n, e);
@@ -290,21 +195,21 @@ static int sv_append(sver *x, int seq, const char *text, bool with_tag, ttc_err 
     if (x->full[seq]) return TTC_OK;
     int32_t *ids = NULL;
     int n = 0;
-    int rc = ttc_tokenize_alloc(prm_tok(x->p), text, strlen(text), false, true, &ids, &n, e);
+    int rc = ttc_tokenize_alloc(ttc_model_tokenizer(ttc_sched_model(x->p->s)), text, strlen(text), false, true, &ids, &n, e);
     if (!rc && ttc_sched_seq_len(x->p->s, seq) + n + (with_tag ? 1 : 0) > ttc_sched_n_ctx(x->p->s)) x->full[seq] = true;
     else if (!rc && n > 0) rc = ttc_sched_seq_append(x->p->s, seq, ids, n, e);
-    if (!rc && !x->full[seq] && with_tag) rc = ttc_sched_seq_append(x->p->s, seq, &x->p->tag, 1, e);
+    if (!rc && !x->full[seq] && with_tag) rc = ttc_sched_seq_append(x->p->s, seq, &x->p->r.tag, 1, e);
     free(ids);
     return rc;
 }
 
 /* One step: prefix + text + suffix as one piece, then the tag by id. */
 static int sv_append_step(sver *x, int seq, const char *step, size_t len, ttc_err *e) {
-    const ttc_prm_format *f = &x->p->f;
+    const ttc_prm_format *f = &x->p->r.f;
     if (f->strip_newline && len > 0 && step[len - 1] == '\n') len--;
     char *s = cat3(x->n_steps[seq] == 0 ? f->first_prefix : f->step_prefix, step, len, f->step_suffix);
     if (!s) return ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
-    int rc = sv_append(x, seq, s, x->p->tag >= 0, e);
+    int rc = sv_append(x, seq, s, x->p->r.tag >= 0, e);
     free(s);
     return rc;
 }
@@ -334,7 +239,7 @@ static int sv_score_appended(sver *x, const int *nodes, int n, float *scores, tt
             return ttc_err_set(e, TTC_ENUMERIC, "verifier: score of node %d is not finite", nodes[i]);
     }
     for (int i = 0; i < n; i++) {
-        if (x->p->f.after[0] && (rc = sv_append(x, nodes[i], x->p->f.after, false, e))) return rc;
+        if (x->p->r.f.after[0] && (rc = sv_append(x, nodes[i], x->p->r.f.after, false, e))) return rc;
         x->n_steps[nodes[i]]++;
     }
     return TTC_OK;
@@ -369,7 +274,7 @@ static int sv_score_final(ttc_verifier *v, const int *nodes, const char *const *
             rc = sv_append_step(x, seq, p, len, e);
             p += len;
             if (!rc && *p) {
-                if (x->p->f.after[0]) rc = sv_append(x, seq, x->p->f.after, false, e);
+                if (x->p->r.f.after[0]) rc = sv_append(x, seq, x->p->r.f.after, false, e);
                 x->n_steps[seq]++;
             }
         }
@@ -394,7 +299,7 @@ int ttc_sched_verifier_new(ttc_sched_prm *p, atomic_int *cancel, ttc_verifier **
     sver *x = calloc(1, sizeof *x);
     if (!x) return ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
     x->base.vt = &sver_vt;
-    x->base.kind = p->f.outcome ? TTC_VERIFIER_ORM : TTC_VERIFIER_PRM;
+    x->base.kind = p->r.f.outcome ? TTC_VERIFIER_ORM : TTC_VERIFIER_PRM;
     const ttc_model *m = ttc_sched_model(p->s);
     x->base.info.n_params = ttc_model_n_params(m);
     x->base.info.n_ctx = ttc_sched_n_ctx(p->s);
@@ -408,7 +313,7 @@ int ttc_sched_verifier_new(ttc_sched_prm *p, atomic_int *cancel, ttc_verifier **
     x->n_steps = calloc((size_t)n, sizeof *x->n_steps);
     x->full = calloc((size_t)n, sizeof *x->full);
     x->mine = calloc((size_t)n, sizeof *x->mine);
-    x->tmp = calloc((size_t)p->d, sizeof *x->tmp);
+    x->tmp = calloc((size_t)p->r.d, sizeof *x->tmp);
     if (!x->n_steps || !x->full || !x->mine || !x->tmp) {
         sv_destroy(&x->base);
         return ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
@@ -423,7 +328,7 @@ int ttc_sched_prm_pool(ttc_sched_prm *p, const char *text, size_t len, atomic_in
                        int *n_tokens, ttc_err *e) {
     *rows = NULL;
     *n_rows = *n_tokens = 0;
-    const ttc_tokenizer *tok = prm_tok(p);
+    const ttc_tokenizer *tok = ttc_model_tokenizer(ttc_sched_model(p->s));
     int32_t *ids = NULL;
     int n = 0;
     int rc = ttc_tokenize_alloc(tok, text, len, ttc_tokenizer_add_bos(tok), true, &ids, &n, e);
@@ -437,14 +342,14 @@ int ttc_sched_prm_pool(ttc_sched_prm *p, const char *text, size_t len, atomic_in
     }
     /* score positions: every tag, or the last token */
     int n_pos = 0;
-    for (int i = 0; i < n; i++) n_pos += p->tag >= 0 && ids[i] == p->tag;
-    if (p->tag < 0) n_pos = 1;
+    for (int i = 0; i < n; i++) n_pos += p->r.tag >= 0 && ids[i] == p->r.tag;
+    if (p->r.tag < 0) n_pos = 1;
     float *r = malloc((size_t)(n_pos ? n_pos : 1) * 2 * sizeof *r);
-    float *tmp = calloc((size_t)p->d, sizeof *tmp);
+    float *tmp = calloc((size_t)p->r.d, sizeof *tmp);
     if (!r || !tmp) { rc = ttc_err_set(e, TTC_ENOMEM, "pooling: out of memory"); goto out; }
     int seq = -1, at = 0, k = 0;
     for (int i = 0; i < n && k < n_pos && !rc; i++) {
-        if (p->tag >= 0 ? ids[i] != p->tag : i != n - 1) continue;
+        if (p->r.tag >= 0 ? ids[i] != p->r.tag : i != n - 1) continue;
         /* tokens up to and including position i, then its score */
         rc = seq < 0 ? ttc_sched_seq_new(p->s, ids, i + 1, &seq, e) : ttc_sched_seq_append(p->s, seq, ids + at, i + 1 - at, e);
         at = i + 1;
