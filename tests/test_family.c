@@ -134,6 +134,52 @@ Test(family, revision_and_orm_data_from_bundled_models, .timeout = 300) {
     for (int i = 0; i < n; i++) json_decref(v[i]);
     free(v);
 
+    /* keep or fix: the target is the last attempt itself when it is right,
+     * else a right solution; both kinds occur on these problems */
+    char edit[512];
+    snprintf(edit, sizeof edit, "%s/edit.jsonl", d);
+    o.out = edit;
+    o.natural = 0.4f;
+    o.edit = 0.7f;
+    cr_assert_neq(ttc_label_revision("models/generator.gguf", &o, &e), TTC_OK, "natural + edit > 1");
+    o.natural = 0;
+    o.edit = 1;
+    cr_assert_eq(ttc_label_revision("models/generator.gguf", &o, &e), TTC_OK, "%s", e.msg);
+    v = read_records(edit, &n);
+    int n_keep = 0, n_fix = 0;
+    for (int i = 0; i < n; i++) {
+        const char *uid = json_string_value(json_object_get(v[i], "uid")), *ref = NULL;
+        for (int k = 1; k < 7; k++)
+            if (!strcmp(uid, json_string_value(json_object_get(probs[k], "unique_id"))))
+                ref = json_string_value(json_object_get(probs[k], "answer"));
+        cr_assert_str_eq(json_string_value(json_object_get(v[i], "recipe")), "edit");
+        const char *prompt = json_string_value(json_object_get(v[i], "prompt"));
+        const char *target = json_string_value(json_object_get(v[i], "completion"));
+        char ans[256];
+        cr_assert(ttc_extract_answer(target, ans, sizeof ans) && ttc_answer_equal(ans, ref),
+                  "target must be right: %s", target);
+        if (json_integer_value(json_object_get(v[i], "attempts")) == 0) continue;
+        /* the last attempt: after its "Attempt k:" line, up to "Solution:" */
+        const char *last = NULL, *sol = strstr(prompt, "\nSolution:\n");
+        for (const char *p = strstr(prompt, "Attempt "); p; p = strstr(p + 1, "Attempt ")) last = p;
+        cr_assert(last && sol);
+        last = strchr(last, '\n') + 1;
+        char buf[2048];
+        snprintf(buf, sizeof buf, "%.*s", (int)(sol - last), last);
+        if (ttc_extract_answer(buf, ans, sizeof ans) && ttc_answer_equal(ans, ref)) {
+            size_t len = strlen(target);
+            if (len && target[len - 1] == '\n') len--;  /* the prompt ends each attempt with one */
+            cr_assert(len == strlen(buf) && !memcmp(target, buf, len),
+                      "keep: the target is the right last attempt:\n%s\n---\n%s", target, buf);
+            n_keep++;
+        } else {
+            n_fix++;
+        }
+    }
+    cr_assert(n_keep > 0 && n_fix > 0, "keep %d, fix %d", n_keep, n_fix);
+    for (int i = 0; i < n; i++) json_decref(v[i]);
+    free(v);
+
     /* ORM data: 2 problems x 2 chains x 3 attempts of the revision model */
     o.out = orm;
     o.limit = 2;

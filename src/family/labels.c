@@ -283,11 +283,16 @@ static int revision_one(eng *g, const ttc_label_opts *o, const ttc_example *x, u
         if (solved(req[s].text, x->answer)) good[ng++] = s;
         else bad[nb++] = s;
     }
-    /* o->examples per problem: a target correct solution (the model's own
-     * when it has one, else the reference), 0..4 incorrect attempts before
-     * it, the closest to the target by edit distance last; or, for a
-     * fraction o->natural of them, 1..4 of the other sampled attempts as
-     * they came, right or wrong, in random order. */
+    /* o->examples per problem, each by one of three recipes:
+     * - paper (the rest): a target correct solution (the model's own when
+     *   it has one, else the reference), 0..4 incorrect attempts before it,
+     *   the closest to the target by edit distance last;
+     * - natural (fraction o->natural): 1..4 of the other sampled attempts as
+     *   they came, right or wrong, in random order, then a correct one;
+     * - edit (fraction o->edit): 0..4 attempts as sampled; the target is the
+     *   last one itself when it is right ("keep"), else the correct solution
+     *   closest to it by edit distance ("fix"): the model learns to keep
+     *   what is right and change what is wrong, step by step. */
     ttc_rng r;
     ttc_rng_seed(&r, seed ^ 0x7e5);
     int n_ex = o->examples > 0 ? o->examples : 2;
@@ -296,8 +301,32 @@ static int revision_one(eng *g, const ttc_label_opts *o, const ttc_example *x, u
         const char *target = ti >= 0 ? req[ti].text : x->solution;
         if (!target || !target[0]) break;
         const char *att[4];
-        bool natural = o->natural > 0 && ttc_rng_float(&r) < o->natural;
+        float u = ttc_rng_float(&r);
+        bool edit = u < o->edit, natural = !edit && u < o->edit + o->natural;
         int m = 0;
+        if (edit) {
+            int pool[64], np = 0;
+            for (int s = 0; s < S && np < 64; s++)
+                if (req[s].finish == TTC_FINISH_EOS) pool[np++] = s;
+            m = (int)ttc_rng_below(&r, (uint64_t)TTC_MIN(4, np) + 1);
+            for (int i = 0; i < m; i++) {
+                int j = i + (int)ttc_rng_below(&r, (uint64_t)(np - i)), t = pool[i];
+                pool[i] = pool[j];
+                pool[j] = t;
+                att[i] = req[pool[i]].text;
+            }
+            if (m > 0 && solved(att[m - 1], x->answer)) {
+                target = att[m - 1];
+            } else if (m > 0) {
+                int best = ttc_edit_distance(att[m - 1], x->solution);
+                target = x->solution;
+                for (int i = 0; i < ng && best >= 0; i++) {
+                    int d = ttc_edit_distance(att[m - 1], req[good[i]].text);
+                    if (d >= 0 && d < best) { best = d; target = req[good[i]].text; }
+                }
+                if (best < 0) { rc = ttc_err_set(e, TTC_ENOMEM, "out of memory"); break; }
+            }
+        }
         if (natural) {
             int pool[64], np = 0;
             for (int s = 0; s < S && np < 64; s++)
@@ -311,8 +340,8 @@ static int revision_one(eng *g, const ttc_label_opts *o, const ttc_example *x, u
                 att[i] = req[pool[i]].text;
             }
         }
-        if (!natural) m = (int)ttc_rng_below(&r, (uint64_t)TTC_MIN(4, nb) + 1);
-        if (!natural && m > 0) {
+        if (!natural && !edit) m = (int)ttc_rng_below(&r, (uint64_t)TTC_MIN(4, nb) + 1);
+        if (!natural && !edit && m > 0) {
             int closest = 0, best = -1;
             for (int i = 0; i < nb; i++) {
                 int d = ttc_edit_distance(req[bad[i]].text, target);
@@ -330,7 +359,8 @@ static int revision_one(eng *g, const ttc_label_opts *o, const ttc_example *x, u
         }
         char *ctx = ttc_prompt_revise(x->problem, att, m);
         if (!ctx) { rc = ttc_err_set(e, TTC_ENOMEM, "out of memory"); break; }
-        json_t *rec = json_pack("{s:s, s:i, s:i, s:b, s:s, s:s}", "uid", x->unique_id, "example", ex, "attempts", m,
+        json_t *rec = json_pack("{s:s, s:i, s:i, s:s, s:b, s:s, s:s}", "uid", x->unique_id, "example", ex,
+                                "attempts", m, "recipe", edit ? "edit" : natural ? "natural" : "paper",
                                 "natural", natural, "prompt", ctx, "completion", target);
         free(ctx);
         rc = ttc_jsonl_append(out, rec, o->out, e);
@@ -344,6 +374,9 @@ static int revision_one(eng *g, const ttc_label_opts *o, const ttc_example *x, u
 int ttc_label_revision(const char *model_path, const ttc_label_opts *o, ttc_err *e) {
     if (o->samples < 1 || o->samples > 64)
         return ttc_err_set(e, TTC_EINVAL, "label revision: samples %d out of range 1..64", o->samples);
+    if (!(o->natural >= 0 && o->edit >= 0 && o->natural + o->edit <= 1))
+        return ttc_err_set(e, TTC_EINVAL, "label revision: natural %g + edit %g must lie in 0..1", o->natural,
+                           o->edit);
     return drive(model_path, o, o->samples + 2, revision_one, e);
 }
 

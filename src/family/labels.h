@@ -15,7 +15,11 @@
  *             random order: at test time a chain's earlier attempts are
  *             often right, and a model that only ever saw wrong ones in
  *             context learns to move away from them.
- *             Output: {"prompt": ttc_prompt_revise(...), "completion"}.
+ *             A fraction `edit` takes 0..4 attempts as sampled and targets
+ *             the last one itself when it is right, else the correct
+ *             solution closest to it by edit distance (keep or fix).
+ *             Output: {"prompt": ttc_prompt_revise(...), "completion",
+ *             "recipe": "paper" | "natural" | "edit"}.
  *   orm       revision-model chains; each attempt labeled by the grader,
  *             with the previous attempts the revision model saw in context:
  *             "problem" is ttc_prompt_revise_context(problem, previous), so
@@ -41,6 +45,7 @@ typedef struct ttc_label_opts {
     int      chain;         /* orm: revision attempts per chain */
     int      examples;      /* revision: examples per problem (0 = 2) */
     float    natural;       /* revision: fraction of natural contexts (0..1) */
+    float    edit;          /* revision: fraction of keep-or-fix examples */
     float    temperature;
     int      max_tokens;    /* per solution */
     uint64_t seed;
