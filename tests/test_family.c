@@ -1,9 +1,17 @@
-/* Family data builders: pieces that need no trained model. */
+/* Family data builders and verifier quality: pieces that need no trained
+ * model first, then end to end with the bundled models. */
 #include <criterion/criterion.h>
 
+#include <jansson.h>
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 
+#include "data/grader.h"
+#include "fake_lm.h"
 #include "family/labels.h"
+#include "search/lm.h"
+#include "testutil.h"
 
 Test(family, edit_distance) {
     cr_assert_eq(ttc_edit_distance("", ""), 0);
@@ -40,15 +48,49 @@ Test(family, auc_matches_pairwise_definition) {
     cr_assert_float_eq(ttc_auc(perfect, pt, 2), 1.0, 1e-12);
 }
 
+/* Within-problem AUC on a scripted verifier: every (right, wrong) pair of
+ * one problem's solutions, per step-score aggregation, worked by hand. */
+Test(family, within_problem_auc_counts_pairs_of_one_problem) {
+    fake_tree *t = fake_tree_new();
+    int a = fake_tree_add(t, 0, "a\n", 1, 0.9f, true);
+    int b = fake_tree_add(t, 0, "b\n", 1, 0.2f, true);
+    int c = fake_tree_add(t, 0, "c\n", 1, 0.5f, false);
+    int d = fake_tree_add(t, c, "d\n", 1, 0.8f, true);
+    int x = fake_tree_add(t, c, "e\n", 1, 0.6f, true);
+    cr_assert(a > 0 && b > 0 && d > 0 && x > 0);
+    fake_stats st = {0};
+    ttc_verifier *v = fake_oracle_new(t, false, &st);
+    char path[512];
+    snprintf(path, sizeof path, "%s/q.jsonl", tu_tmpdir());
+    FILE *f = fopen(path, "w");
+    /* P1: right [a] (.9) vs wrong [c d] (last .8, min .5, prod .4, mean .65): won by all.
+     * P2: right [c d]; wrong [a] (.9): lost by all; wrong [b] (.2): won by all;
+     *     wrong [c e] (last .6, min .5, prod .3, mean .55): min ties, the rest win.
+     * A right solution of P1 never meets a wrong one of P2. */
+    fputs("{\"uid\":\"p1\",\"problem\":\"P1\",\"steps\":[\"a\\n\"],\"labels\":[1]}\n"
+          "{\"uid\":\"p1\",\"problem\":\"P1\",\"steps\":[\"c\\n\",\"d\\n\"],\"labels\":[0.5,0]}\n"
+          "{\"uid\":\"p2\",\"problem\":\"P2\",\"steps\":[\"c\\n\",\"d\\n\"],\"labels\":[0.5,1]}\n"
+          "{\"uid\":\"p2\",\"problem\":\"P2\",\"steps\":[\"a\\n\"],\"labels\":[0]}\n"
+          "{\"uid\":\"p2\",\"problem\":\"P2\",\"steps\":[\"b\\n\"],\"labels\":[0]}\n"
+          "{\"uid\":\"p2\",\"problem\":\"P2\",\"steps\":[\"c\\n\",\"e\\n\"],\"labels\":[0.5,0]}\n", f);
+    fclose(f);
+    ttc_prm_quality q;
+    ttc_err e = {0};
+    cr_assert_eq(ttc_prm_quality_eval(v, path, 0, &q, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(q.n_records, 6);
+    cr_assert_eq(q.n_pairs, 4);
+    cr_assert_float_eq(q.auc_within[0], 3.0 / 4, 1e-9, "last %f", q.auc_within[0]);
+    cr_assert_float_eq(q.auc_within[1], 2.5 / 4, 1e-9, "min %f", q.auc_within[1]);
+    cr_assert_float_eq(q.auc_within[2], 3.0 / 4, 1e-9, "prod %f", q.auc_within[2]);
+    cr_assert_float_eq(q.auc_within[3], 3.0 / 4, 1e-9, "mean %f", q.auc_within[3]);
+    ttc_verifier_free(v);
+    fake_tree_free(t);
+}
+
 /* End to end with the bundled models: the revision builder writes the
  * paper's contexts (only incorrect attempts) unless an example is marked
  * natural; the ORM builder puts each attempt after the attempts its
  * revision prompt held. */
-#include <jansson.h>
-#include <stdio.h>
-#include <string.h>
-#include "data/grader.h"
-#include "testutil.h"
 
 static json_t **read_records(const char *path, int *n) {
     FILE *f = fopen(path, "r");

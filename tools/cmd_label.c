@@ -13,6 +13,7 @@
 #include "model/model.h"
 #include "search/lm_local.h"
 #include "search/prm.h"
+#include "search/select.h"
 
 static const char usage[] =
     "usage: ttc label prm|revision|orm -m MODEL.gguf --data TRAIN.jsonl -o OUT.jsonl [options]\n"
@@ -68,15 +69,19 @@ static int quality(const char *model, const char *data, int limit, int threads, 
     if (!rc) rc = ttc_local_verifier_new(ctx, &fmt, &v, &e);
     if (!rc) rc = ttc_prm_quality_eval(v, data, limit, &q, &e);
     if (!rc && json) {
-        printf("{\"records\": %d, \"steps\": %d, \"auc_step\": %.4f, \"auc_final\": %.4f, \"ece\": %.4f, \"mse\": %.4f, \"bins\": [",
-               q.n_records, q.n_steps, q.auc_step, q.auc_final, q.ece, q.mse);
+        printf("{\"records\": %d, \"steps\": %d, \"auc_step\": %.4f, \"auc_final\": %.4f, \"ece\": %.4f, \"mse\": %.4f, "
+               "\"within_problem\": {\"pairs\": %ld", q.n_records, q.n_steps, q.auc_step, q.auc_final, q.ece, q.mse, q.n_pairs);
+        for (int a = 0; a < TTC_WITHIN_N; a++) printf(", \"auc_%s\": %.4f", ttc_agg_name((ttc_agg)a), q.auc_within[a]);
+        printf("}, \"bins\": [");
         for (int b = 0; b < 10; b++)
             printf("%s{\"n\": %d, \"score\": %.4f, \"label\": %.4f}", b ? ", " : "", q.bin_n[b], q.bin_score[b], q.bin_label[b]);
         printf("]}\n");
     } else if (!rc) {
         printf("%d records, %d labeled steps\nstep AUC (label >= 0.5): %.3f\nfinal-step AUC (answer correct): %.3f\n"
-               "calibration: ECE %.3f, MSE %.3f\n\n  score bin   steps  mean score  mean MC label\n",
-               q.n_records, q.n_steps, q.auc_step, q.auc_final, q.ece, q.mse);
+               "calibration: ECE %.3f, MSE %.3f\n", q.n_records, q.n_steps, q.auc_step, q.auc_final, q.ece, q.mse);
+        printf("within-problem AUC over %ld (right, wrong) pairs:", q.n_pairs);
+        for (int a = 0; a < TTC_WITHIN_N; a++) printf(" %s %.3f", ttc_agg_name((ttc_agg)a), q.auc_within[a]);
+        printf("\n\n  score bin   steps  mean score  mean MC label\n");
         for (int b = 0; b < 10; b++)
             if (q.bin_n[b]) printf("  %.1f-%.1f %8d %11.3f %14.3f\n", b / 10.0, (b + 1) / 10.0, q.bin_n[b], q.bin_score[b], q.bin_label[b]);
     }

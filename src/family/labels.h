@@ -69,6 +69,14 @@ typedef struct ttc_prm_quality {
     int    n_steps, n_records;
     double auc_step;     /* ROC AUC of the score for label >= 0.5, all steps */
     double auc_final;    /* ROC AUC on final steps (label = answer correct) */
+    /* Within-problem AUC, what matters when choosing among one problem's
+     * samples: over all (right, wrong) pairs of solutions to the same
+     * problem, the fraction where the right one scores higher (ties half),
+     * with the step scores aggregated by ttc_agg (last, min, prod, mean).
+     * auc_final also rewards knowing which problems are hard; this does not. */
+#define TTC_WITHIN_N 4
+    double auc_within[TTC_WITHIN_N];
+    long   n_pairs;
     double ece;          /* expected calibration error over 10 score bins */
     double mse;          /* mean squared error of score vs soft label */
     int    bin_n[10];

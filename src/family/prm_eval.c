@@ -7,8 +7,9 @@
 #include "base/jsonl.h"
 #include "family/labels.h"
 #include "search/lm.h"
+#include "search/select.h"
 
-typedef struct rec { char *problem; char **steps; float *labels; int n; } rec;
+typedef struct rec { char *problem, *group; char **steps; float *labels; int n; } rec;
 
 typedef struct recs { rec *v; int n, cap, limit; } recs;
 
@@ -29,10 +30,14 @@ static int take(void *ud, json_t *o, int line, ttc_err *e) {
     }
     rec *x = &r->v[r->n++];
     x->problem = strdup(p);
+    /* the problem a record belongs to: its uid (ORM records of one problem
+     * differ in the attempts their "problem" holds), else its text */
+    const char *uid = json_string_value(json_object_get(o, "uid"));
+    x->group = strdup(uid ? uid : p);
     x->n = n;
     x->steps = calloc(n, sizeof(char *));
     x->labels = calloc(n, sizeof(float));
-    if (!x->problem || !x->steps || !x->labels) return ttc_err_set(e, TTC_ENOMEM, "out of memory");
+    if (!x->problem || !x->group || !x->steps || !x->labels) return ttc_err_set(e, TTC_ENOMEM, "out of memory");
     for (int i = 0; i < n; i++) {
         const char *s = json_string_value(json_array_get(st, i));
         json_t *l = json_array_get(lb, i);
@@ -120,6 +125,35 @@ int ttc_prm_quality_eval(ttc_verifier *v, const char *path, int limit, ttc_prm_q
         for (int i = 0; i < nb; i++) if (nodes[i] >= 0) v->vt->release(v, nodes[i]);
     }
     if (!rc) {
+        /* within-problem AUC: records of one problem are adjacent in the
+         * label files (same uid, else same problem text); every (right, wrong) pair of solutions of a problem
+         * counts once, won when the right one scores higher (ties half) */
+        double won[TTC_WITHIN_N] = {0};
+        long pairs = 0;
+        float *agg = malloc(sizeof(float) * (r.n ? r.n : 1) * TTC_WITHIN_N);
+        int off = 0;
+        for (int i = 0; agg && i < r.n; off += r.v[i].n, i++) {
+            float tmp[64];
+            int m = 0;
+            for (int t = 0; t < r.v[i].n && m < 64; t++) if (!isnan(score[off + t])) tmp[m++] = score[off + t];
+            for (int a = 0; a < TTC_WITHIN_N; a++) agg[i * TTC_WITHIN_N + a] = m ? ttc_agg_apply((ttc_agg)a, tmp, m) : NAN;
+        }
+        for (int i0 = 0, i1; agg && i0 < r.n; i0 = i1) {
+            for (i1 = i0 + 1; i1 < r.n && !strcmp(r.v[i1].group, r.v[i0].group); i1++) {}
+            for (int a = i0; a < i1; a++)
+                for (int b = i0; b < i1; b++) {
+                    float la = r.v[a].labels[r.v[a].n - 1], lb = r.v[b].labels[r.v[b].n - 1];
+                    if (!(la >= 0.5f && lb < 0.5f && lb >= 0)) continue;
+                    pairs++;
+                    for (int g = 0; g < TTC_WITHIN_N; g++) {
+                        float sa = agg[a * TTC_WITHIN_N + g], sb = agg[b * TTC_WITHIN_N + g];
+                        won[g] += sa > sb ? 1.0 : sa == sb ? 0.5 : 0.0;
+                    }
+                }
+        }
+        q->n_pairs = pairs;
+        for (int g = 0; g < TTC_WITHIN_N; g++) q->auc_within[g] = pairs ? won[g] / pairs : NAN;
+        free(agg);
         /* compact to labeled, scored steps */
         int n = 0;
         for (int i = 0; i < total; i++)
@@ -154,7 +188,7 @@ int ttc_prm_quality_eval(ttc_verifier *v, const char *path, int limit, ttc_prm_q
     }
     for (int i = 0; i < r.n; i++) {
         for (int j = 0; j < r.v[i].n; j++) free(r.v[i].steps[j]);
-        free(r.v[i].steps); free(r.v[i].labels); free(r.v[i].problem);
+        free(r.v[i].steps); free(r.v[i].labels); free(r.v[i].problem); free(r.v[i].group);
     }
     free(r.v); free(score); free(label); free(fin);
     return rc;
