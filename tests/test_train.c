@@ -589,6 +589,36 @@ static void forward_one(ttc_tmodel *m, const int32_t *ids, int n) {
     ttc_tbatch_free(&b);
 }
 
+/* Depth growth: the appended layers start as the identity, so the grown
+ * model computes exactly what the original did; their other weights are
+ * random so training can move them. */
+Test(train_export, grown_model_computes_the_same_function) {
+    ttc_tconfig cfg = small_config();
+    cfg.dim = 32; cfg.ff = 64; cfg.vocab = 40; cfg.ctx = 32;
+    ttc_tmodel m, g;
+    new_model(&m, cfg, 8);
+    new_model(&g, cfg, 8);
+    for (size_t i = 0; i < m.n_params; i++) g.params[i] = m.params[i] *= 5.0f;
+    int32_t ids[12] = {1, 5, 9, 3, 3, 17, 38, 0, 22, 7, 7, 2};
+    forward_one(&m, ids, 12);
+    ttc_rng r;
+    ttc_rng_seed(&r, 3);
+    ttc_err e;
+    cr_assert_eq(ttc_tmodel_grow(&g, -1, &r, &e), TTC_EINVAL);
+    cr_assert_eq(ttc_tmodel_grow(&g, 2, &r, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(g.c.n_layer, cfg.n_layer + 2);
+    cr_assert_gt(g.n_params, m.n_params);
+    char nm[64];
+    snprintf(nm, sizeof nm, "blk.%d.attn_q.weight", cfg.n_layer + 1);
+    int q = ttc_tmodel_find(&g, nm);
+    cr_assert_geq(q, 0);
+    cr_assert_neq(g.params[g.tensors[q].off], 0.0f, "new layers' inputs are random");
+    forward_one(&g, ids, 12);
+    cr_assert_eq(memcmp(g.logits, m.logits, 12 * 40 * 4), 0, "grown model changed the function");
+    ttc_tmodel_free(&g);
+    ttc_tmodel_free(&m);
+}
+
 Test(train_export, gguf_roundtrip_and_engine_agree) {
     const char *dir = tu_tmpdir();
     char path[256], p16[256];

@@ -29,6 +29,8 @@ static void usage(FILE *f) {
         "            orm trains on the last label only\n"
         "model:\n"
         "  --init MODEL.gguf      start from a trained model (its config and tokenizer)\n"
+        "  --grow-layers N        with --init: append N layers that start as the identity\n"
+        "                         (a verifier reading the model's own predictions)\n"
         "  --vocab FILE.gguf      tokenizer from a GGUF file\n"
         "  --train-tokenizer N    train a byte-level BPE of N tokens on the data (qwen2 pre-tokenizer)\n"
         "  --dim D (256) --layers L (6) --heads H (4) --kv-heads K (=H) --ff F (3*D)\n"
@@ -122,7 +124,7 @@ int cmd_train(int argc, char **argv) {
     const char *ckpt = NULL, *logp = NULL, *name = NULL, *type_s = "f16", *val = NULL;
     long train_tok = 0, dim = 256, layers = 6, heads = 4, kv = 0, ff = 0, ctx = 512, threads = 0;
     long steps = 1000, batch = 8, seq = 0, accum = 1, warmup = 100, seed = 1, ckpt_every = 100;
-    long max_mem = 0;
+    long max_mem = 0, grow = 0;
     double lr = 1e-3, min_lr = 0.1, wd = 0.1, clip = 1.0;
     bool resume = false, tied = false, set_cfg = false, steps_set = false;
     for (int i = 1; i < argc; i++) {
@@ -146,6 +148,7 @@ int cmd_train(int argc, char **argv) {
             {"--seq", &seq, 2, 1 << 16, 0}, {"--accum", &accum, 1, 1 << 16, 0},
             {"--warmup", &warmup, 0, 1L << 30, 0}, {"--seed", &seed, 0, 1L << 62, 0},
             {"--ckpt-every", &ckpt_every, 0, 1L << 30, 0}, {"--max-mem", &max_mem, 1, 1L << 40, 0},
+            {"--grow-layers", &grow, 0, 64, 0},
         };
         const struct { const char *k; double *v; double lo, hi; } flts[] = {
             {"--lr", &lr, 0, 10}, {"--min-lr", &min_lr, 0, 1}, {"--wd", &wd, 0, 10},
@@ -184,6 +187,7 @@ int cmd_train(int argc, char **argv) {
               : !strcmp(type_s, "q8_0") ? TTC_TYPE_Q8_0 : -1;
     if (wtype < 0) return cli_bad_args(C, "--type must be f32, f16 or q8_0, not '%s'", type_s);
     if (init && set_cfg) return cli_bad_args(C, "--init fixes the model shape; drop --dim/--layers/...");
+    if (grow && !init) return cli_bad_args(C, "--grow-layers adds layers to an --init model");
     if (vocab && train_tok) return cli_bad_args(C, "give --vocab or --train-tokenizer, not both");
     if (resume && !ckpt) return cli_bad_args(C, "--resume needs --checkpoint FILE");
     if (!init && !vocab && !train_tok && !(resume && ckpt))
@@ -223,6 +227,12 @@ int cmd_train(int argc, char **argv) {
             rc = ttc_err_set(&e, TTC_ENOTFOUND, "%s: no checkpoint to resume, and no "
                              "--init, --vocab or --train-tokenizer to start from", ckpt);
         if (!rc && init) rc = ttc_tmodel_import(init, (int)ctx, &m, vocab ? NULL : &tok, &e);
+        if (!rc && grow) {
+            ttc_rng r;
+            ttc_rng_split(&r, (uint64_t)seed, 0x9e0);
+            rc = ttc_tmodel_grow(&m, (int)grow, &r, &e);
+            if (!rc) say(&lc, "grew %s to %d layers (the new ones start as the identity)\n", init, m.c.n_layer);
+        }
         if (!rc && vocab) rc = load_vocab(vocab, &tok, &e);
         if (!rc && train_tok) {
             say(&lc, "training a %ld-token BPE vocabulary on %s\n", train_tok, data);

@@ -141,6 +141,30 @@ void ttc_tmodel_init_random(ttc_tmodel *m, ttc_rng *r) {
     }
 }
 
+int ttc_tmodel_grow(ttc_tmodel *m, int extra, ttc_rng *r, ttc_err *e) {
+    if (extra < 0 || m->c.n_layer + extra > 1024)
+        return ttc_err_set(e, TTC_EINVAL, "model: cannot add %d layers to %d", extra, m->c.n_layer);
+    if (extra == 0) return TTC_OK;
+    ttc_tconfig c = m->c;
+    c.n_layer += extra;
+    ttc_tmodel g;
+    int rc = ttc_tmodel_new(&c, &g, e);
+    if (rc) return rc;
+    ttc_tmodel_init_random(&g, r);
+    for (int i = 0; i < g.n_tensors; i++) {
+        const ttc_ttensor *t = &g.tensors[i];
+        int j = ttc_tmodel_find(m, t->name);
+        if (j >= 0) {
+            memcpy(g.params + t->off, m->params + m->tensors[j].off, sizeof(float) * t->n);
+        } else if (strstr(t->name, "attn_output") || strstr(t->name, "ffn_down")) {
+            memset(g.params + t->off, 0, sizeof(float) * t->n); /* new layer: identity */
+        }
+    }
+    ttc_tmodel_free(m);
+    *m = g;
+    return TTC_OK;
+}
+
 int ttc_tmodel_alloc_optim(ttc_tmodel *m, ttc_err *e) {
     if (m->m) return TTC_OK;
     m->m = calloc(m->n_params, sizeof(float));

@@ -87,6 +87,15 @@ int ttc_tmodel_new(const ttc_tconfig *c, ttc_tmodel *m, ttc_err *e);
 /* Fills parameters: matrices ~ N(0, 0.02), residual output projections
  * (attn_output, ffn_down) scaled by 1/sqrt(2 L), norms = 1. */
 void ttc_tmodel_init_random(ttc_tmodel *m, ttc_rng *r);
+/* Depth growth: replaces *m by the same model with `extra` layers appended
+ * after its last one. The new layers' matrices are random (as
+ * ttc_tmodel_init_random) except attn_output and ffn_down, which are zero,
+ * so each new layer starts as the identity and the grown model computes
+ * exactly what *m did. Layers after the old stack read the old model's
+ * final hidden state (its next-token prediction) at every position: a
+ * verifier fine-tuned this way can compare what the generator expected
+ * with what is written. Needs no optimizer state yet. */
+int ttc_tmodel_grow(ttc_tmodel *m, int extra, ttc_rng *r, ttc_err *e);
 /* Allocates the AdamW moments (zeroed). */
 int ttc_tmodel_alloc_optim(ttc_tmodel *m, ttc_err *e);
 /* (Re)allocates activations for micro-batches of B rows x T tokens (T <= ctx). */
