@@ -67,6 +67,37 @@ Test(optimal, picks_best_method_per_bin_with_cross_validation) {
     ttc_exp_matrix_free(&x);
 }
 
+/* The one-standard-error rule: a candidate replaces the baseline (the first
+ * candidate) only when its paired advantage exceeds one standard error. */
+Test(optimal, baseline_kept_unless_advantage_beats_its_standard_error) {
+    const char *methods[] = {"base", "lucky", "steady"};
+    int budgets[] = {1, 2};
+    ttc_exp_matrix x;
+    cr_assert_eq(ttc_exp_matrix_init(&x, 20, methods, 3, budgets, 2, NULL), TTC_OK);
+    int bin[20], fold[20];
+    for (int p = 0; p < 20; p++) {
+        bin[p] = 0;
+        fold[p] = p & 1;
+        for (int b = 0; b < 2; b++) *ttc_exp_acc(&x, p, 0, b) = 0.5f;
+        /* budget 1: "lucky" gains 1 on two problems and loses 1 on one (on
+         * all 20: mean +0.05, one standard error 0.088; on its fold: +0.1,
+         * SE 0.18): not enough; "steady" is worse */
+        *ttc_exp_acc(&x, p, 1, 0) = p == 0 || p == 2 ? 1.5f : p == 4 ? -0.5f : 0.5f;
+        *ttc_exp_acc(&x, p, 2, 0) = 0.4f;
+        /* budget 2: "steady" gains 0.05 on every problem: a real gain */
+        *ttc_exp_acc(&x, p, 1, 1) = 0.5f;
+        *ttc_exp_acc(&x, p, 2, 1) = 0.55f;
+    }
+    int cand[3] = {0, 1, 2};
+    ttc_exp_optimal out;
+    ttc_exp_optimal_run(&x, bin, fold, cand, 3, &out);
+    cr_assert_eq(out.choice_all[0][0], 0, "a one-problem gain is noise");
+    cr_assert_eq(out.choice[0][0][0], 0);
+    cr_assert_eq(out.choice_all[0][1], 2, "a consistent gain wins");
+    cr_assert_float_eq(out.acc[1], 0.55f, 1e-6);
+    ttc_exp_matrix_free(&x);
+}
+
 /* The chosen method must come from the other fold: a method that looks best
  * only on fold 0's problems of a bin is not rewarded on fold 0. */
 Test(optimal, evaluation_uses_other_fold) {

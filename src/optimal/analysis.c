@@ -108,7 +108,13 @@ float ttc_exp_mean(const ttc_exp_matrix *x, const bool *which, int m, int b) {
     return n ? (float)(sum / n) : NAN;
 }
 
-/* Best candidate on the problems of `which`; -1 if none has data there. */
+/* Best candidate on the problems of `which`; -1 if none has data there.
+ * cand[0] is the baseline (best-of-N weighted, or parallel revisions): the
+ * highest-scoring candidate replaces it only when its paired advantage over
+ * the baseline on these problems exceeds one standard error (the
+ * one-standard-error rule of model selection). A bin of one fold holds a
+ * few dozen problems, and the raw maximum over a dozen configurations
+ * mostly picks noise that the other fold then pays for. */
 static int best_method(const ttc_exp_matrix *x, const bool *which, int b,
                        const int *cand, int n_cand) {
     int best = -1;
@@ -117,7 +123,16 @@ static int best_method(const ttc_exp_matrix *x, const bool *which, int b,
         float a = ttc_exp_mean(x, which, cand[c], b);
         if (!isnan(a) && a > best_acc) { best_acc = a; best = cand[c]; }
     }
-    return best;
+    if (best < 0 || best == cand[0] || isnan(ttc_exp_mean(x, which, cand[0], b))) return best;
+    double s = 0, s2 = 0;
+    int n = 0;
+    for (int p = 0; p < x->n_problems; p++) {
+        if (which && !which[p]) continue;
+        double d = *ttc_exp_acc(x, p, best, b) - *ttc_exp_acc(x, p, cand[0], b);
+        s += d; s2 += d * d; n++;
+    }
+    double mean = s / n, var = n > 1 ? (s2 - n * mean * mean) / (n - 1) : 0;
+    return mean > sqrt(var > 0 ? var : 0) / sqrt((double)n) ? best : cand[0];
 }
 
 void ttc_exp_optimal_run(const ttc_exp_matrix *x, const int *bin, const int *fold,
