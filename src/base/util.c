@@ -99,3 +99,13 @@ int ttc_mkdir_p(const char *dir, ttc_err *e) {
     }
     return TTC_OK;
 }
+
+char *ttc_str_join3(const char *prefix, const char *middle, size_t len, const char *suffix) {
+    size_t a = strlen(prefix), c = strlen(suffix);
+    char *s = malloc(a + len + c + 1);
+    if (!s) return NULL;
+    memcpy(s, prefix, a);
+    memcpy(s + a, middle, len);
+    memcpy(s + a + len, suffix, c + 1);
+    return s;
+}

@@ -38,6 +38,9 @@ static inline bool ttc_add_ok(size_t a, size_t b, size_t *out) {
     return !__builtin_add_overflow(a, b, out);
 }
 
+/* A fresh NUL-terminated prefix + middle[0..len) + suffix; NULL on OOM. */
+char *ttc_str_join3(const char *prefix, const char *middle, size_t len, const char *suffix);
+
 /* Creates dir and its missing parents (mode 0755); existing dirs are fine. */
 int ttc_mkdir_p(const char *dir, ttc_err *e);
 

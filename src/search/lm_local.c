@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/rng.h"
+#include "base/util.h"
 #include "gguf/gguf.h"
 #include "kernels/quant.h"
 #include "model/generate.h"
@@ -70,17 +71,6 @@ static int new_root(ttc_ctx *c, const char *text, bool special, const ttc_lm_inf
     if (rc) ttc_seq_free(c, *seq);
     else u->calls++;
     return rc;
-}
-
-/* prefix + middle (first len bytes) + suffix in a fresh string. */
-static char *join3(const char *prefix, const char *middle, size_t len, const char *suffix) {
-    size_t a = strlen(prefix), c = strlen(suffix);
-    char *s = malloc(a + len + c + 1);
-    if (!s) return NULL;
-    memcpy(s, prefix, a);
-    memcpy(s + a, middle, len);
-    memcpy(s + a + len, suffix, c + 1);
-    return s;
 }
 
 /* ---- generator ------------------------------------------------------------- */
@@ -352,7 +342,7 @@ static int lver_check(lver *x, int node, ttc_err *e) {
 
 static int lver_root(ttc_verifier *v, const char *problem, int *node, ttc_err *e) {
     lver *x = (lver *)v;
-    char *root = join3(x->r.f.root_prefix, problem, strlen(problem), x->r.f.root_suffix);
+    char *root = ttc_str_join3(x->r.f.root_prefix, problem, strlen(problem), x->r.f.root_suffix);
     if (!root) return ttc_err_set(e, TTC_ENOMEM, "verifier root: out of memory");
     int rc = new_root(x->c, root, true, &v->info, &v->usage, node, e);
     free(root);
@@ -402,7 +392,7 @@ static int append_fit(lver *x, int seq, const char *text, bool with_tag, ttc_err
 static int append_step(lver *x, int seq, const char *step, size_t len, ttc_err *e) {
     const char *pre = x->n_steps[seq] == 0 ? x->r.f.first_prefix : x->r.f.step_prefix;
     if (x->r.f.strip_newline && len > 0 && step[len - 1] == '\n') len--;
-    char *s = join3(pre, step, len, x->r.f.step_suffix);
+    char *s = ttc_str_join3(pre, step, len, x->r.f.step_suffix);
     if (!s) return ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
     int rc = append_fit(x, seq, s, x->r.tag >= 0, e);
     free(s);

@@ -108,21 +108,10 @@ static int sv_check(sver *x, int node, ttc_err *e) {
     return TTC_OK;
 }
 
-/* prefix + middle (len bytes) + suffix, fresh. */
-static char *cat3(const char *prefix, const char *middle, size_t len, const char *suffix) {
-    size_t a = strlen(prefix), c = strlen(suffix);
-    char *s = malloc(a + len + c + 1);
-    if (!s) return NULL;
-    memcpy(s, prefix, a);
-    memcpy(s + a, middle, len);
-    memcpy(s + a + len, suffix, c + 1);
-    return s;
-}
-
 static int sv_root(ttc_verifier *v, const char *problem, int *node, ttc_err *e) {
     sver *x = (sver *)v;
     const ttc_tokenizer *tok = ttc_model_tokenizer(ttc_sched_model(x->p->s));
-    char *text = cat3(x->p->r.f.root_prefix, problem, strlen(problem), x->p->r.f.root_suffix);
+    char *text = ttc_str_join3(x->p->r.f.root_prefix, problem, strlen(problem), x->p->r.f.root_suffix);
     if (!text) return ttc_err_set(e, TTC_ENOMEM, "verifier root: out of memory");
     int32_t *ids = NULL, *all = NULL;
     int n = 0, rc = ttc_tokenize_alloc(tok, text, strlen(text), false, true, &ids, &n, e);
@@ -207,7 +196,7 @@ static int sv_append(sver *x, int seq, const char *text, bool with_tag, ttc_err 
 static int sv_append_step(sver *x, int seq, const char *step, size_t len, ttc_err *e) {
     const ttc_prm_format *f = &x->p->r.f;
     if (f->strip_newline && len > 0 && step[len - 1] == '\n') len--;
-    char *s = cat3(x->n_steps[seq] == 0 ? f->first_prefix : f->step_prefix, step, len, f->step_suffix);
+    char *s = ttc_str_join3(x->n_steps[seq] == 0 ? f->first_prefix : f->step_prefix, step, len, f->step_suffix);
     if (!s) return ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
     int rc = sv_append(x, seq, s, x->p->r.tag >= 0, e);
     free(s);
