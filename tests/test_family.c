@@ -176,8 +176,8 @@ Test(family, revision_and_orm_data_from_bundled_models, .timeout = 300) {
     for (int i = 0; i < n; i++) json_decref(v[i]);
     free(v);
 
-    /* keep or fix: the target is the last attempt itself when it is right,
-     * else a right solution; both kinds occur on these problems */
+    /* keep or fix: the target is the most recent right attempt in context,
+     * verbatim, else a right solution; both kinds occur on these problems */
     char edit[512];
     snprintf(edit, sizeof edit, "%s/edit.jsonl", d);
     o.out = edit;
@@ -200,21 +200,24 @@ Test(family, revision_and_orm_data_from_bundled_models, .timeout = 300) {
         char ans[256];
         cr_assert(ttc_extract_answer(target, ans, sizeof ans) && ttc_answer_equal(ans, ref),
                   "target must be right: %s", target);
-        if (json_integer_value(json_object_get(v[i], "attempts")) == 0) continue;
-        /* the last attempt: after its "Attempt k:" line, up to "Solution:" */
-        const char *last = NULL, *sol = strstr(prompt, "\nSolution:\n");
-        for (const char *p = strstr(prompt, "Attempt "); p; p = strstr(p + 1, "Attempt ")) last = p;
-        cr_assert(last && sol);
-        last = strchr(last, '\n') + 1;
-        char buf[2048];
-        snprintf(buf, sizeof buf, "%.*s", (int)(sol - last), last);
-        if (ttc_extract_answer(buf, ans, sizeof ans) && ttc_answer_equal(ans, ref)) {
+        /* the most recent right attempt: after its "Attempt k:" line, up to
+         * the next attempt or "Solution:" */
+        char keep[2048] = "";
+        for (const char *p = strstr(prompt, "Attempt "); p; p = strstr(p + 1, "Attempt ")) {
+            const char *body = strchr(p, '\n') + 1, *end = strstr(body, "Attempt ");
+            if (!end) end = strstr(body, "Solution:\n");
+            cr_assert(end);
+            char buf[2048];
+            snprintf(buf, sizeof buf, "%.*s", (int)(end - body - 1), body); /* without its '\n' */
+            if (ttc_extract_answer(buf, ans, sizeof ans) && ttc_answer_equal(ans, ref)) strcpy(keep, buf);
+        }
+        if (keep[0]) {
             size_t len = strlen(target);
             if (len && target[len - 1] == '\n') len--;  /* the prompt ends each attempt with one */
-            cr_assert(len == strlen(buf) && !memcmp(target, buf, len),
-                      "keep: the target is the right last attempt:\n%s\n---\n%s", target, buf);
+            cr_assert(len == strlen(keep) && !memcmp(target, keep, len),
+                      "keep: the target is the most recent right attempt:\n%s\n---\n%s", target, keep);
             n_keep++;
-        } else {
+        } else if (json_integer_value(json_object_get(v[i], "attempts")) > 0) {
             n_fix++;
         }
     }

@@ -290,9 +290,10 @@ static int revision_one(eng *g, const ttc_label_opts *o, const ttc_example *x, u
      * - natural (fraction o->natural): 1..4 of the other sampled attempts as
      *   they came, right or wrong, in random order, then a correct one;
      * - edit (fraction o->edit): 0..4 attempts as sampled; the target is the
-     *   last one itself when it is right ("keep"), else the correct solution
-     *   closest to it by edit distance ("fix"): the model learns to keep
-     *   what is right and change what is wrong, step by step. */
+     *   most recent right one among them, verbatim ("keep"), else the correct
+     *   solution closest to the last attempt by edit distance ("fix"): the
+     *   model learns to carry a right answer forward and to change a wrong
+     *   one as little as it must. */
     ttc_rng r;
     ttc_rng_seed(&r, seed ^ 0x7e5);
     int n_ex = o->examples > 0 ? o->examples : 2;
@@ -315,8 +316,11 @@ static int revision_one(eng *g, const ttc_label_opts *o, const ttc_example *x, u
                 pool[j] = t;
                 att[i] = req[pool[i]].text;
             }
-            if (m > 0 && solved(att[m - 1], x->answer)) {
-                target = att[m - 1];
+            int keep = -1;
+            for (int i = m - 1; i >= 0 && keep < 0; i--)
+                if (solved(att[i], x->answer)) keep = i;
+            if (keep >= 0) {
+                target = att[keep];
             } else if (m > 0) {
                 int best = ttc_edit_distance(att[m - 1], x->solution);
                 target = x->solution;

@@ -16,8 +16,8 @@
  *             often right, and a model that only ever saw wrong ones in
  *             context learns to move away from them.
  *             A fraction `edit` takes 0..4 attempts as sampled and targets
- *             the last one itself when it is right, else the correct
- *             solution closest to it by edit distance (keep or fix).
+ *             the most recent right one among them, else the correct
+ *             solution closest to the last by edit distance (keep or fix).
  *             Output: {"prompt": ttc_prompt_revise(...), "completion",
  *             "recipe": "paper" | "natural" | "edit"}.
  *   orm       revision-model chains; each attempt labeled by the grader,
