@@ -17,7 +17,8 @@
  *             context learns to move away from them.
  *             A fraction `edit` takes 0..4 attempts as sampled and targets
  *             the most recent right one among them, else the correct
- *             solution closest to the last by edit distance (keep or fix).
+ *             solution closest to the last by edit distance (keep or fix);
+ *             a fraction `drop_fix` of the fix examples is left out.
  *             Output: {"prompt": ttc_prompt_revise(...), "completion",
  *             "recipe": "paper" | "natural" | "edit"}.
  *   orm       revision-model chains; each attempt labeled by the grader,
@@ -46,6 +47,7 @@ typedef struct ttc_label_opts {
     int      examples;      /* revision: examples per problem (0 = 2) */
     float    natural;       /* revision: fraction of natural contexts (0..1) */
     float    edit;          /* revision: fraction of keep-or-fix examples */
+    float    drop_fix;      /* revision: fraction of "fix" edit examples left out */
     float    temperature;
     int      max_tokens;    /* per solution */
     uint64_t seed;
