@@ -224,6 +224,26 @@ Test(family, revision_and_orm_data_from_bundled_models, .timeout = 300) {
     cr_assert(n_keep > 0 && n_fix > 0, "keep %d, fix %d", n_keep, n_fix);
     for (int i = 0; i < n; i++) json_decref(v[i]);
     free(v);
+    /* --drop-fix leaves out most fix examples: fewer examples, kept ones remain */
+    snprintf(edit, sizeof edit, "%s/edit-drop.jsonl", d);
+    o.drop_fix = 0.9f;
+    cr_assert_eq(ttc_label_revision("models/generator.gguf", &o, &e), TTC_OK, "%s", e.msg);
+    int n2 = 0, n_with_right = 0;
+    v = read_records(edit, &n2);
+    for (int i = 0; i < n2; i++) {
+        const char *prompt = json_string_value(json_object_get(v[i], "prompt"));
+        const char *target = json_string_value(json_object_get(v[i], "completion"));
+        char head[64];
+        snprintf(head, sizeof head, "%.40s", target);   /* a kept target appears in its prompt */
+        n_with_right += strstr(prompt, head) != NULL;
+        json_decref(v[i]);
+    }
+    free(v);
+    cr_assert_lt(n2, n, "dropping fixes must leave fewer examples (%d vs %d)", n2, n);
+    cr_assert_gt(n_with_right, 0);
+    o.drop_fix = 1.0f;
+    cr_assert_eq(ttc_label_revision("models/generator.gguf", &o, &e), TTC_EINVAL);
+    o.drop_fix = 0;
 
     /* ORM data: 2 problems x 2 chains x 3 attempts of the revision model */
     o.out = orm;
