@@ -81,6 +81,12 @@ Test(experiment, analyze_fills_methods_and_writes_report) {
     cr_assert(json_object_get(eff, "oracle") && json_object_get(eff, "predicted"));
     cr_assert_eq(json_array_size(json_object_get(s, "budgets")), 3);
     cr_assert(json_array_size(json_object_get(s, "findings")) >= 1);
+    /* the PRM separates right from wrong within each hard problem: its one
+     * right sample (0.9) beats the three wrong ones, 5 problems x 3 pairs */
+    json_t *ver = json_object_get(s, "verifiers");
+    cr_assert_eq(json_integer_value(json_object_get(ver, "prm_pairs")), 15);
+    cr_assert_float_eq(json_number_value(json_object_get(ver, "prm_within_problem_auc")), 1.0, 1e-9);
+    cr_assert(json_is_null(json_object_get(ver, "orm_within_problem_auc")), "no revision records");
     cr_assert_not_null(json_object_get(json_object_get(s, "flops_matched"), "ratios"));
     const char *files[] = {"report.html", "accuracy.csv", "accuracy_by_bin.csv", "fig1_search.svg",
                            "fig2_bin1.svg", "fig4_optimal.svg", "fig5_flops.svg", "policy.json"};

@@ -357,6 +357,28 @@ static int write_chart(const char *dir, const char *name, const char *title, con
 }
 
 /* Mean accuracy per budget of method m over the problems in bin k (-1 = all). */
+/* How well a verifier's scores separate right from wrong candidates of the
+ * same problem (what selection needs), over every (right, wrong) pair of
+ * one problem's candidates, ties half; NAN without pairs. rev selects the
+ * revision attempts (ORM scores) instead of the parallel samples (PRM). */
+static double within_problem_auc(const probs *ps, bool rev, long *pairs) {
+    double won = 0;
+    *pairs = 0;
+    for (int i = 0; i < ps->n; i++) {
+        const prob *p = &ps->v[i];
+        int n = rev ? p->rev_p * p->rev_l : p->n_samples;
+        const unsigned char *ok = rev ? p->rcorrect : p->correct;
+        const float *sc = rev ? p->rscores : p->scores;
+        for (int a = 0; ok && sc && a < n; a++)
+            for (int b = 0; ok[a] && b < n; b++) {
+                if (ok[b] || isnan(sc[a]) || isnan(sc[b])) continue;
+                (*pairs)++;
+                won += sc[a] > sc[b] ? 1.0 : sc[a] == sc[b] ? 0.5 : 0.0;
+            }
+    }
+    return *pairs ? won / (double)*pairs : NAN;
+}
+
 static void curve(const ttc_exp_matrix *x, const int *bin, int k, int m, float *out) {
     bool *sel = malloc(sizeof(bool) * x->n_problems);
     for (int p = 0; p < x->n_problems; p++) sel[p] = k < 0 || bin[p] == k;
@@ -622,9 +644,30 @@ int ttc_exp_analyze(const char *dir, const char *const *paths, int n_paths, uint
     }
     json_object_set_new(sum, "revisions_pass1_by_attempt", jarr_f(by_att, n_att));
 
+    /* verifier selection quality, in the terms the search results depend on */
+    long pairs_prm = 0, pairs_orm = 0;
+    double wauc_prm = within_problem_auc(&ps, false, &pairs_prm), wauc_orm = within_problem_auc(&ps, true, &pairs_orm);
+    json_t *jver = json_object();
+    json_object_set_new(jver, "prm_within_problem_auc", isnan(wauc_prm) ? json_null() : json_real(wauc_prm));
+    json_object_set_new(jver, "prm_pairs", json_integer(pairs_prm));
+    json_object_set_new(jver, "orm_within_problem_auc", isnan(wauc_orm) ? json_null() : json_real(wauc_orm));
+    json_object_set_new(jver, "orm_pairs", json_integer(pairs_orm));
+    json_object_set_new(sum, "verifiers", jver);
+
     /* Findings: the paper's qualitative claims, checked on these numbers. */
     json_t *jfind = json_array();
     ttc_buf find = {0};
+    if (!isnan(wauc_prm)) {
+        ttc_buf_printf(&find, "Verifier: among samples of the same problem, the PRM scores a right answer above a wrong one "
+                              "%.0f%% of the time (%ld pairs; 50%% is chance)%s.", 100 * wauc_prm, pairs_prm,
+                       wauc_prm < 0.65 ? ": it barely separates them, so search and weighted voting have little to work with" : "");
+        json_array_append_new(jfind, json_string(find.data)); find.len = 0;
+    }
+    if (!isnan(wauc_orm)) {
+        ttc_buf_printf(&find, "Revision verifier: the ORM ranks a right attempt above a wrong one of the same problem %.0f%% of the time (%ld pairs).",
+                       100 * wauc_orm, pairs_orm);
+        json_array_append_new(jfind, json_string(find.data)); find.len = 0;
+    }
     {
         int lo = -1;
         for (int b = 0; b < nb; b++) if (x.budgets[b] >= 4) { lo = b; break; }
