@@ -239,6 +239,84 @@ Test(verifier, incremental_scores_match_one_batch_reference) {
     ttc_verifier_free(v);
 }
 
+/* Mean log-probability of text's tokens after prompt (BOS rule of the
+ * model), computed in one teacher-forced pass: the reference for the
+ * likelihood verifier. */
+static double ref_mean_logprob(const char *prompt, const char *text) {
+    ttc_err e = {0};
+    ttc_ctx *c;
+    ttc_ctx_params cp = {.n_ctx = 256, .n_seq_max = 2, .n_batch = 256, .n_outputs_max = 256, .kv_tokens = 1024};
+    cr_assert_eq(ttc_ctx_new(M, &cp, &c, &e), TTC_OK, "%s", e.msg);
+    const ttc_tokenizer *tok = ttc_model_tokenizer(M);
+    int32_t *a = NULL, *b = NULL;
+    int na = 0, nb = 0;
+    cr_assert_eq(ttc_tokenize_alloc(tok, prompt, strlen(prompt), ttc_tokenizer_add_bos(tok), false, &a, &na, &e), TTC_OK);
+    cr_assert_eq(ttc_tokenize_alloc(tok, text, strlen(text), false, false, &b, &nb, &e), TTC_OK);
+    int seq;
+    cr_assert_eq(ttc_seq_new(c, &seq, &e), TTC_OK);
+    ttc_batch_entry ent[256];
+    for (int i = 0; i < na + nb; i++) ent[i] = (ttc_batch_entry){seq, i < na ? a[i] : b[i - na], i >= na - 1, false};
+    cr_assert_eq(ttc_decode(c, ent, na + nb, &e), TTC_OK, "%s", e.msg);
+    int nv = ttc_model_n_vocab(M);
+    double sum = 0;
+    for (int k = 0; k < nb; k++) {
+        const float *l = ttc_logits(c, na - 1 + k);
+        double mx = l[0], z = 0;
+        for (int t = 1; t < nv; t++) mx = l[t] > mx ? l[t] : mx;
+        for (int t = 0; t < nv; t++) z += exp(l[t] - mx);
+        sum += l[b[k]] - mx - log(z);
+    }
+    free(a); free(b);
+    ttc_ctx_free(c);
+    return sum / nb;
+}
+
+/* The likelihood verifier: step by step, in batches split across decodes
+ * (32 outputs per decode here), after forks, its scores are the geometric
+ * mean token probability of the solution so far, as one reference pass
+ * computes it; score_final on the whole text gives the same. */
+Test(verifier, likelihood_scores_match_teacher_forced_reference) {
+    ttc_err e = {0};
+    ttc_verifier *v;
+    cr_assert_eq(ttc_likelihood_verifier_new(C, TTC_PROMPT_SOLVE_PREFIX, TTC_PROMPT_SOLVE_SUFFIX, &v, &e), TTC_OK, "%s", e.msg);
+    const char *problem = "Tom has 3 pens. Mia gives him 7 more. How many pens does Tom have now?";
+    const char *s1 = "Mia gives him 7, so 3 + 7 = 10.\n", *s2 = "The answer is \\boxed{10}.\n";
+    const char *w1 = "Mia gives him 7, so 3 + 7 = 12 and a few more words to make this step long.\n";
+    int root, a, b, f;
+    cr_assert_eq(v->vt->root(v, problem, &root, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(v->vt->fork(v, root, &a, &e), TTC_OK);
+    cr_assert_eq(v->vt->fork(v, root, &b, &e), TTC_OK);
+    cr_assert_eq(v->vt->fork(v, root, &f, &e), TTC_OK);
+    int nodes[2] = {a, b};
+    const char *steps[2] = {s1, w1};
+    float sc[2];
+    cr_assert_eq(v->vt->score(v, nodes, steps, 2, sc, &e), TTC_OK, "%s", e.msg);
+    char *prompt = ttc_prompt_solve(problem);
+    cr_assert_float_eq(sc[0], exp(ref_mean_logprob(prompt, s1)), 1e-4);
+    cr_assert_float_eq(sc[1], exp(ref_mean_logprob(prompt, w1)), 1e-4);
+    /* a second step continues the same running mean; a fork carries it */
+    int a2;
+    cr_assert_eq(v->vt->fork(v, a, &a2, &e), TTC_OK);
+    const char *steps2[1] = {s2};
+    cr_assert_eq(v->vt->score(v, &a2, steps2, 1, sc, &e), TTC_OK, "%s", e.msg);
+    char both[256];
+    snprintf(both, sizeof both, "%s%s", s1, s2);
+    double ref = exp(ref_mean_logprob(prompt, both));
+    cr_assert_float_eq(sc[0], ref, 1e-3, "%f vs %f", sc[0], ref);
+    const char *texts[1] = {both};
+    cr_assert_eq(v->vt->score_final(v, &f, texts, 1, sc, &e), TTC_OK, "%s", e.msg);
+    cr_assert_float_eq(sc[0], ref, 1e-4);
+    /* bad input */
+    int twice[2] = {b, b};
+    cr_assert_eq(v->vt->score(v, twice, steps, 2, sc, &e), TTC_EINVAL);
+    const char *empty[1] = {""};
+    cr_assert_eq(v->vt->score_final(v, &b, empty, 1, sc, &e), TTC_EINVAL);
+    cr_assert_eq(v->vt->score(v, (int[]){999}, steps, 1, sc, &e), TTC_EINVAL);
+    cr_assert_gt(v->usage.tokens_prefill, 0);
+    free(prompt);
+    ttc_verifier_free(v);
+}
+
 Test(verifier, bad_formats_name_the_field) {
     ttc_prm_format f = test_format();
     ttc_verifier *v = NULL;

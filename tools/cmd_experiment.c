@@ -11,6 +11,7 @@
 #include "base/pool.h"
 #include "base/util.h"
 #include "cli.h"
+#include "data/prompt.h"
 #include "gguf/gguf.h"
 #include "model/ctx.h"
 #include "model/model.h"
@@ -27,7 +28,9 @@ static const char usage[] =
     "\n"
     "  --preset NAME        demo (default, ~15 min on 2 cores), paper (full sweep), tiny\n"
     "  -m, --model FILE     generator (default models/generator.gguf)\n"
-    "  --prm FILE           process reward model (default models/prm.gguf)\n"
+    "  --prm FILE           process reward model (default models/prm.gguf); 'likelihood'\n"
+    "                       scores with the generator's own token probabilities instead\n"
+    "                       (no reward model; the synthetic benchmark's prompt)\n"
     "  --revision FILE      revision model (default models/revision.gguf if present)\n"
     "  --orm FILE           outcome verifier for revisions (default models/orm.gguf if present)\n"
     "  --large FILE         larger generator for the FLOPs-matched comparison\n"
@@ -88,17 +91,25 @@ static void loaded_free(loaded *l) {
     memset(l, 0, sizeof *l);
 }
 
-static int load(const char *path, bool verifier, int n_seq, ttc_pool *pool, loaded *l, ttc_err *e) {
+enum { AS_GENERATOR, AS_VERIFIER, AS_LIKELIHOOD };
+
+/* Loads path as a generator, a verifier in the format its GGUF declares, or
+ * a likelihood verifier (the model scoring solutions by its own token
+ * probabilities after the synthetic benchmark's prompt). */
+static int load(const char *path, int as, int n_seq, ttc_pool *pool, loaded *l, ttc_err *e) {
     memset(l, 0, sizeof *l);
     int rc = ttc_model_load(path, NULL, &l->m, e);
     if (rc) return rc;
     ttc_ctx_params cp = {.n_ctx = TTC_MIN(ttc_model_n_ctx_train(l->m), 2048), .n_seq_max = n_seq,
                          .kv_tokens = (size_t)n_seq * 512, .pool = pool};
     rc = ttc_ctx_new(l->m, &cp, &l->ctx, e);
-    if (!rc && verifier) {
+    if (!rc && as == AS_VERIFIER) {
         ttc_prm_format fmt;
         rc = ttc_prm_format_from_gguf(l->m->gguf, &fmt, e);
         if (!rc) rc = ttc_local_verifier_new(l->ctx, &fmt, &l->ver, e);
+    } else if (!rc && as == AS_LIKELIHOOD) {
+        rc = ttc_likelihood_verifier_new(l->ctx, TTC_PROMPT_SOLVE_PREFIX, TTC_PROMPT_SOLVE_SUFFIX, &l->ver, e);
+        if (!rc) snprintf(l->ver->info.name, sizeof l->ver->info.name, "likelihood");
     } else if (!rc) {
         rc = ttc_local_generator_new(l->ctx, &l->gen, e);
     }
@@ -265,7 +276,8 @@ int cmd_experiment(int argc, char **argv) {
     cfg.shard = (int)shard;
     cfg.n_shards = (int)n_shards;
     if ((rev == NULL) != (orm == NULL)) return cli_bad_args("experiment", "revisions need both --revision and --orm (or --no-revisions)");
-    if (access(gen, R_OK) || access(prm, R_OK))
+    bool likelihood = !strcmp(prm, "likelihood");
+    if (access(gen, R_OK) || (!likelihood && access(prm, R_OK)))
         return fprintf(stderr, "ttc experiment: missing model %s (bundled models are built by 'make models')\n",
                        access(gen, R_OK) ? gen : prm), 1;
     if (access(data, R_OK)) return fprintf(stderr, "ttc experiment: missing benchmark %s\n", data), 1;
@@ -275,11 +287,11 @@ int cmd_experiment(int argc, char **argv) {
      * up to N kept parents (lookahead: N greedy rollouts instead) and roots */
     int n_seq = 2 * TTC_MAX(cfg.samples, cfg.budgets[cfg.n_budgets - 1]) + 8;
     int rc = ttc_pool_new((int)threads, &pool, &e);
-    if (!rc) rc = load(gen, false, n_seq, pool, &lg, &e);
-    if (!rc) rc = load(prm, true, n_seq, pool, &lp, &e);
-    if (!rc && rev) rc = load(rev, false, cfg.revise_chains + 8, pool, &lr, &e);
-    if (!rc && orm) rc = load(orm, true, cfg.revise_chains * cfg.revise_len + 8, pool, &lo, &e);
-    if (!rc && large) rc = load(large, false, 8, pool, &ll, &e);
+    if (!rc) rc = load(gen, AS_GENERATOR, n_seq, pool, &lg, &e);
+    if (!rc) rc = likelihood ? load(gen, AS_LIKELIHOOD, n_seq, pool, &lp, &e) : load(prm, AS_VERIFIER, n_seq, pool, &lp, &e);
+    if (!rc && rev) rc = load(rev, AS_GENERATOR, cfg.revise_chains + 8, pool, &lr, &e);
+    if (!rc && orm) rc = load(orm, AS_VERIFIER, cfg.revise_chains * cfg.revise_len + 8, pool, &lo, &e);
+    if (!rc && large) rc = load(large, AS_GENERATOR, 8, pool, &ll, &e);
     if (rc) goto done;
     ttc_exp_models m = {.gen = lg.gen, .prm = lp.ver, .rev = lr.gen, .orm = lo.ver, .large = ll.gen,
                         .gen_train_tokens = lg.train_tokens > 0 ? lg.train_tokens : tt_gen,

@@ -5,7 +5,7 @@
 #include <string.h>
 
 size_t ttc_prompt_solve_to(char *buf, size_t cap, const char *problem) {
-    int n = snprintf(buf, cap, "Problem: %s\nSolution:\n", problem ? problem : "");
+    int n = snprintf(buf, cap, TTC_PROMPT_SOLVE_PREFIX "%s" TTC_PROMPT_SOLVE_SUFFIX, problem ? problem : "");
     return n < 0 ? 0 : (size_t)n;
 }
 

@@ -16,6 +16,9 @@
 
 /* "Problem: <problem>\nSolution:\n". */
 char *ttc_prompt_solve(const char *problem);
+/* Its two fixed pieces: TTC_PROMPT_SOLVE_PREFIX problem TTC_PROMPT_SOLVE_SUFFIX. */
+#define TTC_PROMPT_SOLVE_PREFIX "Problem: "
+#define TTC_PROMPT_SOLVE_SUFFIX "\nSolution:\n"
 
 /* "Problem: <problem>\n" then, for k = 1..n_attempts,
  * "Attempt k:\n<attempt>\n" (one trailing '\n' of the attempt is dropped

@@ -508,3 +508,169 @@ int ttc_local_verifier_new(ttc_ctx *c, const ttc_prm_format *fmt, ttc_verifier *
     *out = &x->base;
     return TTC_OK;
 }
+
+/* ---- likelihood verifier ---------------------------------------------------- */
+
+typedef struct llik {
+    ttc_verifier base;
+    ttc_ctx *c;
+    char    *prefix, *suffix;  /* root text: prefix + problem + suffix */
+    int      n_nodes;
+    double  *sum;              /* per sequence: log-probability of the solution so far */
+    int64_t *count;            /* per sequence: its tokens */
+    bool    *full;             /* per sequence: out of context, scores NAN */
+    ttc_batch_entry *ent;      /* scratch for one decode */
+    int     *ent_seq;          /* the sequence whose next token entry k predicts */
+    int32_t *ent_next;         /* that token */
+} llik;
+
+static int llik_check(llik *x, int node, ttc_err *e) {
+    if (node < 0 || node >= x->n_nodes || !ttc_seq_valid(x->c, node))
+        return ttc_err_set(e, TTC_EINVAL, "verifier: node %d is not live", node);
+    return TTC_OK;
+}
+
+static int llik_root(ttc_verifier *v, const char *problem, int *node, ttc_err *e) {
+    llik *x = (llik *)v;
+    char *text = ttc_str_join3(x->prefix, problem, strlen(problem), x->suffix);
+    if (!text) return ttc_err_set(e, TTC_ENOMEM, "verifier root: out of memory");
+    int rc = new_root(x->c, text, false, &v->info, &v->usage, node, e);
+    free(text);
+    if (rc) return ttc_err_wrap(e, "verifier root: ");
+    if (*node >= x->n_nodes) {
+        ttc_seq_free(x->c, *node);
+        return ttc_err_set(e, TTC_EINVAL, "verifier: sequence id %d beyond n_seq_max %d", *node, x->n_nodes);
+    }
+    x->sum[*node] = 0;
+    x->count[*node] = 0;
+    x->full[*node] = false;
+    return TTC_OK;
+}
+
+static int llik_fork(ttc_verifier *v, int src, int *node, ttc_err *e) {
+    llik *x = (llik *)v;
+    int rc = llik_check(x, src, e);
+    if (!rc) rc = ttc_seq_fork(x->c, src, node, e);
+    if (rc) return ttc_err_wrap(e, "verifier fork: ");
+    x->sum[*node] = x->sum[src];
+    x->count[*node] = x->count[src];
+    x->full[*node] = x->full[src];
+    return TTC_OK;
+}
+
+static void llik_release(ttc_verifier *v, int node) {
+    llik *x = (llik *)v;
+    if (node >= 0 && node < x->n_nodes) ttc_seq_free(x->c, node);
+}
+
+/* Runs the entries gathered so far and adds each predicted token's
+ * log-probability to its sequence. */
+static int llik_flush(llik *x, int *n_ent, ttc_err *e) {
+    if (*n_ent == 0) return TTC_OK;
+    int rc = ttc_decode(x->c, x->ent, *n_ent, e);
+    if (rc) return rc;
+    int nv = ttc_model_n_vocab(ttc_ctx_model(x->c));
+    for (int k = 0; k < *n_ent; k++) {
+        const float *l = ttc_logits(x->c, k);
+        float mx = l[0];
+        for (int t = 1; t < nv; t++) mx = l[t] > mx ? l[t] : mx;
+        double z = 0;
+        for (int t = 0; t < nv; t++) z += exp((double)(l[t] - mx));
+        x->sum[x->ent_seq[k]] += (double)(l[x->ent_next[k]] - mx) - log(z);
+        x->count[x->ent_seq[k]]++;
+    }
+    x->base.usage.tokens_prefill += *n_ent;
+    x->base.usage.calls++;
+    *n_ent = 0;
+    return TTC_OK;
+}
+
+/* Appends texts[i] to nodes[i] as one piece, computes the probability the
+ * model gives each of its tokens, and scores each node by the geometric
+ * mean token probability of its whole solution so far. The sequence's last
+ * token stays pending (its logits are the next text's first prediction). */
+static int llik_append_score(llik *x, const int *nodes, const char *const *texts, int n, float *scores,
+                             ttc_err *e) {
+    const ttc_tokenizer *tok = ttc_model_tokenizer(ttc_ctx_model(x->c));
+    int cap = TTC_MIN(ttc_ctx_n_batch(x->c), ttc_ctx_n_outputs_max(x->c)), n_ent = 0, rc = TTC_OK;
+    for (int i = 0; i < n && !rc; i++) {
+        int seq = nodes[i];
+        if ((rc = llik_check(x, seq, e))) break;
+        for (int j = 0; j < i; j++)
+            if (nodes[j] == seq) { rc = ttc_err_set(e, TTC_EINVAL, "verifier: node %d listed twice", seq); break; }
+        if (rc || x->full[seq]) continue;
+        int32_t *ids = NULL;
+        int m = 0;
+        rc = ttc_tokenize_alloc(tok, texts[i], strlen(texts[i]), false, false, &ids, &m, e);
+        if (!rc && ttc_seq_len(x->c, seq) + m > ttc_ctx_n_ctx(x->c)) x->full[seq] = true;
+        else if (!rc && m > 0) rc = ttc_seq_append_tokens(x->c, seq, ids, m, e);
+        free(ids);
+        if (rc || x->full[seq]) continue;
+        int start = ttc_seq_n_cached(x->c, seq), todo = ttc_seq_len(x->c, seq) - start - 1;
+        x->base.usage.flops += ttc_lm_flops(&x->base.info, start, todo);
+        for (int k = 0; k < todo && !rc; k++) {
+            const int32_t *h = ttc_seq_tokens(x->c, seq);
+            x->ent[n_ent] = (ttc_batch_entry){seq, h[start + k], true, false};
+            x->ent_seq[n_ent] = seq;
+            x->ent_next[n_ent] = h[start + k + 1];
+            if (++n_ent == cap) rc = llik_flush(x, &n_ent, e);
+        }
+    }
+    if (!rc) rc = llik_flush(x, &n_ent, e);
+    for (int i = 0; !rc && i < n; i++)
+        scores[i] = x->full[nodes[i]] || x->count[nodes[i]] == 0 ? NAN
+                  : (float)exp(x->sum[nodes[i]] / (double)x->count[nodes[i]]);
+    return rc;
+}
+
+static int llik_score(ttc_verifier *v, const int *nodes, const char *const *steps, int n, float *scores,
+                      ttc_err *e) {
+    int rc = llik_append_score((llik *)v, nodes, steps, n, scores, e);
+    return rc ? ttc_err_wrap(e, "verifier score: ") : TTC_OK;
+}
+
+static int llik_score_final(ttc_verifier *v, const int *nodes, const char *const *texts, int n, float *scores,
+                            ttc_err *e) {
+    for (int i = 0; i < n; i++)
+        if (!texts[i][0]) return ttc_err_set(e, TTC_EINVAL, "verifier score_final: final text %d is empty", i);
+    int rc = llik_append_score((llik *)v, nodes, texts, n, scores, e);
+    return rc ? ttc_err_wrap(e, "verifier score_final: ") : TTC_OK;
+}
+
+static void llik_destroy(ttc_verifier *v) {
+    llik *x = (llik *)v;
+    if (!x) return;
+    free(x->prefix); free(x->suffix); free(x->sum); free(x->count); free(x->full);
+    free(x->ent); free(x->ent_seq); free(x->ent_next);
+    free(x);
+}
+
+static const ttc_verifier_vt llik_vt = {llik_root, llik_fork, llik_release, llik_score, llik_score_final,
+                                        llik_destroy};
+
+int ttc_likelihood_verifier_new(ttc_ctx *c, const char *prefix, const char *suffix, ttc_verifier **out,
+                                ttc_err *e) {
+    const ttc_model *m = ttc_ctx_model(c);
+    if (!ttc_model_tokenizer(m)) return ttc_err_set(e, TTC_EINVAL, "verifier: %s has no tokenizer", m->path);
+    llik *x = calloc(1, sizeof *x);
+    if (!x) return ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
+    x->base.vt = &llik_vt;
+    x->base.kind = TTC_VERIFIER_PRM;
+    x->c = c;
+    info_from(c, &x->base.info);
+    int n = x->n_nodes = ttc_ctx_n_seq_max(c), cap = TTC_MIN(ttc_ctx_n_batch(c), ttc_ctx_n_outputs_max(c));
+    x->prefix = strdup(prefix ? prefix : "");
+    x->suffix = strdup(suffix ? suffix : "");
+    x->sum = calloc((size_t)n, sizeof *x->sum);
+    x->count = calloc((size_t)n, sizeof *x->count);
+    x->full = calloc((size_t)n, sizeof *x->full);
+    x->ent = calloc((size_t)cap, sizeof *x->ent);
+    x->ent_seq = calloc((size_t)cap, sizeof *x->ent_seq);
+    x->ent_next = calloc((size_t)cap, sizeof *x->ent_next);
+    if (!x->prefix || !x->suffix || !x->sum || !x->count || !x->full || !x->ent || !x->ent_seq || !x->ent_next) {
+        llik_destroy(&x->base);
+        return ttc_err_set(e, TTC_ENOMEM, "verifier: out of memory");
+    }
+    *out = &x->base;
+    return TTC_OK;
+}

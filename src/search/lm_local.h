@@ -40,4 +40,15 @@ int ttc_local_generator_new(ttc_ctx *c, ttc_generator **out, ttc_err *e);
  * the tag and label tokens and loads head tensors from the model's GGUF
  * now: errors name the model file and the missing token or tensor. */
 int ttc_local_verifier_new(ttc_ctx *c, const ttc_prm_format *fmt, ttc_verifier **out, ttc_err *e);
+
+/* A verifier with no reward model: the model of c (the generator itself)
+ * scores a solution by the geometric mean probability it gives the
+ * solution's tokens after prefix + problem + suffix (the generator's own
+ * prompt; for ttc's synthetic models TTC_PROMPT_SOLVE_PREFIX/SUFFIX). A
+ * step's score covers the whole solution up to it, so the last step's
+ * score is the solution's. Costs one prefill of the text; the context's
+ * logits must not be restricted (ttc_ctx_set_logit_ids). A baseline for
+ * models without a trained PRM, and a measure of how much a PRM adds. */
+int ttc_likelihood_verifier_new(ttc_ctx *c, const char *prefix, const char *suffix, ttc_verifier **out,
+                                ttc_err *e);
 #endif
