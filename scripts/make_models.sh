@@ -10,8 +10,9 @@
 #   3. prm           Monte-Carlo step labels from the generator's own samples
 #                    (`ttc label prm`: JSONL of problem, steps, soft labels, see
 #                    train/prm.h), then the generator fine-tuned as a PRM
-#   4. revision      `ttc label revision` (0..4 incorrect attempts -> a correct
-#                    one) -> SFT of the revision model from the generator
+#   4. revision      `ttc label revision --edit` (0..4 sampled attempts -> the
+#                    right one kept, else the closest correct solution) -> SFT
+#                    of the revision model from the generator
 #   5. orm           `ttc label orm` on revision chains -> --task orm
 #   6. large         the same SFT recipe on a 9.2x larger generator, exported
 #                    as q8_0 (FLOPs-matched comparison of the experiment)
@@ -86,47 +87,48 @@ if [ -f "$WORK/prm.val.jsonl" ] && [ ! -f models/prm.quality.json ]; then
     > "$WORK/prm.quality.json" && mv "$WORK/prm.quality.json" models/prm.quality.json
 fi
 
-# 4. revision model: 1107 training problems x 8 generator attempts; three
-#    examples each: half the paper's recipe (0..4 incorrect attempts, the one
-#    closest to the correct target by edit distance last), half "natural"
-#    contexts (1..4 of the attempts as sampled, right or wrong), then a
-#    correct solution; SFT from the generator. (The first bundled revision
-#    model, trained on the paper's recipe alone from 800 problems, got worse
-#    with every revision: models/revision.md.)
+# 4. revision model: 3000 training problems x 8 generator attempts; three
+#    keep-or-fix examples each: 0..4 of the attempts as sampled, then the
+#    most recent right one among them verbatim, else the correct solution
+#    closest to the last attempt by edit distance; 60 % of the "fix"
+#    examples are left out so keeping and fixing are balanced. SFT from the
+#    generator. (Earlier recipes -- the paper's incorrect-only contexts, and
+#    half natural contexts -- got worse with every revision:
+#    models/revision.md.)
 if [ ! -f models/revision.gguf ]; then
   if [ ! -f "$WORK/revision.labels.done" ]; then
     step "building revision data"
     "$TTC" label revision -m models/generator.gguf --data data/synth/train.jsonl \
-      -o "$WORK/revision.jsonl" --offset 20000 --limit 1107 --samples 8 --examples 3 \
-      --natural 0.5 --temp 1.0 --max-tokens 320 --seed 11 -t "$THREADS"
+      -o "$WORK/revision.jsonl" --offset 20000 --limit 3000 --samples 8 --examples 3 \
+      --edit 1 --drop-fix 0.6 --temp 1.0 --max-tokens 320 --seed 11 -t "$THREADS"
     touch "$WORK/revision.labels.done"
   fi
   step "training models/revision.gguf"
   "$TTC" train --task sft --data "$WORK/revision.jsonl" --init models/generator.gguf \
-    --out models/revision.gguf --steps 400 --batch 16 --seq 512 --lr 1e-3 --min-lr 0.1 \
+    --out models/revision.gguf --steps 600 --batch 16 --seq 512 --lr 1e-3 --min-lr 0.1 \
     --warmup 20 --wd 0.1 --seed 1 --threads "$THREADS" --type f16 --name ttc-revision \
     --checkpoint "$WORK/revision.ckpt" --ckpt-every 50 --resume --log "$WORK/revision.log"
 fi
 
-# 5. ORM for revisions: chains of 4 attempts of the revision model, each
-#    graded and read after the attempts its prompt held (ttc label orm).
-#    168 training problems x 2 chains for training; 200 validation problems
-#    x 2 chains held out: they give the revision model's pass@1 by attempt
-#    and the ORM's AUC.
+# 5. ORM for revisions: chains of 4 attempts of the revision model at the
+#    experiment's temperature, each graded and read after the attempts its
+#    prompt held (ttc label orm). 400 training problems x 4 chains for
+#    training; 200 validation problems x 2 chains held out: they give the
+#    revision model's pass@1 by attempt and the ORM's AUC.
 if [ ! -f models/orm.gguf ]; then
   if [ ! -f "$WORK/orm.labels.done" ]; then
     step "building ORM data"
     "$TTC" label orm -m models/revision.gguf --data data/synth/train.jsonl \
-      -o "$WORK/orm.jsonl" --offset 32000 --limit 168 --samples 2 --chain 4 --temp 1.0 \
+      -o "$WORK/orm.jsonl" --offset 32000 --limit 400 --samples 4 --chain 4 --temp 0.8 \
       --max-tokens 200 --seed 4 -t "$THREADS"
     "$TTC" label orm -m models/revision.gguf --data data/synth/val.jsonl \
-      -o "$WORK/orm.val.jsonl" --limit 200 --samples 2 --chain 4 --temp 1.0 \
+      -o "$WORK/orm.val.jsonl" --limit 200 --samples 2 --chain 4 --temp 0.8 \
       --max-tokens 200 --seed 5 -t "$THREADS"
     touch "$WORK/orm.labels.done"
   fi
   step "training models/orm.gguf"
   "$TTC" train --task orm --data "$WORK/orm.jsonl" --init models/generator.gguf \
-    --out models/orm.gguf --steps 200 --batch 16 --seq 512 --lr 1e-3 --min-lr 0.1 \
+    --out models/orm.gguf --steps 300 --batch 16 --seq 512 --lr 1e-3 --min-lr 0.1 \
     --warmup 12 --wd 0.1 --seed 1 --threads "$THREADS" --type f16 --name ttc-orm \
     --checkpoint "$WORK/orm.ckpt" --ckpt-every 50 --resume --log "$WORK/orm.log" \
     --val "$WORK/orm.val.jsonl"
