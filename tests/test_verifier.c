@@ -528,6 +528,18 @@ Test(verifier, solve_cli) {
     cr_assert_eq(tu_run(cmd, NULL, &out), 1);
     cr_assert(strstr(out, "<|step|>"), "%s", out);
     free(out);
+    /* --prm likelihood: beam search scored by the generator itself */
+    snprintf(cmd, sizeof cmd, "%s solve -m %s --prm likelihood --strategy beam --n 4 --max-tokens 12 --json -t 1 "
+             "-p 'What is 2+3?'", tu_bin(), Path);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 0, "%s", out);
+    o = json_loads(out, 0, &je);
+    cr_assert_not_null(o, "%s", out);
+    cr_assert_gt(json_integer_value(json_object_get(json_object_get(o, "budget"), "tokens_scored")), 0, "%s", out);
+    json_decref(o);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s solve -m %s --prm likelihood --prm-format ttc --strategy beam --n 4 -p x 2>/dev/null",
+             tu_bin(), Path);
+    cr_assert_eq(tu_run(cmd, NULL, NULL), 2);
 }
 
 /* ---- agreement with the trainer's PRM layout (train/prm.h) --------------------------- */

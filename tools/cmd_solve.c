@@ -6,6 +6,7 @@
 
 #include "base/pool.h"
 #include "cli.h"
+#include "data/prompt.h"
 #include "model/ctx.h"
 #include "model/model.h"
 #include "optimal/policy.h"
@@ -20,7 +21,8 @@ static void usage(FILE *f) {
         "Solves one problem (from -p, else stdin) and prints the answer, the chosen\n"
         "solution and the compute used.\n"
         "  -m, --model PATH        generator model\n"
-        "  --prm PATH              process verifier (beam, lookahead, dvts, bon, bon-weighted)\n"
+        "  --prm PATH              process verifier (beam, lookahead, dvts, bon, bon-weighted);\n"
+        "                          'likelihood': the generator's own token probabilities\n"
         "  --orm PATH              outcome verifier (bon, bon-weighted, revise)\n"
         "  --revision-model PATH   generator for revise (default: -m)\n"
         "  --prm-format NAME       verifier format preset (default: the file's ttc.prm.* keys,\n"
@@ -166,7 +168,11 @@ int cmd_solve(int argc, char **argv) {
     p.seed = (uint64_t)seed;
     if (!is_auto && ttc_search_params_check(&p, &e)) return cli_bad_args("solve", "%s", e.msg);
     /* which models to load: generator, PRM, revision model, ORM */
-    const char *paths[4] = {gen_path, prm_path, NULL, orm_path};
+    /* --prm likelihood: the generator scores solutions itself (a second
+     * context over the same file: the verifier needs its own sequences) */
+    bool likelihood = prm_path && !strcmp(prm_path, "likelihood");
+    if (likelihood && fmt_name) return cli_bad_args("solve", "--prm likelihood takes no --prm-format");
+    const char *paths[4] = {gen_path, likelihood ? gen_path : prm_path, NULL, orm_path};
     if (is_auto) paths[2] = rev_path;
     else {
         if (method == TTC_SEARCH_REVISE && rev_path) paths[0] = rev_path;
@@ -199,7 +205,9 @@ int cmd_solve(int argc, char **argv) {
         if (!paths[k]) continue;
         rc = backend_open(&bk[k], paths[k], (int)n_ctx, n_seq, kv, pool, &e);
         if (!rc && (k == 0 || k == 2)) rc = ttc_local_generator_new(bk[k].c, &gens[k], &e);
-        if (!rc && (k == 1 || k == 3)) {
+        if (!rc && k == 1 && likelihood) {
+            rc = ttc_likelihood_verifier_new(bk[k].c, TTC_PROMPT_SOLVE_PREFIX, TTC_PROMPT_SOLVE_SUFFIX, &vers[k], &e);
+        } else if (!rc && (k == 1 || k == 3)) {
             ttc_prm_format f;
             rc = fmt_name ? ttc_prm_preset(fmt_name, &f, &e) : ttc_prm_format_from_gguf(bk[k].m->gguf, &f, &e);
             if (!rc && k == 3) f.outcome = true;
