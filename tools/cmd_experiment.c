@@ -102,6 +102,7 @@ static int load(const char *path, int as, int n_seq, ttc_pool *pool, loaded *l, 
     if (rc) return rc;
     ttc_ctx_params cp = {.n_ctx = TTC_MIN(ttc_model_n_ctx_train(l->m), 2048), .n_seq_max = n_seq,
                          .kv_tokens = (size_t)n_seq * 512, .pool = pool};
+    if (as == AS_LIKELIHOOD) cp.n_batch = cp.n_outputs_max = TTC_MAX(512, n_seq); /* logits at every token */
     rc = ttc_ctx_new(l->m, &cp, &l->ctx, e);
     if (!rc && as == AS_VERIFIER) {
         ttc_prm_format fmt;
