@@ -73,6 +73,30 @@ static int new_root(ttc_ctx *c, const char *text, bool special, const ttc_lm_inf
     return rc;
 }
 
+/* TTC_OK if node is a live sequence id below n_nodes; else an error naming
+ * who ("generator" or "verifier"). */
+static int node_live(ttc_ctx *c, int n_nodes, int node, const char *who, ttc_err *e) {
+    if (node < 0 || node >= n_nodes || !ttc_seq_valid(c, node))
+        return ttc_err_set(e, TTC_EINVAL, "%s: node %d is not live", who, node);
+    return TTC_OK;
+}
+
+/* A verifier's root: new_root over prefix + problem + suffix, whose id must
+ * index the verifier's per-node arrays (below n_nodes). */
+static int verifier_root(ttc_verifier *v, ttc_ctx *c, int n_nodes, const char *prefix, const char *problem,
+                         const char *suffix, bool special, int *node, ttc_err *e) {
+    char *text = ttc_str_join3(prefix, problem, strlen(problem), suffix);
+    if (!text) return ttc_err_set(e, TTC_ENOMEM, "verifier root: out of memory");
+    int rc = new_root(c, text, special, &v->info, &v->usage, node, e);
+    free(text);
+    if (rc) return ttc_err_wrap(e, "verifier root: ");
+    if (*node >= n_nodes) {
+        ttc_seq_free(c, *node);
+        return ttc_err_set(e, TTC_EINVAL, "verifier: sequence id %d beyond n_seq_max %d", *node, n_nodes);
+    }
+    return TTC_OK;
+}
+
 /* ---- generator ------------------------------------------------------------- */
 
 typedef struct gnode {
@@ -113,11 +137,7 @@ static bool blank(const char *s, size_t n) {
     return true;
 }
 
-static int lgen_check(lgen *x, int node, ttc_err *e) {
-    if (node < 0 || node >= x->n_nodes || !ttc_seq_valid(x->c, node))
-        return ttc_err_set(e, TTC_EINVAL, "generator: node %d is not live", node);
-    return TTC_OK;
-}
+static int lgen_check(lgen *x, int node, ttc_err *e) { return node_live(x->c, x->n_nodes, node, "generator", e); }
 
 static int lgen_root(ttc_generator *g, const char *prompt, int *node, ttc_err *e) {
     lgen *x = (lgen *)g;
@@ -334,23 +354,12 @@ static float read_score(lver *x, int i) {
     return ttc_prm_reader_score(&x->r, lm ? ttc_logits(x->c, i) : NULL, lm ? NULL : ttc_hidden(x->c, i), x->tmp);
 }
 
-static int lver_check(lver *x, int node, ttc_err *e) {
-    if (node < 0 || node >= x->n_nodes || !ttc_seq_valid(x->c, node))
-        return ttc_err_set(e, TTC_EINVAL, "verifier: node %d is not live", node);
-    return TTC_OK;
-}
+static int lver_check(lver *x, int node, ttc_err *e) { return node_live(x->c, x->n_nodes, node, "verifier", e); }
 
 static int lver_root(ttc_verifier *v, const char *problem, int *node, ttc_err *e) {
     lver *x = (lver *)v;
-    char *root = ttc_str_join3(x->r.f.root_prefix, problem, strlen(problem), x->r.f.root_suffix);
-    if (!root) return ttc_err_set(e, TTC_ENOMEM, "verifier root: out of memory");
-    int rc = new_root(x->c, root, true, &v->info, &v->usage, node, e);
-    free(root);
-    if (rc) return ttc_err_wrap(e, "verifier root: ");
-    if (*node >= x->n_nodes) {
-        ttc_seq_free(x->c, *node);
-        return ttc_err_set(e, TTC_EINVAL, "verifier: sequence id %d beyond n_seq_max %d", *node, x->n_nodes);
-    }
+    int rc = verifier_root(v, x->c, x->n_nodes, x->r.f.root_prefix, problem, x->r.f.root_suffix, true, node, e);
+    if (rc) return rc;
     x->n_steps[*node] = 0;
     x->full[*node] = false;
     return TTC_OK;
@@ -524,23 +533,12 @@ typedef struct llik {
     int32_t *ent_next;         /* that token */
 } llik;
 
-static int llik_check(llik *x, int node, ttc_err *e) {
-    if (node < 0 || node >= x->n_nodes || !ttc_seq_valid(x->c, node))
-        return ttc_err_set(e, TTC_EINVAL, "verifier: node %d is not live", node);
-    return TTC_OK;
-}
+static int llik_check(llik *x, int node, ttc_err *e) { return node_live(x->c, x->n_nodes, node, "verifier", e); }
 
 static int llik_root(ttc_verifier *v, const char *problem, int *node, ttc_err *e) {
     llik *x = (llik *)v;
-    char *text = ttc_str_join3(x->prefix, problem, strlen(problem), x->suffix);
-    if (!text) return ttc_err_set(e, TTC_ENOMEM, "verifier root: out of memory");
-    int rc = new_root(x->c, text, false, &v->info, &v->usage, node, e);
-    free(text);
-    if (rc) return ttc_err_wrap(e, "verifier root: ");
-    if (*node >= x->n_nodes) {
-        ttc_seq_free(x->c, *node);
-        return ttc_err_set(e, TTC_EINVAL, "verifier: sequence id %d beyond n_seq_max %d", *node, x->n_nodes);
-    }
+    int rc = verifier_root(v, x->c, x->n_nodes, x->prefix, problem, x->suffix, false, node, e);
+    if (rc) return rc;
     x->sum[*node] = 0;
     x->count[*node] = 0;
     x->full[*node] = false;
