@@ -658,8 +658,9 @@ int ttc_exp_analyze(const char *dir, const char *const *paths, int n_paths, uint
     json_t *jfind = json_array();
     ttc_buf find = {0};
     if (!isnan(wauc_prm)) {
-        ttc_buf_printf(&find, "Verifier: among samples of the same problem, the PRM scores a right answer above a wrong one "
-                              "%.0f%% of the time (%ld pairs; 50%% is chance)%s.", 100 * wauc_prm, pairs_prm,
+        const char *vname = json_string_value(json_object_get(meta, "prm"));
+        ttc_buf_printf(&find, "Verifier (%s): among samples of the same problem, it scores a right answer above a wrong one "
+                              "%.0f%% of the time (%ld pairs; 50%% is chance)%s.", vname ? vname : "PRM", 100 * wauc_prm, pairs_prm,
                        wauc_prm < 0.65 ? ": it barely separates them, so search and weighted voting have little to work with" : "");
         json_array_append_new(jfind, json_string(find.data)); find.len = 0;
     }
