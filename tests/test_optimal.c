@@ -52,7 +52,7 @@ Test(optimal, picks_best_method_per_bin_with_cross_validation) {
     ttc_exp_folds(bin, 40, 7, fold);
     int cand[2] = {0, 1};
     ttc_exp_optimal out;
-    ttc_exp_optimal_run(&x, bin, fold, cand, 2, &out);
+    ttc_exp_optimal_run(&x, bin, fold, cand, 2, true, &out);
     for (int b = 0; b < 3; b++) {
         /* 16 problems at 1.0, 24 at 0.5 */
         cr_assert_float_eq(out.acc[b], (16 * 1.0f + 24 * 0.5f) / 40, 1e-5);
@@ -90,11 +90,14 @@ Test(optimal, baseline_kept_unless_advantage_beats_its_standard_error) {
     }
     int cand[3] = {0, 1, 2};
     ttc_exp_optimal out;
-    ttc_exp_optimal_run(&x, bin, fold, cand, 3, &out);
+    ttc_exp_optimal_run(&x, bin, fold, cand, 3, true, &out);
     cr_assert_eq(out.choice_all[0][0], 0, "a one-problem gain is noise");
     cr_assert_eq(out.choice[0][0][0], 0);
     cr_assert_eq(out.choice_all[0][1], 2, "a consistent gain wins");
     cr_assert_float_eq(out.acc[1], 0.55f, 1e-6);
+    /* the paper's rule takes the raw best */
+    ttc_exp_optimal_run(&x, bin, fold, cand, 3, false, &out);
+    cr_assert_eq(out.choice_all[0][0], 1);
     ttc_exp_matrix_free(&x);
 }
 
@@ -114,7 +117,7 @@ Test(optimal, evaluation_uses_other_fold) {
     }
     int cand[2] = {0, 1};
     ttc_exp_optimal out;
-    ttc_exp_optimal_run(&x, bin, fold, cand, 2, &out);
+    ttc_exp_optimal_run(&x, bin, fold, cand, 2, true, &out);
     cr_assert_eq(out.choice[0][0][0], 0);
     cr_assert_eq(out.choice[1][0][0], 1);
     /* fold-0 problems use b (0.2), fold-1 problems use a (0.0) */

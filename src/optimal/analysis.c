@@ -116,14 +116,14 @@ float ttc_exp_mean(const ttc_exp_matrix *x, const bool *which, int m, int b) {
  * few dozen problems, and the raw maximum over a dozen configurations
  * mostly picks noise that the other fold then pays for. */
 static int best_method(const ttc_exp_matrix *x, const bool *which, int b,
-                       const int *cand, int n_cand) {
+                       const int *cand, int n_cand, bool one_se) {
     int best = -1;
     float best_acc = -1;
     for (int c = 0; c < n_cand; c++) {
         float a = ttc_exp_mean(x, which, cand[c], b);
         if (!isnan(a) && a > best_acc) { best_acc = a; best = cand[c]; }
     }
-    if (best < 0 || best == cand[0] || isnan(ttc_exp_mean(x, which, cand[0], b))) return best;
+    if (!one_se || best < 0 || best == cand[0] || isnan(ttc_exp_mean(x, which, cand[0], b))) return best;
     double s = 0, s2 = 0;
     int n = 0;
     for (int p = 0; p < x->n_problems; p++) {
@@ -136,7 +136,7 @@ static int best_method(const ttc_exp_matrix *x, const bool *which, int b,
 }
 
 void ttc_exp_optimal_run(const ttc_exp_matrix *x, const int *bin, const int *fold,
-                         const int *candidates, int n_candidates, ttc_exp_optimal *out) {
+                         const int *candidates, int n_candidates, bool one_se, ttc_exp_optimal *out) {
     int n = x->n_problems;
     bool *sel = malloc(sizeof(bool) * n);
     for (int k = 0; k < TTC_EXP_BINS; k++)
@@ -150,10 +150,10 @@ void ttc_exp_optimal_run(const ttc_exp_matrix *x, const int *bin, const int *fol
         for (int k = 0; k < TTC_EXP_BINS; k++) {
             for (int f = 0; f < 2; f++) {
                 for (int p = 0; p < n; p++) sel[p] = bin[p] == k && fold[p] == f;
-                out->choice[f][k][b] = best_method(x, sel, b, candidates, n_candidates);
+                out->choice[f][k][b] = best_method(x, sel, b, candidates, n_candidates, one_se);
             }
             for (int p = 0; p < n; p++) sel[p] = bin[p] == k;
-            out->choice_all[k][b] = best_method(x, sel, b, candidates, n_candidates);
+            out->choice_all[k][b] = best_method(x, sel, b, candidates, n_candidates, one_se);
         }
         /* Evaluate each problem with the choice made on the other fold. */
         double sum = 0, sum_bin[TTC_EXP_BINS] = {0};

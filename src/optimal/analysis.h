@@ -69,10 +69,13 @@ typedef struct ttc_exp_optimal {
  * into two folds (fold[p] in {0,1}); for each fold f, bin k and budget b the
  * method among `candidates` with the best mean accuracy on fold f's problems
  * in bin k is chosen, and evaluated on the other fold's problems of bin k.
- * Ties go to the earlier candidate. Overall accuracy is the mean over all
- * problems of the accuracy of the method chosen on the other fold. */
+ * Ties go to the earlier candidate. With one_se, the best candidate replaces
+ * candidates[0] (the baseline) only when its paired advantage on those
+ * problems exceeds one standard error; without, the raw best is taken (the
+ * paper's rule). Overall accuracy is the mean over all problems of the
+ * accuracy of the method chosen on the other fold. */
 void ttc_exp_optimal_run(const ttc_exp_matrix *x, const int *bin, const int *fold,
-                         const int *candidates, int n_candidates, ttc_exp_optimal *out);
+                         const int *candidates, int n_candidates, bool one_se, ttc_exp_optimal *out);
 
 /* Two folds from a seeded shuffle, balanced within each bin. */
 void ttc_exp_folds(const int *bin, int n, uint64_t seed, int *fold);

@@ -474,13 +474,15 @@ int ttc_exp_analyze(const char *dir, const char *const *paths, int n_paths, uint
     for (int l = 0; l < n_rev_len; l++) cand_rev[ncr++] = M_REV_LEN0 + l;
     for (int i = 0; i < ncs; i++) cand_all[nca++] = cand_search[i];
     for (int i = 0; i < ncr; i++) cand_all[nca++] = cand_rev[i];
-    ttc_exp_optimal co_o, co_p, co_sp, co_rev;
-    ttc_exp_optimal_run(&x, bin_o, fold, cand_all, nca, &co_o);
+    ttc_exp_optimal co_o, co_p, co_sp, co_rev, co_o_max, co_p_max;
+    ttc_exp_optimal_run(&x, bin_o, fold, cand_all, nca, true, &co_o);
+    ttc_exp_optimal_run(&x, bin_o, fold, cand_all, nca, false, &co_o_max);
     int *fold_p = malloc(sizeof(int) * n);
     ttc_exp_folds(bin_p, n, seed ^ 0x5eed, fold_p);
-    ttc_exp_optimal_run(&x, bin_p, fold_p, cand_all, nca, &co_p);
-    ttc_exp_optimal_run(&x, bin_p, fold_p, cand_search, ncs, &co_sp);
-    ttc_exp_optimal_run(&x, bin_o, fold, cand_rev, ncr, &co_rev);
+    ttc_exp_optimal_run(&x, bin_p, fold_p, cand_all, nca, true, &co_p);
+    ttc_exp_optimal_run(&x, bin_p, fold_p, cand_all, nca, false, &co_p_max);
+    ttc_exp_optimal_run(&x, bin_p, fold_p, cand_search, ncs, true, &co_sp);
+    ttc_exp_optimal_run(&x, bin_o, fold, cand_rev, ncr, true, &co_rev);
 
     float all[TTC_EXP_MAX_METHODS][TTC_EXP_MAX_BUDGETS];
     for (int m = 0; m < x.n_methods; m++) curve(&x, bin_o, -1, m, all[m]);
@@ -501,6 +503,9 @@ int ttc_exp_analyze(const char *dir, const char *const *paths, int n_paths, uint
     json_object_set_new(jm, "compute_optimal_predicted", jarr_f(co_p.acc, nb));
     json_object_set_new(jm, "compute_optimal_search_predicted", jarr_f(co_sp.acc, nb));
     json_object_set_new(jm, "compute_optimal_revisions_oracle", jarr_f(co_rev.acc, nb));
+    /* the paper's rule (the raw best per bin and fold), beside the default */
+    json_object_set_new(jm, "compute_optimal_oracle_argmax", jarr_f(co_o_max.acc, nb));
+    json_object_set_new(jm, "compute_optimal_predicted_argmax", jarr_f(co_p_max.acc, nb));
     json_object_set_new(sum, "methods", jm);
     /* the same curves per benchmark level (for MATH-500: levels 1-5) */
     int lev_n[TTC_EXP_MAX_LEVEL + 1];
@@ -524,6 +529,13 @@ int ttc_exp_analyze(const char *dir, const char *const *paths, int n_paths, uint
     json_object_set_new(jeff, "oracle", isnan(eff_o) ? json_null() : json_real(eff_o));
     json_object_set_new(jeff, "predicted", isnan(eff_p) ? json_null() : json_real(eff_p));
     json_object_set_new(jeff, "revisions_vs_parallel", isnan(eff_r) ? json_null() : json_real(eff_r));
+    {
+        double r_tmp[TTC_EXP_MAX_BUDGETS], l_tmp[TTC_EXP_MAX_BUDGETS];
+        double eo = ttc_exp_efficiency(x.budgets, all[M_BON_WEIGHTED], co_o_max.acc, nb, r_tmp, l_tmp);
+        double ep = ttc_exp_efficiency(x.budgets, all[M_BON_WEIGHTED], co_p_max.acc, nb, r_tmp, l_tmp);
+        json_object_set_new(jeff, "oracle_argmax", isnan(eo) ? json_null() : json_real(eo));
+        json_object_set_new(jeff, "predicted_argmax", isnan(ep) ? json_null() : json_real(ep));
+    }
     json_t *jro = json_array(), *jrp = json_array();
     for (int b = 0; b < nb; b++) {
         json_array_append_new(jro, isnan(ratio_o[b]) ? json_null() : json_real(ratio_o[b]));
