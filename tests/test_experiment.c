@@ -79,6 +79,16 @@ Test(experiment, analyze_fills_methods_and_writes_report) {
     cr_assert(isnan(acc(s, "beam_sqrt", 0)), "no record at budget 1 -> null");
     json_t *eff = json_object_get(s, "efficiency_vs_bon");
     cr_assert(json_object_get(eff, "oracle") && json_object_get(eff, "predicted"));
+    cr_assert(json_object_get(eff, "predicted_one_se"));
+    /* the split robustness: 20 other fold assignments, median inside the range */
+    json_t *sp = json_object_get(eff, "predicted_over_splits");
+    int n_sp = (int)json_integer_value(json_object_get(sp, "splits"));
+    cr_assert(n_sp >= 0 && n_sp <= 20);
+    if (n_sp > 0) {
+        double lo = json_number_value(json_object_get(sp, "min")), hi = json_number_value(json_object_get(sp, "max"));
+        double med = json_number_value(json_object_get(sp, "median"));
+        cr_assert(lo <= med && med <= hi, "%f %f %f", lo, med, hi);
+    }
     cr_assert_eq(json_array_size(json_object_get(s, "budgets")), 3);
     cr_assert(json_array_size(json_object_get(s, "findings")) >= 1);
     /* the PRM separates right from wrong within each hard problem: its one

@@ -155,6 +155,10 @@ static void print_headline(const ttc_exp_headline *h, const char *dir) {
     else printf("  oracle bins:    %.2fx (at budget %d)\n", h->eff_oracle, h->eff_oracle_at);
     if (isnan(h->eff_predicted)) printf("  predicted bins: not reached within the budgets\n");
     else printf("  predicted bins: %.2fx (at budget %d)\n", h->eff_predicted, h->eff_predicted_at);
+    if (h->splits > 0)
+        printf("  predicted bins over %d other fold splits: median %.2fx (%.2f-%.2f), >= 4x in %d;\n"
+               "    choosing with the one-SE rule instead: %.2fx, median %.2fx\n", h->splits, h->split_median,
+               h->split_min, h->split_max, h->split_at4, h->eff_predicted_one_se, h->split_median_one_se);
     for (int b = 0; b < h->n_budgets; b++) {
         if (!isnan(h->low_oracle[b]))
             printf("  oracle bins, budget %d: best-of-N never reaches it up to budget %d (> %.1fx)\n", h->budgets[b],

@@ -474,15 +474,17 @@ int ttc_exp_analyze(const char *dir, const char *const *paths, int n_paths, uint
     for (int l = 0; l < n_rev_len; l++) cand_rev[ncr++] = M_REV_LEN0 + l;
     for (int i = 0; i < ncs; i++) cand_all[nca++] = cand_search[i];
     for (int i = 0; i < ncr; i++) cand_all[nca++] = cand_rev[i];
-    ttc_exp_optimal co_o, co_p, co_sp, co_rev, co_o_max, co_p_max;
-    ttc_exp_optimal_run(&x, bin_o, fold, cand_all, nca, true, &co_o);
-    ttc_exp_optimal_run(&x, bin_o, fold, cand_all, nca, false, &co_o_max);
+    /* the paper's rule (the best per bin on one fold, evaluated on the
+     * other), and beside it the one-standard-error rule */
+    ttc_exp_optimal co_o, co_p, co_sp, co_rev, co_o_se, co_p_se;
+    ttc_exp_optimal_run(&x, bin_o, fold, cand_all, nca, false, &co_o);
+    ttc_exp_optimal_run(&x, bin_o, fold, cand_all, nca, true, &co_o_se);
     int *fold_p = malloc(sizeof(int) * n);
     ttc_exp_folds(bin_p, n, seed ^ 0x5eed, fold_p);
-    ttc_exp_optimal_run(&x, bin_p, fold_p, cand_all, nca, true, &co_p);
-    ttc_exp_optimal_run(&x, bin_p, fold_p, cand_all, nca, false, &co_p_max);
-    ttc_exp_optimal_run(&x, bin_p, fold_p, cand_search, ncs, true, &co_sp);
-    ttc_exp_optimal_run(&x, bin_o, fold, cand_rev, ncr, true, &co_rev);
+    ttc_exp_optimal_run(&x, bin_p, fold_p, cand_all, nca, false, &co_p);
+    ttc_exp_optimal_run(&x, bin_p, fold_p, cand_all, nca, true, &co_p_se);
+    ttc_exp_optimal_run(&x, bin_p, fold_p, cand_search, ncs, false, &co_sp);
+    ttc_exp_optimal_run(&x, bin_o, fold, cand_rev, ncr, false, &co_rev);
 
     float all[TTC_EXP_MAX_METHODS][TTC_EXP_MAX_BUDGETS];
     for (int m = 0; m < x.n_methods; m++) curve(&x, bin_o, -1, m, all[m]);
@@ -503,9 +505,10 @@ int ttc_exp_analyze(const char *dir, const char *const *paths, int n_paths, uint
     json_object_set_new(jm, "compute_optimal_predicted", jarr_f(co_p.acc, nb));
     json_object_set_new(jm, "compute_optimal_search_predicted", jarr_f(co_sp.acc, nb));
     json_object_set_new(jm, "compute_optimal_revisions_oracle", jarr_f(co_rev.acc, nb));
-    /* the paper's rule (the raw best per bin and fold), beside the default */
-    json_object_set_new(jm, "compute_optimal_oracle_argmax", jarr_f(co_o_max.acc, nb));
-    json_object_set_new(jm, "compute_optimal_predicted_argmax", jarr_f(co_p_max.acc, nb));
+    /* the one-standard-error rule: a method replaces best-of-N weighted in
+     * a bin only when its advantage on the fold exceeds one SE */
+    json_object_set_new(jm, "compute_optimal_oracle_one_se", jarr_f(co_o_se.acc, nb));
+    json_object_set_new(jm, "compute_optimal_predicted_one_se", jarr_f(co_p_se.acc, nb));
     json_object_set_new(sum, "methods", jm);
     /* the same curves per benchmark level (for MATH-500: levels 1-5) */
     int lev_n[TTC_EXP_MAX_LEVEL + 1];
@@ -529,12 +532,48 @@ int ttc_exp_analyze(const char *dir, const char *const *paths, int n_paths, uint
     json_object_set_new(jeff, "oracle", isnan(eff_o) ? json_null() : json_real(eff_o));
     json_object_set_new(jeff, "predicted", isnan(eff_p) ? json_null() : json_real(eff_p));
     json_object_set_new(jeff, "revisions_vs_parallel", isnan(eff_r) ? json_null() : json_real(eff_r));
+    double split_med[2] = {NAN, NAN}, split_min[2] = {NAN, NAN}, split_max[2] = {NAN, NAN}, eff_p_se;
+    int split_n[2] = {0, 0}, split_at4[2] = {0, 0};
     {
         double r_tmp[TTC_EXP_MAX_BUDGETS], l_tmp[TTC_EXP_MAX_BUDGETS];
-        double eo = ttc_exp_efficiency(x.budgets, all[M_BON_WEIGHTED], co_o_max.acc, nb, r_tmp, l_tmp);
-        double ep = ttc_exp_efficiency(x.budgets, all[M_BON_WEIGHTED], co_p_max.acc, nb, r_tmp, l_tmp);
-        json_object_set_new(jeff, "oracle_argmax", isnan(eo) ? json_null() : json_real(eo));
-        json_object_set_new(jeff, "predicted_argmax", isnan(ep) ? json_null() : json_real(ep));
+        double eo = ttc_exp_efficiency(x.budgets, all[M_BON_WEIGHTED], co_o_se.acc, nb, r_tmp, l_tmp);
+        double ep = ttc_exp_efficiency(x.budgets, all[M_BON_WEIGHTED], co_p_se.acc, nb, r_tmp, l_tmp);
+        json_object_set_new(jeff, "oracle_one_se", isnan(eo) ? json_null() : json_real(eo));
+        json_object_set_new(jeff, "predicted_one_se", isnan(ep) ? json_null() : json_real(ep));
+        eff_p_se = ep;
+        /* how much the headline depends on the split: the same analysis
+         * over SPLITS random fold assignments (predicted bins) */
+        enum { SPLITS = 20 };
+        for (int rule = 0; rule < 2; rule++) {
+            double v[SPLITS];
+            int nv = 0;
+            int *fs = malloc(sizeof(int) * n);
+            ttc_exp_optimal *tmp = malloc(sizeof *tmp);
+            for (int k = 0; fs && tmp && k < SPLITS; k++) {
+                ttc_exp_folds(bin_p, n, (seed ^ 0x5eed) + 7919u * (uint64_t)(k + 1), fs);
+                ttc_exp_optimal_run(&x, bin_p, fs, cand_all, nca, rule == 1, tmp);
+                double ef = ttc_exp_efficiency(x.budgets, all[M_BON_WEIGHTED], tmp->acc, nb, r_tmp, l_tmp);
+                if (!isnan(ef)) v[nv++] = ef;
+            }
+            free(fs);
+            free(tmp);
+            for (int i = 1; i < nv; i++)   /* insertion sort: 20 values */
+                for (int j = i; j > 0 && v[j - 1] > v[j]; j--) { double t = v[j]; v[j] = v[j - 1]; v[j - 1] = t; }
+            split_n[rule] = nv;
+            for (int i = 0; i < nv; i++) split_at4[rule] += v[i] >= 4;
+            if (nv) {
+                split_med[rule] = nv % 2 ? v[nv / 2] : (v[nv / 2 - 1] + v[nv / 2]) / 2;
+                split_min[rule] = v[0];
+                split_max[rule] = v[nv - 1];
+            }
+            json_t *js = json_object();
+            json_object_set_new(js, "splits", json_integer(nv));
+            json_object_set_new(js, "median", nv ? json_real(split_med[rule]) : json_null());
+            json_object_set_new(js, "min", nv ? json_real(split_min[rule]) : json_null());
+            json_object_set_new(js, "max", nv ? json_real(split_max[rule]) : json_null());
+            json_object_set_new(js, "at_least_4x", json_integer(split_at4[rule]));
+            json_object_set_new(jeff, rule ? "predicted_one_se_over_splits" : "predicted_over_splits", js);
+        }
     }
     json_t *jro = json_array(), *jrp = json_array();
     for (int b = 0; b < nb; b++) {
@@ -739,6 +778,13 @@ int ttc_exp_analyze(const char *dir, const char *const *paths, int n_paths, uint
             for (int b = 0; b < nb; b++) if (ratio_p[b] == eff_p) at = x.budgets[b];
             ttc_buf_printf(&find, "Compute-optimal (predicted bins, two-fold CV) is %.2fx as efficient as best-of-N weighted at budget %d%s.",
                            eff_p, at, eff_p >= 4 ? " (meets the paper's 4x)" : " (short of the paper's 4x)");
+            json_array_append_new(jfind, json_string(find.data)); find.len = 0;
+        }
+        if (split_n[0] > 0) {
+            ttc_buf_printf(&find, "That ratio depends on the fold split: over %d other random splits its median is %.2fx "
+                                  "(%.2f-%.2f), at least 4x in %d of them; choosing a method over best-of-N only when its "
+                                  "advantage exceeds one standard error gives a median of %.2fx.",
+                           split_n[0], split_med[0], split_min[0], split_max[0], split_at4[0], split_med[1]);
             json_array_append_new(jfind, json_string(find.data)); find.len = 0;
         }
     }
@@ -996,6 +1042,13 @@ int ttc_exp_analyze(const char *dir, const char *const *paths, int n_paths, uint
         memcpy(h->co_predicted, co_p.acc, sizeof h->co_predicted);
         h->eff_oracle = eff_o;
         h->eff_predicted = eff_p;
+        h->eff_predicted_one_se = eff_p_se;
+        h->splits = split_n[0];
+        h->split_median = split_med[0];
+        h->split_min = split_min[0];
+        h->split_max = split_max[0];
+        h->split_at4 = split_at4[0];
+        h->split_median_one_se = split_med[1];
         for (int b = 0; b < nb; b++) {
             h->low_oracle[b] = low_o[b];
             h->low_predicted[b] = low_p[b];

@@ -91,6 +91,11 @@ typedef struct ttc_exp_headline {
      * compute-optimal within the largest budget (NAN elsewhere) */
     double low_oracle[TTC_EXP_MAX_BUDGETS], low_predicted[TTC_EXP_MAX_BUDGETS];
     int    eff_oracle_at, eff_predicted_at; /* budget where the max ratio is reached */
+    double eff_predicted_one_se;         /* the same with the one-SE choice rule */
+    /* eff_predicted over `splits` other random fold assignments: median,
+     * range, how many reach 4x; and the one-SE rule's median */
+    int    splits, split_at4;
+    double split_median, split_min, split_max, split_median_one_se;
 } ttc_exp_headline;
 
 /* Reads out_dir/records.jsonl (several files may be given to merge shards:
