@@ -42,6 +42,8 @@ static const char usage[] =
     "                       correct solution closest to the last (default 0)\n"
     "      --drop-fix F     revision: leave out this fraction of the edit examples\n"
     "                       whose context holds no right attempt (default 0)\n"
+    "      --own-only       revision: only problems the model solved at least once,\n"
+    "                       with its own solutions as targets (no reference)\n"
     "      --temp T         sampling temperature (default 1.0)\n"
     "      --max-tokens N   per solution (default 256)\n"
     "      --seed S         (default 1)\n"
@@ -106,7 +108,7 @@ int cmd_label(int argc, char **argv) {
         {"model", 1, 0, 'm'}, {"data", 1, 0, 'd'}, {"out", 1, 0, 'o'}, {"offset", 1, 0, 'O'},
         {"limit", 1, 0, 'l'}, {"samples", 1, 0, 's'}, {"rollouts", 1, 0, 'k'}, {"chain", 1, 0, 'L'},
         {"temp", 1, 0, 'T'}, {"max-tokens", 1, 0, 'M'}, {"seed", 1, 0, 'S'}, {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'},
-        {"examples", 1, 0, 'E'}, {"natural", 1, 0, 'N'}, {"edit", 1, 0, 'D'}, {"drop-fix", 1, 0, 'X'},
+        {"examples", 1, 0, 'E'}, {"natural", 1, 0, 'N'}, {"edit", 1, 0, 'D'}, {"drop-fix", 1, 0, 'X'}, {"own-only", 0, 0, 'W'},
         {0, 0, 0, 0}};
     optind = 2;
     int c;
@@ -129,6 +131,7 @@ int cmd_label(int argc, char **argv) {
         case 'j': json = true; break;
         case 'E': if (!cli_parse_int(optarg, 1, 64, &v)) return cli_bad_args("label", "--examples: expected 1..64, got '%s'", optarg); o.examples = (int)v; break;
         case 'N': if (!cli_parse_float(optarg, 0, 1, &f)) return cli_bad_args("label", "--natural: expected 0..1, got '%s'", optarg); o.natural = (float)f; break;
+        case 'W': o.own_only = true; break;
         case 'X': if (!cli_parse_float(optarg, 0, 0.999, &f)) return cli_bad_args("label", "--drop-fix: expected 0..0.999, got '%s'", optarg); o.drop_fix = (float)f; break;
         case 'D': if (!cli_parse_float(optarg, 0, 1, &f)) return cli_bad_args("label", "--edit: expected 0..1, got '%s'", optarg); o.edit = (float)f; break;
         default: return cli_bad_args("label", "unknown option");

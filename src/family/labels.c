@@ -301,6 +301,7 @@ static int revision_one(eng *g, const ttc_label_opts *o, const ttc_example *x, u
     ttc_rng r;
     ttc_rng_seed(&r, seed ^ 0x7e5);
     int n_ex = o->examples > 0 ? o->examples : 2;
+    if (o->own_only && ng == 0) n_ex = 0;   /* no target the model could have written */
     for (int ex = 0; !rc && ex < n_ex; ex++) {
         int ti = ng ? good[ttc_rng_below(&r, (uint64_t)ng)] : -1;
         const char *target = ti >= 0 ? req[ti].text : x->solution;
@@ -327,8 +328,9 @@ static int revision_one(eng *g, const ttc_label_opts *o, const ttc_example *x, u
                 target = att[keep];
             } else if (m > 0) {
                 if (o->drop_fix > 0 && ttc_rng_float(&r) < o->drop_fix) continue;
-                int best = ttc_edit_distance(att[m - 1], x->solution);
+                int best = ng && o->own_only ? -2 : ttc_edit_distance(att[m - 1], x->solution);
                 target = x->solution;
+                if (best == -2) best = 1 << 30;   /* only the model's own solutions */
                 for (int i = 0; i < ng && best >= 0; i++) {
                     int d = ttc_edit_distance(att[m - 1], req[good[i]].text);
                     if (d >= 0 && d < best) { best = d; target = req[good[i]].text; }

@@ -34,6 +34,7 @@
  * already in the file (a killed run resumes; a torn last line is dropped). */
 #ifndef TTC_FAMILY_LABELS_H
 #define TTC_FAMILY_LABELS_H
+#include <stdbool.h>
 #include <stdint.h>
 #include "ttc.h"
 
@@ -48,6 +49,8 @@ typedef struct ttc_label_opts {
     float    natural;       /* revision: fraction of natural contexts (0..1) */
     float    edit;          /* revision: fraction of keep-or-fix examples */
     float    drop_fix;      /* revision: fraction of "fix" edit examples left out */
+    bool     own_only;      /* revision: only problems the model solved at least
+                               once, and only its own solutions as targets */
     float    temperature;
     int      max_tokens;    /* per solution */
     uint64_t seed;
