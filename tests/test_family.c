@@ -244,6 +244,37 @@ Test(family, revision_and_orm_data_from_bundled_models, .timeout = 300) {
     o.drop_fix = 1.0f;
     cr_assert_eq(ttc_label_revision("models/generator.gguf", &o, &e), TTC_EINVAL);
     o.drop_fix = 0;
+    /* --own-only: a problem whose (deliberately wrong) reference answer no
+     * sample reaches gets examples with the reference as target by
+     * default, and none with --own-only */
+    char bogus[512], out_a[512], out_b[512];
+    snprintf(bogus, sizeof bogus, "%s/bogus.jsonl", d);
+    snprintf(out_a, sizeof out_a, "%s/own-a.jsonl", d);
+    snprintf(out_b, sizeof out_b, "%s/own-b.jsonl", d);
+    FILE *bf = fopen(bogus, "w");
+    fputs("{\"problem\": \"Tom has 3 pens. Mia gives him 7 more. How many pens does Tom have now?\", "
+          "\"solution\": \"So 3 + 7 = 999999.\\nThe answer is \\\\boxed{999999}.\\n\", \"answer\": \"999999\", "
+          "\"level\": 1, \"unique_id\": \"bogus/0\"}\n", bf);
+    fclose(bf);
+    ttc_label_opts ob = o;
+    ob.data = bogus;
+    ob.offset = 0;
+    ob.limit = 1;
+    ob.out = out_a;
+    cr_assert_eq(ttc_label_revision("models/generator.gguf", &ob, &e), TTC_OK, "%s", e.msg);
+    v = read_records(out_a, &n2);
+    cr_assert_gt(n2, 0, "without --own-only the reference is the target");
+    for (int i = 0; i < n2; i++) {
+        cr_assert(strstr(json_string_value(json_object_get(v[i], "completion")), "999999"));
+        json_decref(v[i]);
+    }
+    free(v);
+    ob.out = out_b;
+    ob.own_only = true;
+    cr_assert_eq(ttc_label_revision("models/generator.gguf", &ob, &e), TTC_OK, "%s", e.msg);
+    FILE *of = fopen(out_b, "r");
+    cr_assert(!of || fgetc(of) == EOF, "--own-only wrote examples for a problem the model never solved");
+    if (of) fclose(of);
 
     /* ORM data: 2 problems x 2 chains x 3 attempts of the revision model */
     o.out = orm;
