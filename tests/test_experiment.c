@@ -83,12 +83,12 @@ Test(experiment, analyze_fills_methods_and_writes_report) {
     /* the split robustness: 20 other fold assignments, median inside the range */
     json_t *sp = json_object_get(eff, "predicted_over_splits");
     int n_sp = (int)json_integer_value(json_object_get(sp, "splits"));
-    cr_assert(n_sp >= 0 && n_sp <= 20);
-    if (n_sp > 0) {
-        double lo = json_number_value(json_object_get(sp, "min")), hi = json_number_value(json_object_get(sp, "max"));
-        double med = json_number_value(json_object_get(sp, "median"));
-        cr_assert(lo <= med && med <= hi, "%f %f %f", lo, med, hi);
-    }
+    cr_assert_eq(n_sp, 20, "every split has an efficiency here");
+    double lo = json_number_value(json_object_get(sp, "min")), hi = json_number_value(json_object_get(sp, "max"));
+    double med = json_number_value(json_object_get(sp, "median"));
+    cr_assert(lo > 0 && lo <= med && med <= hi, "%f %f %f", lo, med, hi);
+    int at4 = (int)json_integer_value(json_object_get(sp, "at_least_4x"));
+    cr_assert(at4 >= 0 && at4 <= n_sp);
     cr_assert_eq(json_array_size(json_object_get(s, "budgets")), 3);
     cr_assert(json_array_size(json_object_get(s, "findings")) >= 1);
     /* the PRM separates right from wrong within each hard problem: its one
