@@ -125,12 +125,14 @@ int ttc_prm_quality_eval(ttc_verifier *v, const char *path, int limit, ttc_prm_q
         for (int i = 0; i < nb; i++) if (nodes[i] >= 0) v->vt->release(v, nodes[i]);
     }
     if (!rc) {
-        /* within-problem AUC: records of one problem are adjacent in the
-         * label files (same uid, else same problem text); every (right, wrong) pair of solutions of a problem
-         * counts once, won when the right one scores higher (ties half) */
+        /* within-problem AUC: records of one problem (same uid, else same
+         * problem text) are adjacent in the label files; every (right,
+         * wrong) pair of one problem's solutions counts once, won when the
+         * right one scores higher (ties half) */
         double won[TTC_WITHIN_N] = {0};
         long pairs = 0;
         float *agg = malloc(sizeof(float) * (r.n ? r.n : 1) * TTC_WITHIN_N);
+        if (!agg) rc = ttc_err_set(e, TTC_ENOMEM, "quality: out of memory");
         int off = 0;
         for (int i = 0; agg && i < r.n; off += r.v[i].n, i++) {
             float tmp[64];
