@@ -313,5 +313,53 @@ Test(family, revision_and_orm_data_from_bundled_models, .timeout = 300) {
     free(out);
     for (int i = 0; i < n; i++) json_decref(v[i]);
     free(v);
+
+    /* on-policy revision data: the revision model's own chains (greedy
+     * revisions); every example's context is one the model saw, and its
+     * target is right: the most recent right attempt in the context, else a
+     * correct solution ("fix"), else (no context) a right first attempt */
+    char onp[512];
+    snprintf(onp, sizeof onp, "%s/onp.jsonl", d);
+    ttc_label_opts op = {.data = "data/synth/train.jsonl", .out = onp, .offset = 1, .limit = 4, .samples = 2,
+                         .chain = 3, .examples = 6, .on_policy = true, .temperature = 0.8f,
+                         .revise_temp = 0, .revise_temp_set = true, .max_tokens = 256, .seed = 9, .threads = 2};
+    cr_assert_eq(ttc_label_revision("models/revision.gguf", &op, &e), TTC_OK, "%s", e.msg);
+    v = read_records(onp, &n);
+    cr_assert_eq(n, 24, "4 problems x 6 examples");
+    int kinds[3] = {0};
+    for (int i = 0; i < n; i++) {
+        const char *uid = json_string_value(json_object_get(v[i], "uid")), *ref = NULL;
+        for (int k = 1; k < 7; k++)
+            if (!strcmp(uid, json_string_value(json_object_get(probs[k], "unique_id"))))
+                ref = json_string_value(json_object_get(probs[k], "answer"));
+        cr_assert_not_null(ref, "%s", uid);
+        const char *prompt = json_string_value(json_object_get(v[i], "prompt"));
+        const char *target = json_string_value(json_object_get(v[i], "completion"));
+        const char *recipe = json_string_value(json_object_get(v[i], "recipe"));
+        int k = (int)json_integer_value(json_object_get(v[i], "attempts")), right;
+        cr_assert_eq(context_attempts(prompt, ref, &right), k, "%s", prompt);
+        cr_assert_leq(k, 2, "attempt t of a chain of 3 sees at most 2");
+        char ans[256];
+        cr_assert(ttc_extract_answer(target, ans, sizeof ans) && ttc_answer_equal(ans, ref), "target: %s", target);
+        if (!strcmp(recipe, "keep")) {
+            cr_assert_gt(right, 0);
+            char head[64];
+            snprintf(head, sizeof head, "%.40s", target);
+            cr_assert(strstr(prompt, head), "keep copies an attempt of the context");
+            kinds[0]++;
+        } else if (!strcmp(recipe, "fix")) {
+            cr_assert(right == 0 && k > 0, "fix: no right attempt in context (%d of %d)", right, k);
+            kinds[1]++;
+        } else {
+            cr_assert_str_eq(recipe, "first");
+            cr_assert_eq(k, 0);
+            kinds[2]++;
+        }
+        json_decref(v[i]);
+    }
+    free(v);
+    cr_assert(kinds[2] > 0 && kinds[0] + kinds[1] > 0, "keep %d fix %d first %d", kinds[0], kinds[1], kinds[2]);
+    op.chain = 0;
+    cr_assert_eq(ttc_label_revision("models/revision.gguf", &op, &e), TTC_EINVAL);
     for (int i = 0; i < 7; i++) json_decref(probs[i]);
 }

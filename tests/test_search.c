@@ -405,7 +405,27 @@ Test(search, revision_context_at_most_four) {
     for (int i = 0; i < 14; i++) cnt[atoi(r.cands[i].answer) - 41]++;
     int best = cnt[1] > cnt[0] ? (cnt[2] > cnt[1] ? 2 : 1) : (cnt[2] > cnt[0] ? 2 : 0);
     cr_assert_eq(atoi(r.answer) - 41, best);
+    /* sampled at temperature, the revisions vary like the first attempts */
+    bool varied = false;
+    for (int i = 0; i < 14; i++) varied |= i % 7 > 0 && strcmp(r.cands[i].answer, "41");
+    cr_assert(varied);
     ttc_search_result_free(&r);
+    /* greedy revisions (revise_temperature 0): the first attempt of a chain
+     * is still sampled, every later one is the greedy path (the first of
+     * the tied steps) */
+    p.revise_temperature = 0;
+    r = run_ok(&f, &p);
+    bool first_varied = false;
+    for (int i = 0; i < 14; i++) {
+        if (i % 7) cr_assert_str_eq(r.cands[i].answer, "41", "attempt %d", i);
+        else first_varied |= strcmp(r.cands[i].answer, "41") != 0;
+    }
+    cr_assert(first_varied, "the first attempts are sampled");
+    ttc_search_result_free(&r);
+    p.revise_temperature = NAN;
+    ttc_err e = {0};
+    cr_assert_eq(ttc_search_params_check(&p, &e), TTC_EINVAL);
+    cr_assert(strstr(e.msg, "revise_temperature"), "%s", e.msg);
     fx_close(&f);
     fake_tree_free(t);
 }

@@ -36,6 +36,8 @@ static const char usage[] =
     "  --large FILE         larger generator for the FLOPs-matched comparison\n"
     "                       (default models/generator-large.gguf if present)\n"
     "  --no-revisions, --no-large   skip those phases\n"
+    "  --revise-temp T      temperature of a revision chain's attempts 2.. (default:\n"
+    "                       the preset's sampling temperature, 0.8)\n"
     "  --train-tokens N[,M] pre-training tokens of the generator (and the larger one)\n"
     "                       for the FLOPs-matched figure, where a model file lacks\n"
     "                       ttc.train.tokens (the file's value wins)\n"
@@ -206,7 +208,7 @@ int cmd_experiment(int argc, char **argv) {
     const char *rev = default_if_exists("models/revision.gguf"), *orm = default_if_exists("models/orm.gguf");
     const char *large = default_if_exists("models/generator-large.gguf"), *data = "data/synth/test.jsonl", *out = NULL;
     const char *budgets = NULL, *levels = NULL, *methods = NULL;
-    double tt_gen = 0, tt_large = 0;
+    double tt_gen = 0, tt_large = 0, rtemp = -1;
     long limit = -1, samples = -1, seed = 1, threads = 0, shard = 0, n_shards = 1;
     bool analyze = false;
     static const struct option opts[] = {
@@ -215,7 +217,7 @@ int cmd_experiment(int argc, char **argv) {
         {"data", 1, 0, 'd'}, {"out", 1, 0, 'o'}, {"limit", 1, 0, 'l'}, {"samples", 1, 0, 's'},
         {"budgets", 1, 0, 'b'}, {"seed", 1, 0, 'S'}, {"threads", 1, 0, 't'}, {"shard", 1, 0, 'H'},
         {"analyze", 0, 0, 'A'}, {"levels", 1, 0, 'V'}, {"methods", 1, 0, 'M'},
-        {"train-tokens", 1, 0, 'K'}, {0, 0, 0, 0}};
+        {"train-tokens", 1, 0, 'K'}, {"revise-temp", 1, 0, 'T'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:o:t:", opts, NULL)) != -1) {
@@ -240,6 +242,7 @@ int cmd_experiment(int argc, char **argv) {
                 return cli_bad_args("experiment", "--shard: expected I/K with 0 <= I < K, got '%s'", optarg);
             break;
         case 'A': analyze = true; break;
+        case 'T': if (!cli_parse_float(optarg, 0, 5, &rtemp)) return cli_bad_args("experiment", "--revise-temp: expected 0..5, got '%s'", optarg); break;
         case 'V': levels = optarg; break;
         case 'M': methods = optarg; break;
         case 'K': {
@@ -275,6 +278,7 @@ int cmd_experiment(int argc, char **argv) {
     if (methods && !parse_methods(methods, &cfg.search_mask))
         return cli_bad_args("experiment", "--methods: expected a list of beam_sqrt, beam_m4, "
                             "lookahead_k1, lookahead_k3, dvts (or none), got '%s'", methods);
+    if (rtemp >= 0) cfg.revise_temperature = (float)rtemp;
     cfg.data = data;
     cfg.out_dir = out;
     cfg.seed = (uint64_t)seed;

@@ -39,6 +39,8 @@ static void usage(FILE *f) {
         "  --revise-select S       verifier (hierarchical best-of-N weighted) or majority\n"
         "  --agg A                 step-score aggregation: last, min, prod, mean (default last)\n"
         "  --temp T                sampling temperature (default 0.8)\n"
+        "  --revise-temp T         temperature of a chain's revisions (attempts 2..);\n"
+        "                          default --temp\n"
         "  --top-p P               nucleus sampling (default 1 = off)\n"
         "  --max-tokens N          tokens per full solution (default: up to the context)\n"
         "  --max-step-tokens N     tokens per step in tree searches (default: no limit)\n"
@@ -106,7 +108,7 @@ int cmd_solve(int argc, char **argv) {
     const char *problem_arg = NULL, *strategy = NULL, *policy_path = NULL;
     long n = 16, width = 0, look = -1, rlen = 0, max_tok = 0, max_step = 0, rounds = TTC_SEARCH_MAX_ROUNDS;
     long seed = 0, n_ctx = 0, threads = 0;
-    double temp = 0.8, top_p = 1.0;
+    double temp = 0.8, top_p = 1.0, rtemp = -1;
     bool json = false;
     ttc_agg agg = TTC_AGG_LAST;
     ttc_revise_select rsel = TTC_REVISE_VERIFIER;
@@ -137,6 +139,7 @@ int cmd_solve(int argc, char **argv) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = cli_parse_int(v, 0, TTC_POOL_MAX_THREADS, &threads);
         else if (!strcmp(a, "--temp")) ok = cli_parse_float(v, 0, 100, &temp);
         else if (!strcmp(a, "--top-p")) ok = cli_parse_float(v, 0, 1, &top_p);
+        else if (!strcmp(a, "--revise-temp")) ok = cli_parse_float(v, 0, 100, &rtemp);
         else if (!strcmp(a, "--agg")) ok = ttc_agg_parse(v, &agg, &e) == TTC_OK;
         else if (!strcmp(a, "--revise-select")) {
             if (!strcmp(v, "verifier")) rsel = TTC_REVISE_VERIFIER;
@@ -159,6 +162,7 @@ int cmd_solve(int argc, char **argv) {
     if (look >= 0) p.lookahead = (int)look;
     p.revise_len = rlen > 0 ? (int)rlen : (int)n;
     p.revise_select = rsel;
+    p.revise_temperature = (float)rtemp;
     p.agg = agg;
     p.temperature = (float)temp;
     p.top_p = (float)top_p;

@@ -382,29 +382,23 @@ static int revision_one(eng *g, const ttc_label_opts *o, const ttc_example *x, u
     return rc;
 }
 
-int ttc_label_revision(const char *model_path, const ttc_label_opts *o, ttc_err *e) {
-    if (o->samples < 1 || o->samples > 64)
-        return ttc_err_set(e, TTC_EINVAL, "label revision: samples %d out of range 1..64", o->samples);
-    if (!(o->drop_fix >= 0 && o->drop_fix < 1))
-        return ttc_err_set(e, TTC_EINVAL, "label revision: drop-fix %g must lie in [0, 1)", o->drop_fix);
-    if (!(o->natural >= 0 && o->edit >= 0 && o->natural + o->edit <= 1))
-        return ttc_err_set(e, TTC_EINVAL, "label revision: natural %g + edit %g must lie in 0..1", o->natural,
-                           o->edit);
-    return drive(model_path, o, o->samples + 2, revision_one, e);
-}
-
 /* ---- ORM: graded revision chains --------------------------------------- */
 
-static int orm_one(eng *g, const ttc_label_opts *o, const ttc_example *x, uint64_t seed, FILE *out, ttc_err *e) {
-    int C = o->samples, L = o->chain, rc = TTC_OK;
-    char **att = calloc((size_t)C * L, sizeof(char *));
-    int *seqs = calloc(C, sizeof(int)), *kctx = calloc((size_t)C * L, sizeof(int));
+/* Samples C chains of L attempts of a revision model on problem x: attempt
+ * t of a chain reads the chain's up to 4 previous attempts (the oldest are
+ * dropped while the prompt would leave less than max_tokens of context), as
+ * the revise strategy does. The first attempt is sampled at o->temperature,
+ * the rest at o->revise_temp when it is set. att[c * L + t] gets the text
+ * (never NULL on success; the caller frees), kctx[c * L + t] the number of
+ * attempts it saw. */
+static int sample_chains(eng *g, const ttc_label_opts *o, const ttc_example *x, uint64_t seed, int C, int L,
+                         char **att, int *kctx, ttc_err *e) {
+    int *seqs = calloc(C, sizeof(int)), rc = TTC_OK;
     ttc_gen_request *req = calloc(C, sizeof *req);
-    if (!att || !seqs || !kctx || !req) rc = ttc_err_set(e, TTC_ENOMEM, "out of memory");
+    if (!seqs || !req) rc = ttc_err_set(e, TTC_ENOMEM, "out of memory");
     for (int t = 0; !rc && t < L; t++) {
+        for (int c = 0; c < C; c++) seqs[c] = -1;
         for (int c = 0; !rc && c < C; c++) {
-            /* up to 4 previous attempts; the oldest are dropped while the
-             * prompt would leave less than max_tokens of context */
             bool placed = false;
             for (int k = TTC_MIN(t, 4); k >= 0 && !rc && !placed; k--) {
                 const char *prev[4];
@@ -423,14 +417,99 @@ static int orm_one(eng *g, const ttc_label_opts *o, const ttc_example *x, uint64
                 free(p);
             }
         }
-        if (!rc) rc = sample_all(g, seqs, C, o->max_tokens, o->temperature, seed + (uint64_t)t * 7919, req, e);
+        float temp = t > 0 && o->revise_temp_set ? o->revise_temp : o->temperature;
+        if (!rc) rc = sample_all(g, seqs, C, o->max_tokens, temp, seed + (uint64_t)t * 7919, req, e);
         for (int c = 0; c < C; c++) {
             if (!rc && !(att[c * L + t] = strdup(req[c].text ? req[c].text : "")))
                 rc = ttc_err_set(e, TTC_ENOMEM, "out of memory");
             ttc_gen_request_free(&req[c]);
-            ttc_seq_free(g->ctx, seqs[c]);
+            if (seqs) ttc_seq_free(g->ctx, seqs[c]);
         }
     }
+    free(seqs);
+    free(req);
+    return rc;
+}
+
+/* On-policy keep-or-fix examples: the model (a revision model) runs
+ * o->samples chains of o->chain attempts, and an example is made from the
+ * context of o->examples random attempts among them, exactly as the model
+ * saw it. The target is the most recent right attempt in that context
+ * ("keep"), else the correct solution closest to the last attempt by edit
+ * distance among every right attempt of the problem's chains and the
+ * reference ("fix"; a fraction o->drop_fix is left out), else, with nothing
+ * in context, one of the right attempts or the reference. Off-policy data
+ * shows the model other models' attempts; these show it its own, so it
+ * learns to keep the right answers it would otherwise re-sample and to
+ * leave the wrong ones it would otherwise repeat. */
+static int revision_chain_one(eng *g, const ttc_label_opts *o, const ttc_example *x, uint64_t seed, FILE *out,
+                              ttc_err *e) {
+    int C = o->samples, L = o->chain, N = C * L, rc = TTC_OK;
+    char **att = calloc((size_t)N, sizeof(char *));
+    int *kctx = calloc((size_t)N, sizeof(int)), *good = calloc((size_t)N, sizeof(int)), ng = 0;
+    bool *ok = calloc((size_t)N, sizeof(bool));
+    if (!att || !kctx || !good || !ok) rc = ttc_err_set(e, TTC_ENOMEM, "out of memory");
+    if (!rc) rc = sample_chains(g, o, x, seed, C, L, att, kctx, e);
+    for (int i = 0; !rc && i < N; i++)
+        if ((ok[i] = att[i][0] && solved(att[i], x->answer))) good[ng++] = i;
+    ttc_rng r;
+    ttc_rng_seed(&r, seed ^ 0x0b0c);
+    int n_ex = o->examples > 0 ? o->examples : 2;
+    for (int ex = 0; !rc && ex < n_ex; ex++) {
+        int i = (int)ttc_rng_below(&r, (uint64_t)N), k = kctx[i];
+        const char *prev[4], *target = NULL;
+        for (int j = 0; j < k; j++) prev[j] = att[i - k + j];
+        for (int j = k - 1; j >= 0 && !target; j--)
+            if (ok[i - k + j]) target = prev[j];
+        const char *recipe = "keep";
+        if (!target && k > 0) {
+            if (o->drop_fix > 0 && ttc_rng_float(&r) < o->drop_fix) continue;
+            recipe = "fix";
+            int best = ttc_edit_distance(prev[k - 1], x->solution);
+            target = x->solution;
+            for (int j = 0; j < ng && best >= 0; j++) {
+                int d = ttc_edit_distance(prev[k - 1], att[good[j]]);
+                if (d >= 0 && d < best) { best = d; target = att[good[j]]; }
+            }
+            if (best < 0) { rc = ttc_err_set(e, TTC_ENOMEM, "out of memory"); break; }
+        } else if (!target) {
+            recipe = "first";
+            target = ng ? att[good[ttc_rng_below(&r, (uint64_t)ng)]] : x->solution;
+        }
+        char *ctx = ttc_prompt_revise(x->problem, prev, k);
+        if (!ctx) { rc = ttc_err_set(e, TTC_ENOMEM, "out of memory"); break; }
+        rc = ttc_jsonl_append(out, json_pack("{s:s, s:i, s:i, s:s, s:b, s:s, s:s}", "uid", x->unique_id, "example", ex,
+                                             "attempts", k, "recipe", recipe, "natural", false, "prompt", ctx,
+                                             "completion", target), o->out, e);
+        free(ctx);
+    }
+    for (int i = 0; att && i < N; i++) free(att[i]);
+    free(att); free(kctx); free(good); free(ok);
+    return rc;
+}
+
+int ttc_label_revision(const char *model_path, const ttc_label_opts *o, ttc_err *e) {
+    if (o->samples < 1 || o->samples > 64)
+        return ttc_err_set(e, TTC_EINVAL, "label revision: samples %d out of range 1..64", o->samples);
+    if (!(o->drop_fix >= 0 && o->drop_fix < 1))
+        return ttc_err_set(e, TTC_EINVAL, "label revision: drop-fix %g must lie in [0, 1)", o->drop_fix);
+    if (!(o->natural >= 0 && o->edit >= 0 && o->natural + o->edit <= 1))
+        return ttc_err_set(e, TTC_EINVAL, "label revision: natural %g + edit %g must lie in 0..1", o->natural,
+                           o->edit);
+    if (o->on_policy) {
+        if (o->chain < 1 || o->chain > 16)
+            return ttc_err_set(e, TTC_EINVAL, "label revision: chain length %d out of range 1..16", o->chain);
+        return drive(model_path, o, o->samples + 2, revision_chain_one, e);
+    }
+    return drive(model_path, o, o->samples + 2, revision_one, e);
+}
+
+static int orm_one(eng *g, const ttc_label_opts *o, const ttc_example *x, uint64_t seed, FILE *out, ttc_err *e) {
+    int C = o->samples, L = o->chain, rc = TTC_OK;
+    char **att = calloc((size_t)C * L, sizeof(char *));
+    int *kctx = calloc((size_t)C * L, sizeof(int));
+    if (!att || !kctx) rc = ttc_err_set(e, TTC_ENOMEM, "out of memory");
+    if (!rc) rc = sample_chains(g, o, x, seed, C, L, att, kctx, e);
     for (int i = 0; !rc && i < C * L; i++) {
         char lines[MAX_STEPS][512];
         int nl = text_lines(att[i], lines, MAX_STEPS);
@@ -451,7 +530,7 @@ static int orm_one(eng *g, const ttc_label_opts *o, const ttc_example *x, uint64
         free(context);
     }
     for (int i = 0; att && i < C * L; i++) free(att[i]);
-    free(att); free(seqs); free(kctx); free(req);
+    free(att); free(kctx);
     return rc;
 }
 

@@ -49,9 +49,13 @@ typedef struct ttc_label_opts {
     float    natural;       /* revision: fraction of natural contexts (0..1) */
     float    edit;          /* revision: fraction of keep-or-fix examples */
     float    drop_fix;      /* revision: fraction of "fix" edit examples left out */
+    bool     on_policy;     /* revision: contexts from the model's own chains
+                               (`chain` attempts each; the model is a revision model) */
     bool     own_only;      /* revision: only problems the model solved at least
                                once, and only its own solutions as targets */
     float    temperature;
+    float    revise_temp;   /* orm: temperature of attempts 2.. of a chain */
+    bool     revise_temp_set; /* else they use temperature */
     int      max_tokens;    /* per solution */
     uint64_t seed;
     int      threads;       /* 0 = all cores */

@@ -39,6 +39,7 @@ int ttc_exp_preset(ttc_exp_config *c, const char *name, ttc_err *e) {
     c->n_budgets = nb;
     c->search_mask = (1u << TTC_EXP_N_SEARCH) - 1;
     c->temperature = 0.8f;
+    c->revise_temperature = -1;
     c->max_solution_tokens = 256;
     if (!c->n_shards) c->n_shards = 1;
     return TTC_OK;
@@ -130,6 +131,7 @@ static int write_meta(const ttc_exp_config *c, const ttc_exp_models *m, ttc_err 
     json_object_set_new(j, "temperature", json_real(c->temperature));
     json_object_set_new(j, "revise_chains", json_integer(c->revise_chains));
     json_object_set_new(j, "revise_len", json_integer(c->revise_len));
+    if (c->revise_temperature >= 0) json_object_set_new(j, "revise_temperature", json_real(c->revise_temperature));
     json_object_set_new(j, "generator", json_string(m->gen->info.name));
     json_object_set_new(j, "gen_params", json_integer(m->gen->info.n_params));
     json_object_set_new(j, "prm", json_string(m->prm->info.name));
@@ -267,6 +269,7 @@ int ttc_exp_run(const ttc_exp_config *c, const ttc_exp_models *m, ttc_err *e) {
             ttc_search_params_default(&p, TTC_SEARCH_REVISE, c->revise_chains * c->revise_len);
             p.revise_len = c->revise_len;
             p.temperature = c->temperature;
+            p.revise_temperature = c->revise_temperature;
             p.max_solution_tokens = c->max_solution_tokens;
             p.seed = mix3(ps, 77, 0);
             if ((rc = ttc_search_run(&p, m->rev, m->orm, x->problem, &res, e))) break;

@@ -140,6 +140,7 @@ static void budget_add(ttc_budget *a, const ttc_budget *b) {
 /* Copies the caller's sampling settings into p (keeps method and sizes). */
 static void apply_base(ttc_search_params *p, const ttc_search_params *base) {
     p->temperature = base->temperature;
+    p->revise_temperature = base->revise_temperature;
     p->top_p = base->top_p;
     p->agg = base->agg;
     p->max_step_tokens = base->max_step_tokens;

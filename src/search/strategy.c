@@ -42,6 +42,7 @@ void ttc_search_params_default(ttc_search_params *p, ttc_search_method method, i
     p->revise_len = n;
     p->revise_context = TTC_REVISE_MAX_CONTEXT;
     p->revise_select = TTC_REVISE_VERIFIER;
+    p->revise_temperature = -1;
 }
 
 bool ttc_search_needs_verifier(const ttc_search_params *p) {
@@ -82,6 +83,8 @@ int ttc_search_params_check(const ttc_search_params *p, ttc_err *e) {
         if (p->revise_context < 0 || p->revise_context > TTC_REVISE_MAX_CONTEXT)
             return ttc_err_set(e, TTC_EINVAL, "search params: revise_context = %d, expected 0..%d",
                                p->revise_context, TTC_REVISE_MAX_CONTEXT);
+        if (!isfinite(p->revise_temperature))
+            return ttc_err_set(e, TTC_EINVAL, "search params: revise_temperature must be finite (< 0: temperature)");
         if ((unsigned)p->revise_select > TTC_REVISE_MAJORITY)
             return ttc_err_set(e, TTC_EINVAL, "search params: revise_select %d unknown",
                                (int)p->revise_select);
@@ -322,14 +325,15 @@ done:
     return rc;
 }
 
-/* Samples a full solution from each of nodes[0..n) (seeds[i]) into the
- * fresh ts[i]; releases the nodes whatever happens. */
-static int sample_full(run *r, int *nodes, int n, const uint64_t *seeds, tnode *ts) {
+/* Samples a full solution from each of nodes[0..n) (seeds[i]) at
+ * temperature temp into the fresh ts[i]; releases the nodes whatever
+ * happens. */
+static int sample_full(run *r, int *nodes, int n, const uint64_t *seeds, float temp, tnode *ts) {
     ttc_generator *g = r->gen;
     int rc = TTC_OK;
     ttc_extend_result *res = calloc((size_t)TTC_MAX(n, 1), sizeof *res);
     if (!res) { rc = oom(r->e, "sampling"); goto done; }
-    ttc_extend_opts o = {r->p->temperature, r->p->top_p, r->p->max_solution_tokens, seeds};
+    ttc_extend_opts o = {temp, r->p->top_p, r->p->max_solution_tokens, seeds};
     if ((rc = g->vt->extend(g, nodes, n, TTC_EXTEND_SOLUTION, &o, res, r->e))) goto done;
     for (int i = 0; i < n; i++) {
         if ((rc = text_append(&ts[i], res[i].text, (size_t)res[i].len, r->e))) goto done;
@@ -359,7 +363,7 @@ static int run_bon(run *r) {
         if (!(rc = r->gen->vt->fork(r->gen, root, &nodes[made], r->e))) made++;
     if (root >= 0) r->gen->vt->release(r->gen, root);
     if (!rc) {
-        rc = sample_full(r, nodes, n, seeds, ts);
+        rc = sample_full(r, nodes, n, seeds, p->temperature, ts);
         r->out->budget.full_samples += n;
     } else {
         for (int i = 0; i < made; i++) r->gen->vt->release(r->gen, nodes[i]);
@@ -417,7 +421,8 @@ static int run_revise(run *r) {
             for (int j = 0; j < m; j++) r->gen->vt->release(r->gen, nodes[j]);
             break;
         }
-        rc = sample_full(r, nodes, m, seeds, batch);
+        float temp = t > 0 && p->revise_temperature >= 0 ? p->revise_temperature : p->temperature;
+        rc = sample_full(r, nodes, m, seeds, temp, batch);
         r->out->budget.full_samples += m;
         for (int j = 0; j < m; j++) ts[at[j]] = batch[j];
     }
@@ -777,6 +782,8 @@ int ttc_search_result_json(const ttc_search_result *r, bool with_cands, char **o
         json_object_set_new(o, "revise_len", json_integer(r->params.revise_len));
         json_object_set_new(o, "revise_select", json_string(r->params.revise_select == TTC_REVISE_MAJORITY
                                                                 ? "majority" : "verifier"));
+        if (r->params.revise_temperature >= 0)
+            json_object_set_new(o, "revise_temperature", json_real(r->params.revise_temperature));
     }
     json_object_set_new(o, "agg", json_string(ttc_agg_name(r->params.agg)));
     json_object_set_new(o, "temperature", json_real(r->params.temperature));

@@ -88,11 +88,13 @@ typedef struct ttc_search_params {
     int      revise_len;     /* attempts per chain (sequential); chains = ceil(N / len) */
     int      revise_context; /* previous attempts shown; default/max TTC_REVISE_MAX_CONTEXT */
     ttc_revise_select revise_select;
+    float    revise_temperature; /* attempts 2.. of a chain; < 0: temperature */
 } ttc_search_params;
 
 /* Defaults for method: M = min(4, N), k = 0 (lookahead: 2), 40 rounds, agg last,
  * temperature 0.8, top_p 1, answer_ends, seed 0, revise_len = N (one
- * sequential chain), revise_context 4, verifier selection. */
+ * sequential chain), revise_context 4, verifier selection, revise_temperature
+ * -1 (the revisions sample at temperature). */
 void ttc_search_params_default(ttc_search_params *p, ttc_search_method method, int n);
 
 /* "majority", "bon", "bon-weighted", "beam", "lookahead", "dvts", "revise". */
