@@ -752,6 +752,16 @@ Test(train_cli, sft_then_prm_end_to_end) {
     snprintf(cmd, sizeof cmd, "%s gguf info %s", tu_bin(), prm);
     cr_assert_eq(tu_run(cmd, NULL, &out), 0);
     cr_assert(strstr(out, "ttc.prm.format") && strstr(out, "\"ttc\""), "%s", out);
+    /* a fine-tune keeps the context of the model it starts from */
+    const char *cl = strstr(out, "llama.context_length");
+    cr_assert(cl && strstr(cl, "96\n") && strchr(cl, '\n') == strstr(cl, "96\n") + 2, "%s", out);
+    free(out);
+    /* ... unless --ctx asks for another (a longer one for longer prompts) */
+    snprintf(cmd, sizeof cmd, "%s train --task prm --data %s --init %s --out %s --steps 1 --ctx 128 "
+             "--batch 2 --threads 1 2>&1 && %s gguf info %s", tu_bin(), prmd, model, prm, tu_bin(), prm);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 0, "%s", out);
+    cl = strstr(out, "llama.context_length");
+    cr_assert(cl && strstr(cl, "128\n") && strchr(cl, '\n') == strstr(cl, "128\n") + 3, "%s", out);
     free(out);
     /* a malformed line is reported as file:line, exit 1 */
     f = fopen(bad, "w");

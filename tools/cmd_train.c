@@ -34,7 +34,8 @@ static void usage(FILE *f) {
         "  --vocab FILE.gguf      tokenizer from a GGUF file\n"
         "  --train-tokenizer N    train a byte-level BPE of N tokens on the data (qwen2 pre-tokenizer)\n"
         "  --dim D (256) --layers L (6) --heads H (4) --kv-heads K (=H) --ff F (3*D)\n"
-        "  --ctx C (512) --tied   tie the output matrix to the embedding\n"
+        "  --ctx C (512; with --init the model's own) --tied   tie the output matrix\n"
+        "                         to the embedding\n"
         "optimization:\n"
         "  --steps S (1000) --batch B (8) --seq T (=ctx) --accum A (1) --lr LR (1e-3)\n"
         "  --min-lr FRAC (0.1) --warmup W (100) --wd WD (0.1) --clip C (1.0)\n"
@@ -122,7 +123,7 @@ int cmd_train(int argc, char **argv) {
     const char *C = "train";
     const char *task_s = NULL, *data = NULL, *out = NULL, *init = NULL, *vocab = NULL;
     const char *ckpt = NULL, *logp = NULL, *name = NULL, *type_s = "f16", *val = NULL;
-    long train_tok = 0, dim = 256, layers = 6, heads = 4, kv = 0, ff = 0, ctx = 512, threads = 0;
+    long train_tok = 0, dim = 256, layers = 6, heads = 4, kv = 0, ff = 0, ctx = 0, threads = 0;
     long steps = 1000, batch = 8, seq = 0, accum = 1, warmup = 100, seed = 1, ckpt_every = 100;
     long max_mem = 0, grow = 0;
     double lr = 1e-3, min_lr = 0.1, wd = 0.1, clip = 1.0;
@@ -245,7 +246,7 @@ int cmd_train(int argc, char **argv) {
         o.ckpt_every = (int32_t)ckpt_every;
         if (!rc && !init) {
             ttc_tconfig c = {(int32_t)dim, (int32_t)layers, (int32_t)heads, (int32_t)kv,
-                             (int32_t)ff, ttc_tokenizer_n_vocab(tok), (int32_t)ctx, tied,
+                             (int32_t)ff, ttc_tokenizer_n_vocab(tok), (int32_t)(ctx > 0 ? ctx : 512), tied,
                              10000.0f, 1e-5f};
             rc = ttc_train_check_memory(&c, &o, (size_t)max_mem << 20, &e);
             if (!rc) rc = ttc_tmodel_new(&c, &m, &e);
