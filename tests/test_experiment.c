@@ -8,6 +8,7 @@
 
 #include "base/util.h"
 #include "optimal/experiment.h"
+#include "optimal/policy.h"
 #include "testutil.h"
 
 static void put(FILE *f, const char *s) { fputs(s, f); fputc('\n', f); }
@@ -206,6 +207,7 @@ Test(experiment, runner_resumes_without_duplicates) {
     c.data = data;
     c.out_dir = dir;
     c.seed = 3;
+    c.revise_temperature = 0;   /* greedy revisions: recorded in meta.json and policy.json */
     /* interrupted run */
     c.progress = cancel_after;
     c.cancel = &cancel_flag;
@@ -226,6 +228,11 @@ Test(experiment, runner_resumes_without_duplicates) {
     cr_assert_eq(ttc_exp_run(&c, &m, &e), TTC_OK, "%s", e.msg);
     cr_assert_eq(count_lines(rec), 4 * 15, "a finished run adds nothing");
     cr_assert_eq(ttc_exp_analyze(dir, NULL, 0, 1, NULL, &e), TTC_OK, "%s", e.msg);
+    char pol_path[512];
+    snprintf(pol_path, sizeof pol_path, "%s/policy.json", dir);
+    ttc_policy pol;
+    cr_assert_eq(ttc_policy_load(pol_path, &pol, &e), TTC_OK, "%s", e.msg);
+    cr_assert_float_eq(pol.revise_temperature, 0.0f, 1e-9, "the policy revises as the experiment did");
     json_t *s = load_summary(dir);
     /* the oracle PRM always prefers the right path: weighted best-of-4 is
      * right whenever the right answer was sampled at least once. */
@@ -269,7 +276,6 @@ Test(experiment, runner_resumes_without_duplicates) {
 }
 
 /* ---- the policy file and `auto` -------------------------------------- */
-#include "optimal/policy.h"
 
 static const char *write_policy(const char *body) {
     static char path[300];
@@ -298,6 +304,7 @@ Test(experiment, policy_load_bins_and_choice) {
     cr_assert_str_eq(ttc_policy_choose(&pol, 2, 8), "beam_sqrt", "largest policy budget <= 8 is 4");
     cr_assert_str_eq(ttc_policy_choose(&pol, 1, 1000), "beam_m4");
     cr_assert_str_eq(ttc_policy_choose(&pol, 4, 1), "bon_weighted");
+    cr_assert_lt(pol.revise_temperature, 0, "no revise_temperature: the caller's");
 }
 
 Test(experiment, policy_rejects_bad_files) {
@@ -312,6 +319,44 @@ Test(experiment, policy_rejects_bad_files) {
                                  &pol, &e), TTC_EFORMAT);
     cr_assert(strstr(e.msg, "warp_drive") != NULL, "%s", e.msg);
     cr_assert_eq(ttc_policy_load(write_policy("{not json"), &pol, &e), TTC_EFORMAT);
+    cr_assert_eq(ttc_policy_load(write_policy("{\"cuts\": [1,2,3,4], \"budgets\": [1], \"revise_temperature\": \"hot\", "
+                                              "\"choice\": [[\"dvts\"],[\"dvts\"],[\"dvts\"],[\"dvts\"],[\"dvts\"]]}"),
+                                 &pol, &e), TTC_EFORMAT);
+    cr_assert(strstr(e.msg, "\"revise_temperature\"") != NULL, "%s", e.msg);
+}
+
+/* A policy's revisions decode at the experiment's revise_temperature unless
+ * the caller sets one. */
+Test(experiment, auto_solve_revises_at_the_policy_temperature) {
+    const char *p = write_policy(
+        "{\"cuts\": [0.95, 0.9, 0.85, 0.8], \"budgets\": [1], \"probe\": 1, \"revise_temperature\": 0, "
+        "\"choice\": [[\"revisions_len2\"],[\"revisions_len2\"],[\"revisions_len2\"],[\"revisions_len2\"],"
+        "[\"revisions_len2\"]]}");
+    ttc_policy pol;
+    ttc_err e = {0};
+    cr_assert_eq(ttc_policy_load(p, &pol, &e), TTC_OK, "%s", e.msg);
+    cr_assert_float_eq(pol.revise_temperature, 0.0f, 1e-9);
+    fake_tree *t = two_path_tree();
+    fake_stats st = {0};
+    ttc_generator *g = fake_generator_new(t, &st);
+    ttc_verifier *prm = fake_oracle_new(t, false, &st), *orm = fake_oracle_new(t, true, &st);
+    ttc_search_params base;
+    ttc_search_params_default(&base, TTC_SEARCH_BON_WEIGHTED, 1);
+    base.seed = 5;
+    ttc_search_result r;
+    ttc_auto_info info;
+    cr_assert_eq(ttc_policy_solve(&pol, 5, &base, g, prm, g, orm, "q", &r, &info, &e), TTC_OK, "%s", e.msg);
+    cr_assert_str_eq(info.method, "revisions_len2");
+    cr_assert_float_eq(r.params.revise_temperature, 0.0f, 1e-9);
+    ttc_search_result_free(&r);
+    base.revise_temperature = 0.5f;
+    cr_assert_eq(ttc_policy_solve(&pol, 5, &base, g, prm, g, orm, "q", &r, &info, &e), TTC_OK, "%s", e.msg);
+    cr_assert_float_eq(r.params.revise_temperature, 0.5f, 1e-9, "the caller's choice wins");
+    ttc_search_result_free(&r);
+    g->vt->destroy(g);
+    prm->vt->destroy(prm);
+    orm->vt->destroy(orm);
+    fake_tree_free(t);
 }
 
 Test(experiment, auto_solve_counts_probe_in_budget) {

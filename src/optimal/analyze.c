@@ -1023,6 +1023,8 @@ int ttc_exp_analyze(const char *dir, const char *const *paths, int n_paths, uint
         }
         json_object_set_new(pol, "choice", jch);
         json_object_set_new(pol, "probe", json_integer(4));
+        json_t *rtemp = json_object_get(meta, "revise_temperature");
+        if (json_is_number(rtemp)) json_object_set_new(pol, "revise_temperature", json_incref(rtemp));
         snprintf(path, sizeof path, "%s/policy.json", dir);
         char *ps_ = json_dumps(pol, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
         rc = ps_ ? ttc_write_file(path, ps_, strlen(ps_), e) : ttc_err_set(e, TTC_ENOMEM, "policy: out of memory");

@@ -63,6 +63,15 @@ int ttc_policy_load(const char *path, ttc_policy *p, ttc_err *e) {
     }
     p->probe = json_is_integer(probe) ? (int)json_integer_value(probe) : 4;
     if (p->probe < 1 || p->probe > 64) rc = ttc_err_set(e, TTC_EFORMAT, "%s: field \"probe\": must be 1..64", path);
+    json_t *rt = json_object_get(j, "revise_temperature");
+    p->revise_temperature = -1;
+    if (rt && !json_is_null(rt)) {
+        double v = json_number_value(rt);
+        if (!json_is_number(rt) || !(v >= 0 && v <= 5))
+            rc = ttc_err_set(e, TTC_EFORMAT, "%s: field \"revise_temperature\": expected a number in 0..5", path);
+        else
+            p->revise_temperature = (float)v;
+    }
 out:
     json_decref(j);
     return rc;
@@ -186,7 +195,13 @@ int ttc_policy_solve(const ttc_policy *pol, int budget, const ttc_search_params 
             m = "bon_weighted";
             rc = ttc_exp_method_params(m, left, base->temperature, seed ^ 0x9e3779b97f4a7c15ull, &mp, e);
         }
-        if (rc == TTC_OK) apply_base(&mp, base);
+        if (rc == TTC_OK) {
+            apply_base(&mp, base);
+            /* revisions decode as they did in the experiment the policy
+             * came from, unless the caller chose a temperature for them */
+            if (mp.revise_temperature < 0 && pol->revise_temperature >= 0)
+                mp.revise_temperature = pol->revise_temperature;
+        }
         if (rc == TTC_OK) {
             snprintf(inf.method, sizeof inf.method, "%s", m);
             inf.method_budget = left;
