@@ -12,7 +12,8 @@
 #                    train/prm.h), then the generator fine-tuned as a PRM
 #   4. revision      `ttc label revision --edit` (0..4 sampled attempts -> the
 #                    right one kept, else the closest correct solution) -> SFT
-#                    of the revision model from the generator
+#                    of the revision model from the generator, then rounds of
+#                    `--on-policy` data from its own chains (and a 1024 context)
 #   5. orm           `ttc label orm` on revision chains -> --task orm
 #   6. large         the same SFT recipe on a 9.2x larger generator, exported
 #                    as q8_0 (FLOPs-matched comparison of the experiment)
@@ -87,48 +88,88 @@ if [ -f "$WORK/prm.val.jsonl" ] && [ ! -f models/prm.quality.json ]; then
     > "$WORK/prm.quality.json" && mv "$WORK/prm.quality.json" models/prm.quality.json
 fi
 
-# 4. revision model: 3000 training problems x 8 generator attempts; three
-#    keep-or-fix examples each: 0..4 of the attempts as sampled, then the
-#    most recent right one among them verbatim, else the correct solution
-#    closest to the last attempt by edit distance; 60 % of the "fix"
-#    examples are left out so keeping and fixing are balanced. SFT from the
-#    generator. (Earlier recipes -- the paper's incorrect-only contexts, and
-#    half natural contexts -- got worse with every revision:
-#    models/revision.md.)
+# 4. revision model, in rounds (models/revision.md):
+#    r0  off-policy keep-or-fix: 3000 training problems x 8 generator
+#        attempts; three examples each: 0..4 of the attempts as sampled, then
+#        the most recent right one verbatim, else the correct solution closest
+#        to the last attempt by edit distance (60 % of those "fix" examples
+#        left out). SFT from the generator.
+#    r1  on-policy: the model's own chains (first attempt at 0.8, revisions
+#        greedy) on 3000 new problems; each example is one of its contexts,
+#        then keep (the most recent right attempt) or fix (the closest
+#        correct solution). Fine-tune.
+#    r2  the context grown from 512 to 1024 tokens (r1's and r0's data), so
+#        a revision sees up to 4 earlier attempts instead of about one.
+#    r3  on-policy again on 4000 new problems (half with greedy revisions,
+#        half at 0.4), then r4 and r5 once more on 2000 each (greedy; r5 with
+#        chains of 6, so the oldest attempt drops out of the context):
+#        models/revision.gguf.
 if [ ! -f models/revision.gguf ]; then
   if [ ! -f "$WORK/revision.labels.done" ]; then
-    step "building revision data"
+    step "building revision data (r0)"
     "$TTC" label revision -m models/generator.gguf --data data/synth/train.jsonl \
       -o "$WORK/revision.jsonl" --offset 20000 --limit 3000 --samples 8 --examples 3 \
       --edit 1 --drop-fix 0.6 --temp 1.0 --max-tokens 320 --seed 11 -t "$THREADS"
     touch "$WORK/revision.labels.done"
   fi
-  step "training models/revision.gguf"
-  "$TTC" train --task sft --data "$WORK/revision.jsonl" --init models/generator.gguf \
-    --out models/revision.gguf --steps 600 --batch 16 --seq 512 --lr 1e-3 --min-lr 0.1 \
-    --warmup 20 --wd 0.1 --seed 1 --threads "$THREADS" --type f16 --name ttc-revision \
-    --checkpoint "$WORK/revision.ckpt" --ckpt-every 50 --resume --log "$WORK/revision.log"
+  # sft_round OUT INIT DATA STEPS BATCH SEQ LR [extra train args]
+  sft_round() {
+    local out=$1 init=$2 data=$3 steps=$4 batch=$5 seq=$6 lr=$7
+    shift 7
+    [ -f "$out" ] && return 0
+    step "training $out"
+    "$TTC" train --task sft --data "$data" --init "$init" --out "$out.tmp.gguf" --steps "$steps" \
+      --batch "$batch" --seq "$seq" --lr "$lr" --min-lr 0.1 --warmup 20 --wd 0.1 --seed 1 \
+      --threads "$THREADS" --type f16 --name ttc-revision --checkpoint "$out.ckpt" --ckpt-every 50 \
+      --resume --log "$out.log" "$@"
+    mv "$out.tmp.gguf" "$out"
+  }
+  # on_policy MODEL OUT OFFSET LIMIT CHAIN REVISE_TEMP SEED
+  on_policy() {
+    [ -f "$2.done" ] && return 0
+    step "on-policy revision data from $1 -> $2"
+    "$TTC" label revision --on-policy -m "$1" --data data/synth/train.jsonl -o "$2" \
+      --offset "$3" --limit "$4" --samples 4 --chain "$5" --examples 6 --temp 0.8 \
+      --revise-temp "$6" --max-tokens 320 --seed "$7" -t "$THREADS"
+    touch "$2.done"
+  }
+  sft_round "$WORK/revision-r0.gguf" models/generator.gguf "$WORK/revision.jsonl" 600 16 512 1e-3
+  on_policy "$WORK/revision-r0.gguf" "$WORK/revision-onp1.jsonl" 23000 3000 4 0 21
+  sft_round "$WORK/revision-r1.gguf" "$WORK/revision-r0.gguf" "$WORK/revision-onp1.jsonl" 400 16 512 5e-4
+  [ -f "$WORK/revision-mix.jsonl" ] || cat "$WORK/revision-onp1.jsonl" "$WORK/revision.jsonl" > "$WORK/revision-mix.jsonl"
+  sft_round "$WORK/revision-r2.gguf" "$WORK/revision-r1.gguf" "$WORK/revision-mix.jsonl" 300 8 1024 5e-4 --ctx 1024
+  on_policy "$WORK/revision-r2.gguf" "$WORK/revision-onp2g.jsonl" 26000 2000 5 0 31
+  on_policy "$WORK/revision-r2.gguf" "$WORK/revision-onp2s.jsonl" 28000 2000 5 0.4 32
+  [ -f "$WORK/revision-onp2.jsonl" ] || cat "$WORK/revision-onp2g.jsonl" "$WORK/revision-onp2s.jsonl" > "$WORK/revision-onp2.jsonl"
+  sft_round "$WORK/revision-r3.gguf" "$WORK/revision-r2.gguf" "$WORK/revision-onp2.jsonl" 400 8 1024 5e-4
+  on_policy "$WORK/revision-r3.gguf" "$WORK/revision-onp3.jsonl" 30000 2000 5 0 41
+  sft_round "$WORK/revision-r4.gguf" "$WORK/revision-r3.gguf" "$WORK/revision-onp3.jsonl" 400 8 1024 5e-4
+  on_policy "$WORK/revision-r4.gguf" "$WORK/revision-onp4.jsonl" 34000 2000 6 0 51
+  sft_round "$WORK/revision-r5.gguf" "$WORK/revision-r4.gguf" "$WORK/revision-onp4.jsonl" 400 8 1024 5e-4
+  cp "$WORK/revision-r5.gguf" models/revision.gguf
+  for r in 0 1 2 3 4 5; do echo "# round r$r"; cat "$WORK/revision-r$r.gguf.log"; done > models/revision.log
 fi
 
-# 5. ORM for revisions: chains of 4 attempts of the revision model at the
-#    experiment's temperature, each graded and read after the attempts its
-#    prompt held (ttc label orm). 400 training problems x 4 chains for
-#    training; 200 validation problems x 2 chains held out: they give the
-#    revision model's pass@1 by attempt and the ORM's AUC.
+# 5. ORM for revisions: chains of 5 attempts of the revision model as the
+#    experiment runs them (first attempt at 0.8, revisions greedy), each
+#    graded and read after the attempts its prompt held (ttc label orm).
+#    400 training problems x 4 chains for training; 200 validation problems
+#    x 2 chains held out for the ORM's AUC. A 1024-token context, as the
+#    revision model's: the ORM reads up to 4 earlier attempts too.
 if [ ! -f models/orm.gguf ]; then
   if [ ! -f "$WORK/orm.labels.done" ]; then
     step "building ORM data"
     "$TTC" label orm -m models/revision.gguf --data data/synth/train.jsonl \
-      -o "$WORK/orm.jsonl" --offset 32000 --limit 400 --samples 4 --chain 4 --temp 0.8 \
-      --max-tokens 200 --seed 4 -t "$THREADS"
+      -o "$WORK/orm.jsonl" --offset 32000 --limit 400 --samples 4 --chain 5 --temp 0.8 \
+      --revise-temp 0 --max-tokens 200 --seed 4 -t "$THREADS"
     "$TTC" label orm -m models/revision.gguf --data data/synth/val.jsonl \
-      -o "$WORK/orm.val.jsonl" --limit 200 --samples 2 --chain 4 --temp 0.8 \
-      --max-tokens 200 --seed 5 -t "$THREADS"
+      -o "$WORK/orm.val.jsonl" --limit 200 --samples 2 --chain 5 --temp 0.8 \
+      --revise-temp 0 --max-tokens 200 --seed 5 -t "$THREADS"
     touch "$WORK/orm.labels.done"
   fi
   step "training models/orm.gguf"
-  "$TTC" train --task orm --data "$WORK/orm.jsonl" --init models/generator.gguf \
-    --out models/orm.gguf --steps 300 --batch 16 --seq 512 --lr 1e-3 --min-lr 0.1 \
+  "$TTC" train --task orm --data "$WORK/orm.jsonl" --init models/generator.gguf --ctx 1024 \
+    --out models/orm.gguf --steps 300 --batch 8 --seq 1024 --lr 1e-3 --min-lr 0.1 \
     --warmup 12 --wd 0.1 --seed 1 --threads "$THREADS" --type f16 --name ttc-orm \
     --checkpoint "$WORK/orm.ckpt" --ckpt-every 50 --resume --log "$WORK/orm.log" \
     --val "$WORK/orm.val.jsonl"

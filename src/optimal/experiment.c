@@ -39,7 +39,7 @@ int ttc_exp_preset(ttc_exp_config *c, const char *name, ttc_err *e) {
     c->n_budgets = nb;
     c->search_mask = (1u << TTC_EXP_N_SEARCH) - 1;
     c->temperature = 0.8f;
-    c->revise_temperature = -1;
+    c->revise_temperature = 0; /* greedy revisions: the bundled revision model's operating point */
     c->max_solution_tokens = 256;
     if (!c->n_shards) c->n_shards = 1;
     return TTC_OK;

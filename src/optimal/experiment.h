@@ -55,7 +55,7 @@ typedef struct ttc_exp_config {
     int      revise_chains;    /* P; 0 = no revisions */
     int      revise_len;       /* L */
     float    temperature;
-    float    revise_temperature; /* revision attempts 2..; < 0: temperature */
+    float    revise_temperature; /* revision attempts 2..; < 0: temperature (presets: 0) */
     int      max_solution_tokens;
     uint64_t seed;
     int      shard, n_shards;  /* run problems with index % n_shards == shard */
