@@ -39,8 +39,9 @@ static void usage(FILE *f) {
         "  --revise-select S       verifier (hierarchical best-of-N weighted) or majority\n"
         "  --agg A                 step-score aggregation: last, min, prod, mean (default last)\n"
         "  --temp T                sampling temperature (default 0.8)\n"
-        "  --revise-temp T         temperature of a chain's revisions (attempts 2..);\n"
-        "                          default --temp\n"
+        "  --revise-temp T         temperature of a chain's revisions (attempts 2..;\n"
+        "                          default 0: greedy, as the experiment runs them;\n"
+        "                          with --strategy auto, the policy's)\n"
         "  --top-p P               nucleus sampling (default 1 = off)\n"
         "  --max-tokens N          tokens per full solution (default: up to the context)\n"
         "  --max-step-tokens N     tokens per step in tree searches (default: no limit)\n"
@@ -162,7 +163,8 @@ int cmd_solve(int argc, char **argv) {
     if (look >= 0) p.lookahead = (int)look;
     p.revise_len = rlen > 0 ? (int)rlen : (int)n;
     p.revise_select = rsel;
-    p.revise_temperature = (float)rtemp;
+    /* unset: greedy revisions, or under auto the policy's (the experiment's) */
+    p.revise_temperature = rtemp >= 0 ? (float)rtemp : is_auto ? -1.0f : 0.0f;
     p.agg = agg;
     p.temperature = (float)temp;
     p.top_p = (float)top_p;
