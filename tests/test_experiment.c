@@ -227,6 +227,17 @@ Test(experiment, runner_resumes_without_duplicates) {
     cr_assert_eq(count_lines(rec), 4 * 15);
     cr_assert_eq(ttc_exp_run(&c, &m, &e), TTC_OK, "%s", e.msg);
     cr_assert_eq(count_lines(rec), 4 * 15, "a finished run adds nothing");
+    /* resuming with other settings or models would mix two experiments */
+    c.revise_temperature = 0.5f;
+    cr_assert_eq(ttc_exp_run(&c, &m, &e), TTC_EINVAL);
+    cr_assert(strstr(e.msg, "\"revise_temperature\"") && strstr(e.msg, dir), "%s", e.msg);
+    c.revise_temperature = 0;
+    m.fingerprint = "generator:0123456789abcdef";
+    cr_assert_eq(ttc_exp_run(&c, &m, &e), TTC_EINVAL);
+    cr_assert(strstr(e.msg, "\"fingerprint\""), "%s", e.msg);
+    m.fingerprint = NULL;
+    cr_assert_eq(count_lines(rec), 4 * 15, "a refused resume writes nothing");
+    cr_assert_eq(ttc_exp_run(&c, &m, &e), TTC_OK, "%s", e.msg);
     cr_assert_eq(ttc_exp_analyze(dir, NULL, 0, 1, NULL, &e), TTC_OK, "%s", e.msg);
     char pol_path[512];
     snprintf(pol_path, sizeof pol_path, "%s/policy.json", dir);

@@ -125,6 +125,25 @@ static int load(const char *path, int as, int n_seq, ttc_pool *pool, loaded *l, 
     return rc;
 }
 
+/* Appends "<tag>:<FNV-1a 64 of the file's bytes>" to fp: retraining a model
+ * keeps its name and size but never its bytes, so a resumed experiment can
+ * tell its records came from other models. */
+static int fingerprint_add(char *fp, size_t cap, const char *tag, const char *path, ttc_err *e) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return ttc_err_set(e, TTC_EIO, "%s: cannot read", path);
+    uint64_t h = 1469598103934665603ull;
+    unsigned char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        for (size_t i = 0; i < n; i++) h = (h ^ buf[i]) * 1099511628211ull;
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) return ttc_err_set(e, TTC_EIO, "%s: read error", path);
+    size_t len = strlen(fp);
+    snprintf(fp + len, cap - len, "%s%s:%016llx", len ? " " : "", tag, (unsigned long long)h);
+    return TTC_OK;
+}
+
 static bool parse_budgets(const char *s, ttc_exp_config *c) {
     c->n_budgets = 0;
     char buf[256];
@@ -302,9 +321,17 @@ int cmd_experiment(int argc, char **argv) {
     if (!rc && orm) rc = load(orm, AS_VERIFIER, cfg.revise_chains * cfg.revise_len + 8, pool, &lo, &e);
     if (!rc && large) rc = load(large, AS_GENERATOR, 8, pool, &ll, &e);
     if (rc) goto done;
+    char fp[512] = "";
+    rc = fingerprint_add(fp, sizeof fp, "generator", gen, &e);
+    if (!rc && !likelihood) rc = fingerprint_add(fp, sizeof fp, "prm", prm, &e);
+    if (!rc && rev) rc = fingerprint_add(fp, sizeof fp, "revision", rev, &e);
+    if (!rc && orm) rc = fingerprint_add(fp, sizeof fp, "orm", orm, &e);
+    if (!rc && large) rc = fingerprint_add(fp, sizeof fp, "large", large, &e);
+    if (rc) goto done;
     ttc_exp_models m = {.gen = lg.gen, .prm = lp.ver, .rev = lr.gen, .orm = lo.ver, .large = ll.gen,
                         .gen_train_tokens = lg.train_tokens > 0 ? lg.train_tokens : tt_gen,
-                        .large_train_tokens = ll.train_tokens > 0 ? ll.train_tokens : tt_large};
+                        .large_train_tokens = ll.train_tokens > 0 ? ll.train_tokens : tt_large,
+                        .fingerprint = fp};
     bar b = {.t0 = ttc_now(), .tty = isatty(2)};
     cfg.progress = progress;
     cfg.progress_ud = &b;

@@ -121,7 +121,8 @@ static bool search_params(int i, int B, const ttc_exp_config *c, uint64_t seed, 
     return true;
 }
 
-static int write_meta(const ttc_exp_config *c, const ttc_exp_models *m, ttc_err *e) {
+/* What a run is: its settings and models (meta.json). */
+static json_t *meta_json(const ttc_exp_config *c, const ttc_exp_models *m) {
     json_t *j = json_object(), *b = json_array();
     for (int i = 0; i < c->n_budgets; i++) json_array_append_new(b, json_integer(c->budgets[i]));
     json_object_set_new(j, "budgets", b);
@@ -144,10 +145,42 @@ static int write_meta(const ttc_exp_config *c, const ttc_exp_models *m, ttc_err 
     }
     if (m->rev) json_object_set_new(j, "revision_model", json_string(m->rev->info.name));
     if (m->orm) json_object_set_new(j, "orm", json_string(m->orm->info.name));
+    if (m->fingerprint) json_object_set_new(j, "fingerprint", json_string(m->fingerprint));
+    return j;
+}
+
+/* Refuses to resume records made with other settings or models: the first
+ * field of the new meta j whose value differs from out_dir/meta.json. */
+static int meta_check(const ttc_exp_config *c, json_t *j, ttc_err *e) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/meta.json", c->out_dir);
+    json_t *old = json_load_file(path, 0, NULL);
+    if (!old) return TTC_OK;   /* none yet (or torn): nothing to compare */
+    static const char *const keys[] = {"budgets", "samples", "data", "seed", "temperature", "revise_chains",
+                                       "revise_len", "revise_temperature", "generator", "gen_params", "prm",
+                                       "prm_params", "large", "large_params", "revision_model", "orm",
+                                       "fingerprint"};
+    int rc = TTC_OK;
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0] && !rc; k++) {
+        json_t *a = json_object_get(old, keys[k]), *b = json_object_get(j, keys[k]);
+        if (!a && !b) continue;
+        if (a && b && json_equal(a, b)) continue;
+        char *sa = a ? json_dumps(a, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+        char *sb = b ? json_dumps(b, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+        rc = ttc_err_set(e, TTC_EINVAL, "experiment: %s holds records of another run (meta.json field \"%s\": %.80s, "
+                         "now %.80s); choose another output folder or delete it", c->out_dir, keys[k],
+                         sa ? sa : "absent", sb ? sb : "absent");
+        free(sa);
+        free(sb);
+    }
+    json_decref(old);
+    return rc;
+}
+
+static int write_meta(const ttc_exp_config *c, json_t *j, ttc_err *e) {
     char path[1024];
     snprintf(path, sizeof path, "%s/meta.json", c->out_dir);
     char *s = json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-    json_decref(j);
     int rc = s ? ttc_write_file(path, s, strlen(s), e) : ttc_err_set(e, TTC_ENOMEM, "meta: out of memory");
     free(s);
     return rc;
@@ -196,7 +229,12 @@ int ttc_exp_run(const ttc_exp_config *c, const ttc_exp_models *m, ttc_err *e) {
     ttc_strset done = {0};
     FILE *out = NULL;
     if ((rc = ttc_jsonl_resume(path, note_done, &done, e))) goto end;
-    if ((rc = write_meta(c, m, e))) goto end;
+    json_t *meta = meta_json(c, m);
+    if (!meta) rc = ttc_err_set(e, TTC_ENOMEM, "experiment: out of memory");
+    if (!rc && done.n > 0) rc = meta_check(c, meta, e);
+    if (!rc) rc = write_meta(c, meta, e);
+    json_decref(meta);
+    if (rc) goto end;
     out = fopen(path, "a");
     if (!out) { rc = ttc_err_set(e, TTC_EIO, "%s: cannot append: %s", path, strerror(errno)); goto end; }
 

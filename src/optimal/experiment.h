@@ -76,9 +76,15 @@ typedef struct ttc_exp_models {
     ttc_generator *gen, *rev, *large;
     ttc_verifier  *prm, *orm;
     double gen_train_tokens, large_train_tokens;
+    const char *fingerprint;   /* identifies the model files (e.g. their hashes);
+                                  NULL: not recorded */
 } ttc_exp_models;
 
-/* Runs (or resumes) the sweep, appending to out_dir/records.jsonl. */
+/* Runs (or resumes) the sweep, appending to out_dir/records.jsonl. A resume
+ * whose settings or models differ from those in out_dir/meta.json (budgets,
+ * samples, data, seed, temperatures, revision chains, model names and
+ * sizes, fingerprint) is refused with TTC_EINVAL naming the field: its
+ * records would mix two experiments. */
 int ttc_exp_run(const ttc_exp_config *c, const ttc_exp_models *m, ttc_err *e);
 
 /* Headline numbers of an analysis, for the terminal. */
