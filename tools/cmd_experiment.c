@@ -102,8 +102,10 @@ static int load(const char *path, int as, int n_seq, ttc_pool *pool, loaded *l, 
     memset(l, 0, sizeof *l);
     int rc = ttc_model_load(path, NULL, &l->m, e);
     if (rc) return rc;
-    ttc_ctx_params cp = {.n_ctx = TTC_MIN(ttc_model_n_ctx_train(l->m), 2048), .n_seq_max = n_seq,
-                         .kv_tokens = (size_t)n_seq * 512, .pool = pool};
+    /* room for every sequence at full context: a revision prompt or an ORM
+     * context holds up to 4 earlier attempts */
+    int n_ctx = TTC_MIN(ttc_model_n_ctx_train(l->m), 2048);
+    ttc_ctx_params cp = {.n_ctx = n_ctx, .n_seq_max = n_seq, .kv_tokens = (size_t)n_seq * n_ctx, .pool = pool};
     if (as == AS_LIKELIHOOD) cp.n_batch = cp.n_outputs_max = TTC_MAX(512, n_seq); /* logits at every token */
     rc = ttc_ctx_new(l->m, &cp, &l->ctx, e);
     if (!rc && as == AS_VERIFIER) {
