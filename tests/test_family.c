@@ -296,6 +296,24 @@ Test(family, revision_and_orm_data_from_bundled_models, .timeout = 300) {
         cr_assert(nl >= 1 && json_is_number(json_array_get(labels, nl - 1)));
         for (size_t j = 0; j + 1 < nl; j++) cr_assert(json_is_null(json_array_get(labels, j)));
     }
+    /* --context 1: each revision reads only the attempt before it */
+    char orm1[512];
+    snprintf(orm1, sizeof orm1, "%s/orm1.jsonl", d);
+    ttc_label_opts o1 = o;
+    o1.out = orm1;
+    o1.limit = 1;
+    o1.samples = 1;
+    o1.context = 1;
+    cr_assert_eq(ttc_label_orm("models/revision.gguf", &o1, &e), TTC_OK, "%s", e.msg);
+    int n1 = 0;
+    json_t **v1 = read_records(orm1, &n1);
+    cr_assert_eq(n1, 3);
+    for (int i = 0; i < n1; i++) {
+        int t = (int)json_integer_value(json_object_get(v1[i], "attempt")) % 3;
+        cr_assert_eq(json_integer_value(json_object_get(v1[i], "context_attempts")), t ? 1 : 0);
+        json_decref(v1[i]);
+    }
+    free(v1);
     /* quality of an ORM on these labels: one score per record, at its end */
     char cmd[1024], *out = NULL;
     snprintf(cmd, sizeof cmd, "%s label quality -m models/orm.gguf --data %s --json -t 2", tu_bin(), orm);

@@ -36,6 +36,8 @@ static const char usage[] =
     "      --chain L        orm, revision --on-policy: attempts per chain (default 4)\n"
     "      --revise-temp T  orm, revision --on-policy: temperature of attempts 2..\n"
     "                       of a chain (default: --temp)\n"
+    "      --context K      orm, revision --on-policy: earlier attempts a revision\n"
+    "                       reads, 1..4 (default 4)\n"
     "      --on-policy      revision: MODEL is a revision model; it runs --samples\n"
     "                       chains and each example is one of its own contexts, then\n"
     "                       keep (the most recent right attempt) or fix (the correct\n"
@@ -114,7 +116,7 @@ int cmd_label(int argc, char **argv) {
         {"model", 1, 0, 'm'}, {"data", 1, 0, 'd'}, {"out", 1, 0, 'o'}, {"offset", 1, 0, 'O'},
         {"limit", 1, 0, 'l'}, {"samples", 1, 0, 's'}, {"rollouts", 1, 0, 'k'}, {"chain", 1, 0, 'L'},
         {"temp", 1, 0, 'T'}, {"max-tokens", 1, 0, 'M'}, {"seed", 1, 0, 'S'}, {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'},
-        {"examples", 1, 0, 'E'}, {"natural", 1, 0, 'N'}, {"edit", 1, 0, 'D'}, {"drop-fix", 1, 0, 'X'}, {"own-only", 0, 0, 'W'}, {"revise-temp", 1, 0, 'R'}, {"on-policy", 0, 0, 'P'},
+        {"examples", 1, 0, 'E'}, {"natural", 1, 0, 'N'}, {"edit", 1, 0, 'D'}, {"drop-fix", 1, 0, 'X'}, {"own-only", 0, 0, 'W'}, {"revise-temp", 1, 0, 'R'}, {"on-policy", 0, 0, 'P'}, {"context", 1, 0, 'C'},
         {0, 0, 0, 0}};
     optind = 2;
     int c;
@@ -139,6 +141,7 @@ int cmd_label(int argc, char **argv) {
         case 'N': if (!cli_parse_float(optarg, 0, 1, &f)) return cli_bad_args("label", "--natural: expected 0..1, got '%s'", optarg); o.natural = (float)f; break;
         case 'W': o.own_only = true; break;
         case 'P': o.on_policy = true; break;
+        case 'C': if (!cli_parse_int(optarg, 1, 4, &v)) return cli_bad_args("label", "--context: expected 1..4, got '%s'", optarg); o.context = (int)v; break;
         case 'R': if (!cli_parse_float(optarg, 0, 5, &f)) return cli_bad_args("label", "--revise-temp: expected 0..5, got '%s'", optarg); o.revise_temp = (float)f; o.revise_temp_set = true; break;
         case 'X': if (!cli_parse_float(optarg, 0, 0.999, &f)) return cli_bad_args("label", "--drop-fix: expected 0..0.999, got '%s'", optarg); o.drop_fix = (float)f; break;
         case 'D': if (!cli_parse_float(optarg, 0, 1, &f)) return cli_bad_args("label", "--edit: expected 0..1, got '%s'", optarg); o.edit = (float)f; break;

@@ -385,9 +385,9 @@ static int revision_one(eng *g, const ttc_label_opts *o, const ttc_example *x, u
 /* ---- ORM: graded revision chains --------------------------------------- */
 
 /* Samples C chains of L attempts of a revision model on problem x: attempt
- * t of a chain reads the chain's up to 4 previous attempts (the oldest are
- * dropped while the prompt would leave less than max_tokens of context), as
- * the revise strategy does. The first attempt is sampled at o->temperature,
+ * t of a chain reads the chain's up to o->context (default 4) previous
+ * attempts (the oldest are dropped while the prompt would leave less than
+ * max_tokens of context), as the revise strategy does. The first attempt is sampled at o->temperature,
  * the rest at o->revise_temp when it is set. att[c * L + t] gets the text
  * (never NULL on success; the caller frees), kctx[c * L + t] the number of
  * attempts it saw. */
@@ -400,7 +400,7 @@ static int sample_chains(eng *g, const ttc_label_opts *o, const ttc_example *x, 
         for (int c = 0; c < C; c++) seqs[c] = -1;
         for (int c = 0; !rc && c < C; c++) {
             bool placed = false;
-            for (int k = TTC_MIN(t, 4); k >= 0 && !rc && !placed; k--) {
+            for (int k = TTC_MIN(t, o->context > 0 ? TTC_MIN(o->context, 4) : 4); k >= 0 && !rc && !placed; k--) {
                 const char *prev[4];
                 for (int j = 0; j < k; j++) prev[j] = att[c * L + t - k + j];
                 char *p = ttc_prompt_revise(x->problem, prev, k);

@@ -45,6 +45,7 @@ typedef struct ttc_label_opts {
     int      samples;       /* sampled solutions / attempts per problem */
     int      rollouts;      /* prm: completions per step prefix */
     int      chain;         /* orm: revision attempts per chain */
+    int      context;       /* orm, on-policy: earlier attempts shown, 1..4 (0 = 4) */
     int      examples;      /* revision: examples per problem (0 = 2) */
     float    natural;       /* revision: fraction of natural contexts (0..1) */
     float    edit;          /* revision: fraction of keep-or-fix examples */
