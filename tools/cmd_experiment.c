@@ -1,6 +1,7 @@
 /* ttc experiment: the compute-optimal scaling experiment (optimal/experiment.h)
  * on local GGUF models: sweep (resumable), then analysis and report. */
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -98,14 +99,17 @@ enum { AS_GENERATOR, AS_VERIFIER, AS_LIKELIHOOD };
 /* Loads path as a generator, a verifier in the format its GGUF declares, or
  * a likelihood verifier (the model scoring solutions by its own token
  * probabilities after the synthetic benchmark's prompt). */
-static int load(const char *path, int as, int n_seq, ttc_pool *pool, loaded *l, ttc_err *e) {
+/* Loads a model with room for n_seq sequences of up to per_seq tokens
+ * each (capped at its context): 512 covers a problem and its solution; a
+ * revision prompt or an ORM context holds up to 4 earlier attempts and
+ * needs the whole context. */
+static int load(const char *path, int as, int n_seq, int per_seq, ttc_pool *pool, loaded *l, ttc_err *e) {
     memset(l, 0, sizeof *l);
     int rc = ttc_model_load(path, NULL, &l->m, e);
     if (rc) return rc;
-    /* room for every sequence at full context: a revision prompt or an ORM
-     * context holds up to 4 earlier attempts */
     int n_ctx = TTC_MIN(ttc_model_n_ctx_train(l->m), 2048);
-    ttc_ctx_params cp = {.n_ctx = n_ctx, .n_seq_max = n_seq, .kv_tokens = (size_t)n_seq * n_ctx, .pool = pool};
+    ttc_ctx_params cp = {.n_ctx = n_ctx, .n_seq_max = n_seq, .kv_tokens = (size_t)n_seq * TTC_MIN(per_seq, n_ctx),
+                         .pool = pool};
     if (as == AS_LIKELIHOOD) cp.n_batch = cp.n_outputs_max = TTC_MAX(512, n_seq); /* logits at every token */
     rc = ttc_ctx_new(l->m, &cp, &l->ctx, e);
     if (!rc && as == AS_VERIFIER) {
@@ -317,11 +321,12 @@ int cmd_experiment(int argc, char **argv) {
      * up to N kept parents (lookahead: N greedy rollouts instead) and roots */
     int n_seq = 2 * TTC_MAX(cfg.samples, cfg.budgets[cfg.n_budgets - 1]) + 8;
     int rc = ttc_pool_new((int)threads, &pool, &e);
-    if (!rc) rc = load(gen, AS_GENERATOR, n_seq, pool, &lg, &e);
-    if (!rc) rc = likelihood ? load(gen, AS_LIKELIHOOD, n_seq, pool, &lp, &e) : load(prm, AS_VERIFIER, n_seq, pool, &lp, &e);
-    if (!rc && rev) rc = load(rev, AS_GENERATOR, cfg.revise_chains + 8, pool, &lr, &e);
-    if (!rc && orm) rc = load(orm, AS_VERIFIER, cfg.revise_chains * cfg.revise_len + 8, pool, &lo, &e);
-    if (!rc && large) rc = load(large, AS_GENERATOR, 8, pool, &ll, &e);
+    if (!rc) rc = load(gen, AS_GENERATOR, n_seq, 512, pool, &lg, &e);
+    if (!rc) rc = likelihood ? load(gen, AS_LIKELIHOOD, n_seq, 512, pool, &lp, &e)
+                             : load(prm, AS_VERIFIER, n_seq, 512, pool, &lp, &e);
+    if (!rc && rev) rc = load(rev, AS_GENERATOR, cfg.revise_chains + 8, INT_MAX, pool, &lr, &e);
+    if (!rc && orm) rc = load(orm, AS_VERIFIER, cfg.revise_chains * cfg.revise_len + 8, INT_MAX, pool, &lo, &e);
+    if (!rc && large) rc = load(large, AS_GENERATOR, 8, 512, pool, &ll, &e);
     if (rc) goto done;
     char fp[512] = "";
     rc = fingerprint_add(fp, sizeof fp, "generator", gen, &e);

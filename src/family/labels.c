@@ -387,10 +387,10 @@ static int revision_one(eng *g, const ttc_label_opts *o, const ttc_example *x, u
 /* Samples C chains of L attempts of a revision model on problem x: attempt
  * t of a chain reads the chain's up to o->context (default 4) previous
  * attempts (the oldest are dropped while the prompt would leave less than
- * max_tokens of context), as the revise strategy does. The first attempt is sampled at o->temperature,
- * the rest at o->revise_temp when it is set. att[c * L + t] gets the text
- * (never NULL on success; the caller frees), kctx[c * L + t] the number of
- * attempts it saw. */
+ * max_tokens of context), as the revise strategy does. The first attempt
+ * is sampled at o->temperature, the rest at o->revise_temp when it is set.
+ * att[c * L + t] gets the text (never NULL on success; the caller frees),
+ * kctx[c * L + t] the number of attempts it saw. */
 static int sample_chains(eng *g, const ttc_label_opts *o, const ttc_example *x, uint64_t seed, int C, int L,
                          char **att, int *kctx, ttc_err *e) {
     int *seqs = calloc(C, sizeof(int)), rc = TTC_OK;
