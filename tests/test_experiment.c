@@ -399,6 +399,36 @@ Test(experiment, auto_solve_counts_probe_in_budget) {
     fake_tree_free(t);
 }
 
+/* The CLI fingerprints the model files: a finished run resumes (adding
+ * nothing), but records made with other model files are not resumed (here:
+ * meta.json names other files). */
+Test(experiment, cli_refuses_records_of_other_models, .timeout = 120) {
+    char dir[512], meta[600], rec[600], cmd[1200], *out = NULL;
+    snprintf(dir, sizeof dir, "%s/other", tu_tmpdir());
+    snprintf(meta, sizeof meta, "%s/meta.json", dir);
+    snprintf(rec, sizeof rec, "%s/records.jsonl", dir);
+    snprintf(cmd, sizeof cmd, "%s experiment --preset tiny --methods none --no-large --no-revisions --limit 1 -t 1 "
+             "-o %s 2>&1", tu_bin(), dir);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 0, "%s", out);
+    free(out);
+    int n = count_lines(rec);
+    cr_assert_gt(n, 0);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 0, "same models: resumes, %s", out);
+    free(out);
+    cr_assert_eq(count_lines(rec), n, "a finished run adds nothing");
+    json_t *m = json_load_file(meta, 0, NULL);
+    cr_assert_not_null(m);
+    const char *fp = json_string_value(json_object_get(m, "fingerprint"));
+    cr_assert(fp && strstr(fp, "generator:") && strstr(fp, "prm:"), "%s", fp ? fp : "(none)");
+    json_object_set_new(m, "fingerprint", json_string("generator:0000000000000000"));
+    cr_assert_eq(json_dump_file(m, meta, 0), 0);
+    json_decref(m);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 1, "%s", out);
+    cr_assert(strstr(out, "\"fingerprint\"") && strstr(out, "generator:0000000000000000"), "%s", out);
+    free(out);
+    cr_assert_eq(count_lines(rec), n, "nothing appended");
+}
+
 /* --levels and --methods name what they accept when given something else. */
 Test(experiment, cli_rejects_bad_levels_and_methods) {
     char cmd[512], *out = NULL;

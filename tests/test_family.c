@@ -109,6 +109,14 @@ static json_t **read_records(const char *path, int *n) {
 
 /* The attempts of a revision prompt ("Attempt k:\n...") graded against ref;
  * returns how many there are, *n_right how many are right. */
+/* The reference answer of problem uid among probs[1..6] (NULL if absent). */
+static const char *answer_of(json_t *const *probs, const char *uid) {
+    for (int k = 1; k < 7; k++)
+        if (!strcmp(uid, json_string_value(json_object_get(probs[k], "unique_id"))))
+            return json_string_value(json_object_get(probs[k], "answer"));
+    return NULL;
+}
+
 static int context_attempts(const char *prompt, const char *ref, int *n_right) {
     int n = 0;
     *n_right = 0;
@@ -150,10 +158,7 @@ Test(family, revision_and_orm_data_from_bundled_models, .timeout = 300) {
     fclose(df);
     for (int i = 0; i < n; i++) {
         const char *uid = json_string_value(json_object_get(v[i], "uid"));
-        const char *ref = NULL;
-        for (int k = 1; k < 7; k++)
-            if (!strcmp(uid, json_string_value(json_object_get(probs[k], "unique_id"))))
-                ref = json_string_value(json_object_get(probs[k], "answer"));
+        const char *ref = answer_of(probs, uid);
         cr_assert_not_null(ref, "uid %s not among the problems asked for", uid);
         const char *prompt = json_string_value(json_object_get(v[i], "prompt"));
         const char *target = json_string_value(json_object_get(v[i], "completion"));
@@ -190,10 +195,8 @@ Test(family, revision_and_orm_data_from_bundled_models, .timeout = 300) {
     v = read_records(edit, &n);
     int n_keep = 0, n_fix = 0;
     for (int i = 0; i < n; i++) {
-        const char *uid = json_string_value(json_object_get(v[i], "uid")), *ref = NULL;
-        for (int k = 1; k < 7; k++)
-            if (!strcmp(uid, json_string_value(json_object_get(probs[k], "unique_id"))))
-                ref = json_string_value(json_object_get(probs[k], "answer"));
+        const char *uid = json_string_value(json_object_get(v[i], "uid"));
+        const char *ref = answer_of(probs, uid);
         cr_assert_str_eq(json_string_value(json_object_get(v[i], "recipe")), "edit");
         const char *prompt = json_string_value(json_object_get(v[i], "prompt"));
         const char *target = json_string_value(json_object_get(v[i], "completion"));
@@ -346,10 +349,8 @@ Test(family, revision_and_orm_data_from_bundled_models, .timeout = 300) {
     cr_assert_eq(n, 24, "4 problems x 6 examples");
     int kinds[3] = {0};
     for (int i = 0; i < n; i++) {
-        const char *uid = json_string_value(json_object_get(v[i], "uid")), *ref = NULL;
-        for (int k = 1; k < 7; k++)
-            if (!strcmp(uid, json_string_value(json_object_get(probs[k], "unique_id"))))
-                ref = json_string_value(json_object_get(probs[k], "answer"));
+        const char *uid = json_string_value(json_object_get(v[i], "uid"));
+        const char *ref = answer_of(probs, uid);
         cr_assert_not_null(ref, "%s", uid);
         const char *prompt = json_string_value(json_object_get(v[i], "prompt"));
         const char *target = json_string_value(json_object_get(v[i], "completion"));

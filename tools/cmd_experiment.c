@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "base/pool.h"
@@ -131,18 +132,29 @@ static int load(const char *path, int as, int n_seq, int per_seq, ttc_pool *pool
     return rc;
 }
 
-/* Appends "<tag>:<FNV-1a 64 of the file's bytes>" to fp: retraining a model
- * keeps its name and size but never its bytes, so a resumed experiment can
- * tell its records came from other models. */
+/* Appends "<tag>:<hash>" to fp, the hash (FNV-1a 64) taken over the file's
+ * size and 16 blocks of 64 KiB spread from its start to its end: retraining
+ * a model keeps its name and size but changes bytes everywhere, so a
+ * resumed experiment can tell its records came from other models, without
+ * reading a many-GB model whole. */
 static int fingerprint_add(char *fp, size_t cap, const char *tag, const char *path, ttc_err *e) {
     FILE *f = fopen(path, "rb");
     if (!f) return ttc_err_set(e, TTC_EIO, "%s: cannot read", path);
+    enum { BLOCKS = 16, BLOCK = 1 << 16 };
     uint64_t h = 1469598103934665603ull;
-    unsigned char buf[1 << 16];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+    int bad = fseeko(f, 0, SEEK_END);
+    off_t size = bad ? -1 : ftello(f);
+    bad |= size < 0;
+    for (int i = 0; i < 8 && !bad; i++) h = (h ^ (uint8_t)((uint64_t)size >> (8 * i))) * 1099511628211ull;
+    static unsigned char buf[BLOCK];
+    for (int b = 0; b < BLOCKS && !bad; b++) {
+        off_t at = size > BLOCK ? (off_t)((double)(size - BLOCK) * b / (BLOCKS - 1)) : 0;
+        if ((bad = fseeko(f, at, SEEK_SET))) break;
+        size_t n = fread(buf, 1, BLOCK, f);
+        bad = ferror(f);
         for (size_t i = 0; i < n; i++) h = (h ^ buf[i]) * 1099511628211ull;
-    int bad = ferror(f);
+        if (size <= BLOCK) break;
+    }
     fclose(f);
     if (bad) return ttc_err_set(e, TTC_EIO, "%s: read error", path);
     size_t len = strlen(fp);

@@ -167,8 +167,8 @@ static int meta_check(const ttc_exp_config *c, json_t *j, ttc_err *e) {
         if (a && b && json_equal(a, b)) continue;
         char *sa = a ? json_dumps(a, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
         char *sb = b ? json_dumps(b, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-        rc = ttc_err_set(e, TTC_EINVAL, "experiment: %s holds records of another run (meta.json field \"%s\": %.80s, "
-                         "now %.80s); choose another output folder or delete it", c->out_dir, keys[k],
+        rc = ttc_err_set(e, TTC_EINVAL, "experiment: %s holds records of another run (meta.json field \"%s\": %.200s, "
+                         "now %.200s); choose another output folder or delete it", c->out_dir, keys[k],
                          sa ? sa : "absent", sb ? sb : "absent");
         free(sa);
         free(sb);
