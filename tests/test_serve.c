@@ -365,6 +365,35 @@ Test(serve, ttc_extension_reported) {
     json_decref(j);
 }
 
+/* The request's settings land in the search parameters; revisions are
+ * greedy for an explicit "revise" unless the request says otherwise, and
+ * left to the policy under "auto". */
+Test(serve, request_sets_search_params) {
+    struct { const char *ttc; float want; } cases[] = {
+        {"\"strategy\":\"revise\"", 0.0f},
+        {"\"strategy\":\"revise\",\"revise_temperature\":0.7", 0.7f},
+        {"\"strategy\":\"auto\"", -1.0f},
+        {"\"strategy\":\"auto\",\"revise_temperature\":0.3", 0.3f},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"prompt\":\"q\",\"temperature\":0.9,\"max_tokens\":7,\"ttc\":{%s,\"budget\":4,"
+                 "\"beam_width\":2}}", cases[i].ttc);
+        ttc_api_req r;
+        ttc_api_fault f;
+        ttc_err e;
+        cr_assert_eq(ttc_api_req_parse(body, strlen(body), TTC_API_COMPLETION, NULL, &r, &f, &e), TTC_OK, "%s", e.msg);
+        ttc_search_params p;
+        ttc_search_params_default(&p, TTC_SEARCH_REVISE, r.budget);
+        ttc_api_req_search_params(&r, &p);
+        cr_assert_float_eq(p.revise_temperature, cases[i].want, 1e-6, "case %zu: %g", i, p.revise_temperature);
+        cr_assert_float_eq(p.temperature, 0.9f, 1e-6);
+        cr_assert_eq(p.beam_width, 2);
+        cr_assert_eq(p.max_solution_tokens, 7);
+        ttc_api_req_free(&r);
+    }
+}
+
 Test(serve, models_health_metrics) {
     resp r = {0};
     cr_assert_eq(http("GET", "/v1/models", NULL, 0, NULL, &r), CURLE_OK);
@@ -1162,6 +1191,22 @@ Test(engine, beam_search_with_prm_over_http) {
     cr_assert_eq(json_array_size(json_object_get(j, "choices")), 2);
     cr_assert_eq(jget_int(j, "ttc.generations"), 3);
     json_decref(j);
+    /* revisions decode greedily unless ttc.revise_temperature says otherwise:
+     * with a greedy first attempt, two seeds give the same chain, and at
+     * revise_temperature 1.5 they do not */
+    char chains[4][1024];
+    for (int k = 0; k < 4; k++) {
+        char body[300];
+        snprintf(body, sizeof body, "{\"prompt\":\"5+6\",\"max_tokens\":8,\"n\":3,\"temperature\":0,\"seed\":%d,"
+                 "\"ttc\":{\"strategy\":\"revise\",\"budget\":3%s}}", 1 + k % 2, k < 2 ? "" : ",\"revise_temperature\":1.5");
+        j = post_json("/v1/completions", body, 200);
+        cr_assert_eq(json_array_size(json_object_get(j, "choices")), 3);
+        snprintf(chains[k], sizeof chains[k], "%s|%s|%s", jget_str(j, "choices.0.text"), jget_str(j, "choices.1.text"),
+                 jget_str(j, "choices.2.text"));
+        json_decref(j);
+    }
+    cr_assert_str_eq(chains[0], chains[1], "greedy revisions do not depend on the seed");
+    cr_assert_str_neq(chains[2], chains[3], "sampled revisions do");
     /* "auto" with a compute-optimal policy file: probe, bin, chosen method */
     char pol[400];
     snprintf(pol, sizeof pol, "%s/policy.json", tu_tmpdir());

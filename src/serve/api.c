@@ -241,9 +241,10 @@ static int parse_ttc(json_t *root, ttc_api_req *r, const ttc_api_limits *lim,
     json_t *v;
     json_object_foreach(t, key, v) {
         if (strcmp(key, "strategy") && strcmp(key, "budget") && strcmp(key, "beam_width") &&
-            strcmp(key, "lookahead"))
+            strcmp(key, "lookahead") && strcmp(key, "revise_temperature"))
             return reject(f, e, TTC_EINVAL, 400, "invalid_request_error", "unknown_parameter", "ttc",
-                          "unknown field 'ttc.%.40s' (expected strategy, budget, beam_width, lookahead)", key);
+                          "unknown field 'ttc.%.40s' (expected strategy, budget, beam_width, lookahead, "
+                          "revise_temperature)", key);
     }
     json_t *s = json_object_get(t, "strategy");
     if (s && !json_is_null(s)) {
@@ -262,6 +263,10 @@ static int parse_ttc(json_t *root, ttc_api_req *r, const ttc_api_limits *lim,
     x = 0;
     if ((rc = get_int(t, "lookahead", 0, 64, &x, f, e))) goto prefix;
     r->lookahead = (int)x;
+    double rt = -1;
+    if ((rc = get_num(t, "revise_temperature", 0, 2, &rt, f, e))) goto prefix;
+    r->has_revise_temperature = rt >= 0;
+    r->revise_temperature = r->has_revise_temperature ? (float)rt : 0;
     return TTC_OK;
 prefix:
     /* get_int named the bare key; say it lives inside "ttc" */
@@ -707,4 +712,16 @@ char *ttc_api_pool_json(const char *id, int64_t created, const char *model, cons
 char *ttc_api_models_json(const char *model_id, int64_t created) {
     return dump(json_pack("{s:s,s:[{s:s,s:s,s:I,s:s}]}", "object", "list", "data", "id", model_id,
                           "object", "model", "created", (json_int_t)created, "owned_by", "ttc"));
+}
+
+void ttc_api_req_search_params(const ttc_api_req *r, ttc_search_params *p) {
+    if (r->beam_width) p->beam_width = r->beam_width;
+    if (r->lookahead) p->lookahead = r->lookahead;
+    if (r->has_temperature) { p->temperature = r->temperature; p->top_p = r->top_p; }
+    p->max_solution_tokens = r->max_tokens;
+    p->max_step_tokens = r->max_tokens;
+    /* greedy revisions: the bundled revision model's operating point, as in
+     * ttc solve */
+    if (r->has_revise_temperature) p->revise_temperature = r->revise_temperature;
+    else if (r->strategy == TTC_STRAT_REVISE) p->revise_temperature = 0;
 }

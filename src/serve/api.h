@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "search/strategy.h"
 #include "ttc.h"
 
 typedef enum { TTC_API_CHAT = 0, TTC_API_COMPLETION = 1 } ttc_api_kind;
@@ -84,6 +85,9 @@ typedef struct ttc_api_req {
     int           budget;         /* generations the strategy may spend */
     int           beam_width;     /* 0 = strategy default */
     int           lookahead;      /* 0 = strategy default */
+    float         revise_temperature; /* revisions 2.. of a chain, 0..2 */
+    bool          has_revise_temperature; /* else: 0 (greedy) for "revise",
+                                             the policy's under "auto" */
     bool          has_ttc;        /* the request carried a "ttc" object */
 } ttc_api_req;
 
@@ -122,6 +126,13 @@ int ttc_api_req_parse(const char *body, size_t len, ttc_api_kind kind, const ttc
 
 /* Frees what ttc_api_req_parse allocated and zeroes *r. NULL-safe. */
 void ttc_api_req_free(ttc_api_req *r);
+
+/* Applies the request's sampling and "ttc" settings to search parameters the
+ * caller has set up for the chosen method (its defaults, or a policy's):
+ * beam width, lookahead, temperature and top_p, max_tokens, and the revision
+ * temperature (greedy for an explicit "revise" unless the request says;
+ * under "auto" it is left to the policy). The seed is the caller's. */
+void ttc_api_req_search_params(const ttc_api_req *r, ttc_search_params *p);
 
 /* Sets *f to status/type/code with an empty param; returns f. */
 ttc_api_fault *ttc_api_fault_set(ttc_api_fault *f, int status, const char *type, const char *code);

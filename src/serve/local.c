@@ -226,11 +226,7 @@ static int run_strategy(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err 
     } else {
         ttc_search_params_default(&p, method_of(r->strategy), r->budget);
     }
-    if (r->beam_width) p.beam_width = r->beam_width;
-    if (r->lookahead) p.lookahead = r->lookahead;
-    if (r->has_temperature) { p.temperature = r->temperature; p.top_p = r->top_p; }
-    p.max_solution_tokens = r->max_tokens;
-    p.max_step_tokens = r->max_tokens;
+    ttc_api_req_search_params(r, &p);
     p.seed = r->has_seed ? r->seed : fresh_seed(l);
     bool use_pol = r->strategy == TTC_STRAT_AUTO && l->has_pol && (l->prm || l->vh);
     if (ttc_search_needs_verifier(&p) && !l->prm && !l->vh)

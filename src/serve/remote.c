@@ -1002,11 +1002,7 @@ static int remote_run(void *self, ttc_job *j, ttc_err *e) {
     }
     ttc_search_params p;
     ttc_search_params_default(&p, m, q->budget);
-    if (q->beam_width) p.beam_width = q->beam_width;
-    if (q->lookahead) p.lookahead = q->lookahead;
-    if (q->has_temperature) { p.temperature = q->temperature; p.top_p = q->top_p; }
-    p.max_solution_tokens = q->max_tokens;
-    p.max_step_tokens = q->max_tokens;
+    ttc_api_req_search_params(q, &p);
     pthread_mutex_lock(&r->mu);
     p.seed = q->has_seed ? q->seed : ttc_rng_u64(&r->rng);
     pthread_mutex_unlock(&r->mu);
