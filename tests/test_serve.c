@@ -1091,6 +1091,11 @@ Test(engine, cli_usage_and_errors) {
     cr_assert_eq(tu_run(cmd, NULL, NULL), 2);
     snprintf(cmd, sizeof cmd, "%s serve 2>/dev/null", tu_bin());
     cr_assert_eq(tu_run(cmd, NULL, NULL), 2);
+    snprintf(cmd, sizeof cmd, "%s serve -m x.gguf --kv-tokens 4 2>&1", tu_bin());
+    char *msg = NULL;
+    cr_assert_eq(tu_run(cmd, NULL, &msg), 2);
+    cr_assert(strstr(msg, "--kv-tokens"), "%s", msg);
+    free(msg);
     snprintf(cmd, sizeof cmd, "%s serve --backend http://x 2>/dev/null", tu_bin());
     cr_assert_eq(tu_run(cmd, NULL, NULL), 2);
     snprintf(cmd, sizeof cmd, "%s serve -m /nonexistent/model.gguf --port 0 2>&1", tu_bin());

@@ -15,8 +15,9 @@ static void usage(FILE *f) {
         "Serves POST /v1/chat/completions, POST /v1/completions, GET /v1/models,\n"
         "GET /health and GET /metrics until interrupted (SIGINT / SIGTERM); with --prm\n"
         "also POST /pooling (vLLM's pooling API: per-step [p_bad, p_good] verifier scores).\n"
-        "Requests may add \"ttc\": {\"strategy\": S, \"budget\": B, \"beam_width\": M, \"lookahead\": K}\n"
-        "with S one of auto, bon-weighted, majority, beam, lookahead, dvts, revise.\n"
+        "Requests may add \"ttc\": {\"strategy\": S, \"budget\": B, \"beam_width\": M, \"lookahead\": K,\n"
+        "\"revise_temperature\": T} with S one of auto, bon-weighted, majority, beam, lookahead,\n"
+        "dvts, revise (revisions decode greedily unless T is given).\n"
         "  -m, --model PATH          generator GGUF (llama, qwen2, qwen3)\n"
         "  --prm PATH                verifier GGUF (process reward model)\n"
         "  --orm                     the verifier is an outcome reward model\n"
@@ -39,7 +40,10 @@ static void usage(FILE *f) {
         "  --parallel N              requests running at once (default 16)\n"
         "  --timeout S               idle connection timeout in seconds (default 60)\n"
         "  -t, --threads T           compute threads (default: one per CPU)\n"
-        "  -c, --ctx N               tokens per sequence (default min(model, 4096))\n");
+        "  -c, --ctx N               tokens per sequence (default min(model, 4096))\n"
+        "  --kv-tokens N             KV cache positions per model, shared by every running\n"
+        "                            request (default 8 x ctx; raise it for large budgets\n"
+        "                            or --parallel, or requests fail with 503 overloaded)\n");
 }
 
 int cmd_serve(int argc, char **argv) {
@@ -48,7 +52,7 @@ int cmd_serve(int argc, char **argv) {
     const char *model_id = NULL, *dstrat = NULL;
     bool orm = false;
     long port = 8080, dbudget = 1, max_body = 1 << 20, max_tokens = 4096, max_n = 16, max_budget = 256;
-    long queue = 64, parallel = 16, timeout = 60, threads = 0, ctx = 0;
+    long queue = 64, parallel = 16, timeout = 60, threads = 0, ctx = 0, kv_tokens = 0;
     ttc_server_opts so = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -76,6 +80,7 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--timeout")) ok = cli_parse_int(v, 1, 86400, &timeout);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = cli_parse_int(v, 0, 256, &threads);
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) ok = cli_parse_int(v, 0, 1 << 20, &ctx);
+        else if (!strcmp(a, "--kv-tokens")) ok = cli_parse_int(v, 16, 1L << 26, &kv_tokens);
         else return cli_bad_args("serve", "unknown option %s", a);
         if (!ok) return cli_bad_args("serve", "bad value '%s' for %s", v, a);
     }
@@ -115,7 +120,7 @@ int cmd_serve(int argc, char **argv) {
     int rc;
     if (model) {
         ttc_local_opts lo = {.model_path = model, .prm_path = prm, .orm = orm, .threads = (int)threads,
-                             .n_ctx = (int)ctx, .n_seq_max = 0, .model_id = model_id, .policy_path = policy};
+                             .n_ctx = (int)ctx, .kv_tokens = (size_t)kv_tokens, .n_seq_max = 0, .model_id = model_id, .policy_path = policy};
         if ((rc = ttc_local_new(&lo, &local, &e))) return cli_fail("serve", &e);
         if (vbackend && (rc = ttc_local_set_remote_verifier(local, vbackend + 7, orm, &e))) {
             ttc_local_free(local);
