@@ -356,7 +356,6 @@ static int write_chart(const char *dir, const char *name, const char *title, con
     return rc;
 }
 
-/* Mean accuracy per budget of method m over the problems in bin k (-1 = all). */
 /* How well a verifier's scores separate right from wrong candidates of the
  * same problem (what selection needs), over every (right, wrong) pair of
  * one problem's candidates, ties half; NAN without pairs. rev selects the
@@ -379,6 +378,7 @@ static double within_problem_auc(const probs *ps, bool rev, long *pairs) {
     return *pairs ? won / (double)*pairs : NAN;
 }
 
+/* Mean accuracy per budget of method m over the problems in bin k (-1 = all). */
 static void curve(const ttc_exp_matrix *x, const int *bin, int k, int m, float *out) {
     bool *sel = malloc(sizeof(bool) * x->n_problems);
     for (int p = 0; p < x->n_problems; p++) sel[p] = k < 0 || bin[p] == k;
