@@ -102,8 +102,11 @@ fi
 #        a revision sees up to 4 earlier attempts instead of about one.
 #    r3  on-policy again on 4000 new problems (half with greedy revisions,
 #        half at 0.4), then r4 and r5 once more on 2000 each (greedy; r5 with
-#        chains of 6, so the oldest attempt drops out of the context):
-#        models/revision.gguf.
+#        chains of 6, so the oldest attempt drops out of the context).
+#    r6  on-policy with sampled revisions (0.8) on 3000 new problems, so the
+#        contexts hold different attempts to compare (600 steps).
+#    r7  on-policy with greedy revisions, the test-time setting, on 2000 new
+#        problems, half the "fix" examples left out: models/revision.gguf.
 if [ ! -f models/revision.gguf ]; then
   if [ ! -f "$WORK/revision.labels.done" ]; then
     step "building revision data (r0)"
@@ -124,14 +127,16 @@ if [ ! -f models/revision.gguf ]; then
       --resume --log "$out.log" "$@"
     mv "$out.tmp.gguf" "$out"
   }
-  # on_policy MODEL OUT OFFSET LIMIT CHAIN REVISE_TEMP SEED
+  # on_policy MODEL OUT OFFSET LIMIT CHAIN REVISE_TEMP SEED [extra label args]
   on_policy() {
     [ -f "$2.done" ] && return 0
     step "on-policy revision data from $1 -> $2"
-    "$TTC" label revision --on-policy -m "$1" --data data/synth/train.jsonl -o "$2" \
-      --offset "$3" --limit "$4" --samples 4 --chain "$5" --examples 6 --temp 0.8 \
-      --revise-temp "$6" --max-tokens 320 --seed "$7" -t "$THREADS"
-    touch "$2.done"
+    local model=$1 out=$2 offset=$3 limit=$4 chain=$5 rtemp=$6 seed=$7
+    shift 7
+    "$TTC" label revision --on-policy -m "$model" --data data/synth/train.jsonl -o "$out" \
+      --offset "$offset" --limit "$limit" --samples 4 --chain "$chain" --examples 6 --temp 0.8 \
+      --revise-temp "$rtemp" --max-tokens 320 --seed "$seed" -t "$THREADS" "$@"
+    touch "$out.done"
   }
   sft_round "$WORK/revision-r0.gguf" models/generator.gguf "$WORK/revision.jsonl" 600 16 512 1e-3
   on_policy "$WORK/revision-r0.gguf" "$WORK/revision-onp1.jsonl" 23000 3000 4 0 21
@@ -146,8 +151,12 @@ if [ ! -f models/revision.gguf ]; then
   sft_round "$WORK/revision-r4.gguf" "$WORK/revision-r3.gguf" "$WORK/revision-onp3.jsonl" 400 8 1024 5e-4
   on_policy "$WORK/revision-r4.gguf" "$WORK/revision-onp4.jsonl" 34000 2000 6 0 51
   sft_round "$WORK/revision-r5.gguf" "$WORK/revision-r4.gguf" "$WORK/revision-onp4.jsonl" 400 8 1024 5e-4
-  cp "$WORK/revision-r5.gguf" models/revision.gguf
-  for r in 0 1 2 3 4 5; do echo "# round r$r"; cat "$WORK/revision-r$r.gguf.log"; done > models/revision.log
+  on_policy "$WORK/revision-r5.gguf" "$WORK/revision-onp5.jsonl" 36000 3000 6 0.8 61
+  sft_round "$WORK/revision-r6.gguf" "$WORK/revision-r5.gguf" "$WORK/revision-onp5.jsonl" 600 8 1024 5e-4
+  on_policy "$WORK/revision-r6.gguf" "$WORK/revision-onp6.jsonl" 46000 2000 6 0 71 --drop-fix 0.5
+  sft_round "$WORK/revision-r7.gguf" "$WORK/revision-r6.gguf" "$WORK/revision-onp6.jsonl" 400 8 1024 5e-4
+  cp "$WORK/revision-r7.gguf" models/revision.gguf
+  for r in 0 1 2 3 4 5 6 7; do echo "# round r$r"; cat "$WORK/revision-r$r.gguf.log"; done > models/revision.log
 fi
 
 # 5. ORM for revisions: chains of 5 attempts of the revision model as the
