@@ -232,6 +232,13 @@ Test(experiment, runner_resumes_without_duplicates) {
     cr_assert_eq(ttc_exp_run(&c, &m, &e), TTC_EINVAL);
     cr_assert(strstr(e.msg, "\"revise_temperature\"") && strstr(e.msg, dir), "%s", e.msg);
     c.revise_temperature = 0;
+    c.revise_context = 3;
+    cr_assert_eq(ttc_exp_run(&c, &m, &e), TTC_EINVAL);
+    cr_assert(strstr(e.msg, "\"revise_context\""), "%s", e.msg);
+    c.revise_context = 0;
+    cr_assert_eq(ttc_exp_run(&c, &m, &e), TTC_EINVAL);
+    cr_assert(strstr(e.msg, "revise_context 0 out of range"), "%s", e.msg);
+    c.revise_context = 4;
     m.fingerprint = "generator:0123456789abcdef";
     cr_assert_eq(ttc_exp_run(&c, &m, &e), TTC_EINVAL);
     cr_assert(strstr(e.msg, "\"fingerprint\""), "%s", e.msg);
@@ -316,6 +323,7 @@ Test(experiment, policy_load_bins_and_choice) {
     cr_assert_str_eq(ttc_policy_choose(&pol, 1, 1000), "beam_m4");
     cr_assert_str_eq(ttc_policy_choose(&pol, 4, 1), "bon_weighted");
     cr_assert_lt(pol.revise_temperature, 0, "no revise_temperature: the caller's");
+    cr_assert_eq(pol.revise_context, 4, "no revise_context: the paper's 4");
 }
 
 Test(experiment, policy_rejects_bad_files) {
@@ -334,13 +342,17 @@ Test(experiment, policy_rejects_bad_files) {
                                               "\"choice\": [[\"dvts\"],[\"dvts\"],[\"dvts\"],[\"dvts\"],[\"dvts\"]]}"),
                                  &pol, &e), TTC_EFORMAT);
     cr_assert(strstr(e.msg, "\"revise_temperature\"") != NULL, "%s", e.msg);
+    cr_assert_eq(ttc_policy_load(write_policy("{\"cuts\": [1,2,3,4], \"budgets\": [1], \"revise_context\": 9, "
+                                              "\"choice\": [[\"dvts\"],[\"dvts\"],[\"dvts\"],[\"dvts\"],[\"dvts\"]]}"),
+                                 &pol, &e), TTC_EFORMAT);
+    cr_assert(strstr(e.msg, "\"revise_context\"") != NULL, "%s", e.msg);
 }
 
-/* A policy's revisions decode at the experiment's revise_temperature unless
- * the caller sets one. */
+/* A policy's revisions decode at the experiment's revise_temperature, and
+ * read its revise_context of earlier attempts, unless the caller sets them. */
 Test(experiment, auto_solve_revises_at_the_policy_temperature) {
     const char *p = write_policy(
-        "{\"cuts\": [0.95, 0.9, 0.85, 0.8], \"budgets\": [1], \"probe\": 1, \"revise_temperature\": 0, "
+        "{\"cuts\": [0.95, 0.9, 0.85, 0.8], \"budgets\": [1], \"probe\": 1, \"revise_temperature\": 0, \"revise_context\": 2, "
         "\"choice\": [[\"revisions_len2\"],[\"revisions_len2\"],[\"revisions_len2\"],[\"revisions_len2\"],"
         "[\"revisions_len2\"]]}");
     ttc_policy pol;
@@ -359,6 +371,11 @@ Test(experiment, auto_solve_revises_at_the_policy_temperature) {
     cr_assert_eq(ttc_policy_solve(&pol, 5, &base, g, prm, g, orm, "q", &r, &info, &e), TTC_OK, "%s", e.msg);
     cr_assert_str_eq(info.method, "revisions_len2");
     cr_assert_float_eq(r.params.revise_temperature, 0.0f, 1e-9);
+    cr_assert_eq(r.params.revise_context, 4, "the caller's default context");
+    ttc_search_result_free(&r);
+    base.revise_context = -1;
+    cr_assert_eq(ttc_policy_solve(&pol, 5, &base, g, prm, g, orm, "q", &r, &info, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(r.params.revise_context, 2, "unset: the policy's context");
     ttc_search_result_free(&r);
     base.revise_temperature = 0.5f;
     cr_assert_eq(ttc_policy_solve(&pol, 5, &base, g, prm, g, orm, "q", &r, &info, &e), TTC_OK, "%s", e.msg);

@@ -540,21 +540,27 @@ Test(verifier, solve_cli) {
     snprintf(cmd, sizeof cmd, "%s solve -m %s --prm likelihood --prm-format ttc --strategy beam --n 4 -p x 2>/dev/null",
              tu_bin(), Path);
     cr_assert_eq(tu_run(cmd, NULL, NULL), 2);
-    /* revisions are greedy unless --revise-temp says otherwise */
+    /* revisions are greedy and read 4 earlier attempts unless --revise-temp
+     * and --revise-context say otherwise */
     const double want[2] = {0.0, 0.25};
     for (int i = 0; i < 2; i++) {
         snprintf(cmd, sizeof cmd, "%s solve -m %s --strategy revise --revise-select majority --n 2 --max-tokens 4 "
-                 "--json -t 1 %s -p x", tu_bin(), Path, i ? "--revise-temp 0.25" : "");
+                 "--json -t 1 %s -p x", tu_bin(), Path, i ? "--revise-temp 0.25 --revise-context 1" : "");
         cr_assert_eq(tu_run(cmd, NULL, &out), 0, "%s", out);
         o = json_loads(out, 0, &je);
         cr_assert_not_null(o, "%s", out);
         cr_assert_float_eq(json_number_value(json_object_get(o, "revise_temperature")), want[i], 1e-6, "%s", out);
         cr_assert_eq(json_integer_value(json_object_get(o, "revise_len")), 2);
+        cr_assert_eq(json_integer_value(json_object_get(o, "revise_context")), i ? 1 : 4, "%s", out);
         json_decref(o);
         free(out);
     }
     snprintf(cmd, sizeof cmd, "%s solve -m %s --strategy revise --revise-temp hot -p x 2>/dev/null", tu_bin(), Path);
     cr_assert_eq(tu_run(cmd, NULL, NULL), 2);
+    snprintf(cmd, sizeof cmd, "%s solve -m %s --strategy revise --revise-context 5 -p x 2>&1", tu_bin(), Path);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 2);
+    cr_assert(strstr(out, "--revise-context"), "%s", out);
+    free(out);
 }
 
 /* ---- agreement with the trainer's PRM layout (train/prm.h) --------------------------- */

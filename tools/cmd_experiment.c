@@ -20,6 +20,7 @@
 #include "optimal/experiment.h"
 #include "search/lm_local.h"
 #include "search/prm.h"
+#include "search/strategy.h"
 
 static const char usage[] =
     "usage: ttc experiment [--preset demo|paper|tiny] [options]\n"
@@ -40,6 +41,7 @@ static const char usage[] =
     "  --no-revisions, --no-large   skip those phases\n"
     "  --revise-temp T      temperature of a revision chain's attempts 2.. (default 0:\n"
     "                       greedy; the first attempt samples at 0.8)\n"
+    "  --revise-context K   earlier attempts a revision reads, 1..4 (default 4)\n"
     "  --train-tokens N[,M] pre-training tokens of the generator (and the larger one)\n"
     "                       for the FLOPs-matched figure, where a model file lacks\n"
     "                       ttc.train.tokens (the file's value wins)\n"
@@ -246,7 +248,7 @@ int cmd_experiment(int argc, char **argv) {
     const char *large = default_if_exists("models/generator-large.gguf"), *data = "data/synth/test.jsonl", *out = NULL;
     const char *budgets = NULL, *levels = NULL, *methods = NULL;
     double tt_gen = 0, tt_large = 0, rtemp = -1;
-    long limit = -1, samples = -1, seed = 1, threads = 0, shard = 0, n_shards = 1;
+    long limit = -1, samples = -1, seed = 1, threads = 0, shard = 0, n_shards = 1, rctx = 0;
     bool analyze = false;
     static const struct option opts[] = {
         {"preset", 1, 0, 'p'}, {"model", 1, 0, 'm'}, {"prm", 1, 0, 'P'}, {"revision", 1, 0, 'r'},
@@ -254,7 +256,8 @@ int cmd_experiment(int argc, char **argv) {
         {"data", 1, 0, 'd'}, {"out", 1, 0, 'o'}, {"limit", 1, 0, 'l'}, {"samples", 1, 0, 's'},
         {"budgets", 1, 0, 'b'}, {"seed", 1, 0, 'S'}, {"threads", 1, 0, 't'}, {"shard", 1, 0, 'H'},
         {"analyze", 0, 0, 'A'}, {"levels", 1, 0, 'V'}, {"methods", 1, 0, 'M'},
-        {"train-tokens", 1, 0, 'K'}, {"revise-temp", 1, 0, 'T'}, {0, 0, 0, 0}};
+        {"train-tokens", 1, 0, 'K'}, {"revise-temp", 1, 0, 'T'},
+        {"revise-context", 1, 0, 'C'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:o:t:", opts, NULL)) != -1) {
@@ -280,6 +283,7 @@ int cmd_experiment(int argc, char **argv) {
             break;
         case 'A': analyze = true; break;
         case 'T': if (!cli_parse_float(optarg, 0, 5, &rtemp)) return cli_bad_args("experiment", "--revise-temp: expected 0..5, got '%s'", optarg); break;
+        case 'C': if (!cli_parse_int(optarg, 1, TTC_REVISE_MAX_CONTEXT, &rctx)) return cli_bad_args("experiment", "--revise-context: expected 1..%d, got '%s'", TTC_REVISE_MAX_CONTEXT, optarg); break;
         case 'V': levels = optarg; break;
         case 'M': methods = optarg; break;
         case 'K': {
@@ -316,6 +320,7 @@ int cmd_experiment(int argc, char **argv) {
         return cli_bad_args("experiment", "--methods: expected a list of beam_sqrt, beam_m4, "
                             "lookahead_k1, lookahead_k3, dvts (or none), got '%s'", methods);
     if (rtemp >= 0) cfg.revise_temperature = (float)rtemp;
+    if (rctx > 0) cfg.revise_context = (int)rctx;
     cfg.data = data;
     cfg.out_dir = out;
     cfg.seed = (uint64_t)seed;

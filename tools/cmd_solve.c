@@ -42,6 +42,8 @@ static void usage(FILE *f) {
         "  --revise-temp T         temperature of a chain's revisions (attempts 2..;\n"
         "                          default 0: greedy, as the experiment runs them;\n"
         "                          with --strategy auto, the policy's)\n"
+        "  --revise-context K      earlier attempts a revision reads, 0..4 (default 4;\n"
+        "                          with --strategy auto, the policy's)\n"
         "  --top-p P               nucleus sampling (default 1 = off)\n"
         "  --max-tokens N          tokens per full solution (default: up to the context)\n"
         "  --max-step-tokens N     tokens per step in tree searches (default: no limit)\n"
@@ -108,7 +110,7 @@ int cmd_solve(int argc, char **argv) {
     const char *gen_path = NULL, *prm_path = NULL, *orm_path = NULL, *rev_path = NULL, *fmt_name = NULL;
     const char *problem_arg = NULL, *strategy = NULL, *policy_path = NULL;
     long n = 16, width = 0, look = -1, rlen = 0, max_tok = 0, max_step = 0, rounds = TTC_SEARCH_MAX_ROUNDS;
-    long seed = 0, n_ctx = 0, threads = 0;
+    long seed = 0, n_ctx = 0, threads = 0, rctx = -1;
     double temp = 0.8, top_p = 1.0, rtemp = -1;
     bool json = false;
     ttc_agg agg = TTC_AGG_LAST;
@@ -141,6 +143,7 @@ int cmd_solve(int argc, char **argv) {
         else if (!strcmp(a, "--temp")) ok = cli_parse_float(v, 0, 100, &temp);
         else if (!strcmp(a, "--top-p")) ok = cli_parse_float(v, 0, 1, &top_p);
         else if (!strcmp(a, "--revise-temp")) ok = cli_parse_float(v, 0, 100, &rtemp);
+        else if (!strcmp(a, "--revise-context")) ok = cli_parse_int(v, 0, TTC_REVISE_MAX_CONTEXT, &rctx);
         else if (!strcmp(a, "--agg")) ok = ttc_agg_parse(v, &agg, &e) == TTC_OK;
         else if (!strcmp(a, "--revise-select")) {
             if (!strcmp(v, "verifier")) rsel = TTC_REVISE_VERIFIER;
@@ -165,6 +168,7 @@ int cmd_solve(int argc, char **argv) {
     p.revise_select = rsel;
     /* unset: greedy revisions, or under auto the policy's (the experiment's) */
     p.revise_temperature = rtemp >= 0 ? (float)rtemp : is_auto ? -1.0f : 0.0f;
+    p.revise_context = rctx >= 0 ? (int)rctx : is_auto ? -1 : TTC_REVISE_MAX_CONTEXT;
     p.agg = agg;
     p.temperature = (float)temp;
     p.top_p = (float)top_p;

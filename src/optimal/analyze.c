@@ -1025,6 +1025,8 @@ int ttc_exp_analyze(const char *dir, const char *const *paths, int n_paths, uint
         json_object_set_new(pol, "probe", json_integer(4));
         json_t *rtemp = json_object_get(meta, "revise_temperature");
         if (json_is_number(rtemp)) json_object_set_new(pol, "revise_temperature", json_incref(rtemp));
+        json_t *rctx = json_object_get(meta, "revise_context");
+        if (json_is_integer(rctx)) json_object_set_new(pol, "revise_context", json_incref(rctx));
         snprintf(path, sizeof path, "%s/policy.json", dir);
         char *ps_ = json_dumps(pol, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
         rc = ps_ ? ttc_write_file(path, ps_, strlen(ps_), e) : ttc_err_set(e, TTC_ENOMEM, "policy: out of memory");

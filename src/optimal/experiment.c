@@ -40,6 +40,7 @@ int ttc_exp_preset(ttc_exp_config *c, const char *name, ttc_err *e) {
     c->search_mask = (1u << TTC_EXP_N_SEARCH) - 1;
     c->temperature = 0.8f;
     c->revise_temperature = 0; /* greedy revisions: the bundled revision model's operating point */
+    c->revise_context = TTC_REVISE_MAX_CONTEXT; /* the paper's 4 */
     c->max_solution_tokens = 256;
     if (!c->n_shards) c->n_shards = 1;
     return TTC_OK;
@@ -133,6 +134,8 @@ static json_t *meta_json(const ttc_exp_config *c, const ttc_exp_models *m) {
     json_object_set_new(j, "revise_chains", json_integer(c->revise_chains));
     json_object_set_new(j, "revise_len", json_integer(c->revise_len));
     if (c->revise_temperature >= 0) json_object_set_new(j, "revise_temperature", json_real(c->revise_temperature));
+    /* only when not the default, so runs from before the setting still resume */
+    if (c->revise_context != TTC_REVISE_MAX_CONTEXT) json_object_set_new(j, "revise_context", json_integer(c->revise_context));
     json_object_set_new(j, "generator", json_string(m->gen->info.name));
     json_object_set_new(j, "gen_params", json_integer(m->gen->info.n_params));
     json_object_set_new(j, "prm", json_string(m->prm->info.name));
@@ -157,7 +160,7 @@ static int meta_check(const ttc_exp_config *c, json_t *j, ttc_err *e) {
     json_t *old = json_load_file(path, 0, NULL);
     if (!old) return TTC_OK;   /* none yet (or torn): nothing to compare */
     static const char *const keys[] = {"budgets", "samples", "data", "seed", "temperature", "revise_chains",
-                                       "revise_len", "revise_temperature", "generator", "gen_params", "prm",
+                                       "revise_len", "revise_temperature", "revise_context", "generator", "gen_params", "prm",
                                        "prm_params", "large", "large_params", "revision_model", "orm",
                                        "fingerprint"};
     int rc = TTC_OK;
@@ -217,6 +220,9 @@ int ttc_exp_run(const ttc_exp_config *c, const ttc_exp_models *m, ttc_err *e) {
         return ttc_err_set(e, TTC_EINVAL, "experiment: samples (%d) must be at least the largest budget (%d)", c->samples, maxb);
     if (c->n_shards < 1 || c->shard < 0 || c->shard >= c->n_shards)
         return ttc_err_set(e, TTC_EINVAL, "experiment: shard %d/%d out of range", c->shard, c->n_shards);
+    if (c->revise_context < 1 || c->revise_context > TTC_REVISE_MAX_CONTEXT)
+        return ttc_err_set(e, TTC_EINVAL, "experiment: revise_context %d out of range 1..%d", c->revise_context,
+                           TTC_REVISE_MAX_CONTEXT);
     ttc_dataset ds = {0};
     int rc = ttc_mkdir_p(c->out_dir, e);
     if (!rc) rc = ttc_dataset_load(c->data, &ds, e);
@@ -308,6 +314,7 @@ int ttc_exp_run(const ttc_exp_config *c, const ttc_exp_models *m, ttc_err *e) {
             p.revise_len = c->revise_len;
             p.temperature = c->temperature;
             p.revise_temperature = c->revise_temperature;
+            p.revise_context = c->revise_context;
             p.max_solution_tokens = c->max_solution_tokens;
             p.seed = mix3(ps, 77, 0);
             if ((rc = ttc_search_run(&p, m->rev, m->orm, x->problem, &res, e))) break;

@@ -56,6 +56,7 @@ typedef struct ttc_exp_config {
     int      revise_len;       /* L */
     float    temperature;
     float    revise_temperature; /* revision attempts 2..; < 0: temperature (presets: 0) */
+    int      revise_context;   /* earlier attempts a revision reads, 1..4 (presets: 4) */
     int      max_solution_tokens;
     uint64_t seed;
     int      shard, n_shards;  /* run problems with index % n_shards == shard */

@@ -72,6 +72,16 @@ int ttc_policy_load(const char *path, ttc_policy *p, ttc_err *e) {
         else
             p->revise_temperature = (float)v;
     }
+    json_t *rc_ = json_object_get(j, "revise_context");
+    p->revise_context = TTC_REVISE_MAX_CONTEXT;
+    if (rc_ && !json_is_null(rc_)) {
+        json_int_t v = json_integer_value(rc_);
+        if (!json_is_integer(rc_) || v < 1 || v > TTC_REVISE_MAX_CONTEXT)
+            rc = ttc_err_set(e, TTC_EFORMAT, "%s: field \"revise_context\": expected an integer in 1..%d", path,
+                             TTC_REVISE_MAX_CONTEXT);
+        else
+            p->revise_context = (int)v;
+    }
 out:
     json_decref(j);
     return rc;
@@ -201,6 +211,8 @@ int ttc_policy_solve(const ttc_policy *pol, int budget, const ttc_search_params 
              * came from, unless the caller chose a temperature for them */
             if (mp.revise_temperature < 0 && pol->revise_temperature >= 0)
                 mp.revise_temperature = pol->revise_temperature;
+            /* and read as many earlier attempts, unless the caller says */
+            mp.revise_context = base->revise_context >= 0 ? base->revise_context : pol->revise_context;
         }
         if (rc == TTC_OK) {
             snprintf(inf.method, sizeof inf.method, "%s", m);

@@ -784,6 +784,7 @@ int ttc_search_result_json(const ttc_search_result *r, bool with_cands, char **o
                                                                 ? "majority" : "verifier"));
         if (r->params.revise_temperature >= 0)
             json_object_set_new(o, "revise_temperature", json_real(r->params.revise_temperature));
+        json_object_set_new(o, "revise_context", json_integer(r->params.revise_context));
     }
     json_object_set_new(o, "agg", json_string(ttc_agg_name(r->params.agg)));
     json_object_set_new(o, "temperature", json_real(r->params.temperature));

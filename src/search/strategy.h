@@ -86,7 +86,8 @@ typedef struct ttc_search_params {
     uint64_t seed;
     /* revise */
     int      revise_len;     /* attempts per chain (sequential); chains = ceil(N / len) */
-    int      revise_context; /* previous attempts shown; default/max TTC_REVISE_MAX_CONTEXT */
+    int      revise_context; /* previous attempts shown; default/max TTC_REVISE_MAX_CONTEXT
+                              * (ttc_policy_solve: < 0 = the policy's) */
     ttc_revise_select revise_select;
     float    revise_temperature; /* attempts 2.. of a chain; < 0: temperature */
 } ttc_search_params;

@@ -259,6 +259,7 @@ static int run_strategy(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err 
     ttc_auto_info info = {0};
     if (use_pol) {
         /* the compute-optimal policy: probe, difficulty bin, chosen method */
+        p.revise_context = -1;   /* the policy's */
         rc = ttc_policy_solve(&l->pol, r->budget, &p, gen, ver, NULL, NULL, problem, &res, &info, e);
         if (rc) { ttc_err_wrap(e, "policy: "); goto done; }
     } else if ((rc = ttc_search_run(&p, gen, ver, problem, &res, e))) {
