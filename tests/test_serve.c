@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/util.h"
 #include "serve/api.h"
 #include "serve/server.h"
@@ -145,6 +146,7 @@ typedef struct resp {
     size_t len;
     char   ctype[128];
     int    abort_after;  /* >0: abort the transfer after this many bytes */
+    long   timeout_ms;   /* >0: give up after this long (default 20 s) */
 } resp;
 
 static size_t on_body(char *p, size_t sz, size_t nm, void *ud) {
@@ -171,7 +173,8 @@ static CURLcode http(const char *method, const char *path, const char *body, lon
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    if (r->timeout_ms > 0) curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, r->timeout_ms);
+    else curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -1390,6 +1393,61 @@ Test(engine, verifier_scoring_of_concurrent_requests_shares_decode_steps) {
 }
 
 /* ---- POST /pooling and the remote verifier over it ---- */
+
+/* A client that hangs up on /pooling stops the scoring, as it stops a
+ * completion: the verifier computes a fraction of the request's scores. */
+Test(engine, pooling_disconnect_cancels_scoring) {
+    char prm[400];
+    snprintf(prm, sizeof prm, "%s/prm-cancel.gguf", tu_tmpdir());
+    ttc_err e = {0};
+    ttc_random_params rp = {.vocab_path = "models/prm.gguf", .type = TTC_TYPE_Q8_0, .seed = 5};
+    cr_assert_eq(ttc_random_model_write(ttc_random_shape_find("tiny-llama"), &rp, prm, &e), TTC_OK, "%s", e.msg);
+    ttc_local *l;
+    ttc_local_opts lo = {.model_path = g_model, .prm_path = prm, .threads = 1, .n_ctx = 2048, .n_seq_max = 8};
+    cr_assert_eq(ttc_local_new(&lo, &l, &e), TTC_OK, "%s", e.msg);
+    ttc_serve_backend be = ttc_local_backend(l);
+    ttc_server *vs;
+    ttc_server_opts o = {0};
+    cr_assert_eq(ttc_server_start(&o, &be, &vs, &e), TTC_OK, "%s", e.msg);
+    char keep[64];
+    snprintf(keep, sizeof keep, "%s", g_base);
+    snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", ttc_server_port(vs));
+    /* 64 inputs (the most a request may hold) of 60 tagged steps: 3,840 scores */
+    enum { N_IN = 64, N_TAG = 60 };
+    ttc_buf b = {0};
+    ttc_buf_printf(&b, "{\"input\":[");
+    for (int i = 0; i < N_IN; i++) {
+        ttc_buf_printf(&b, "%s\"Problem: %d+1\\nSolution:\\n", i ? "," : "", i);
+        for (int k = 0; k < N_TAG; k++) ttc_buf_printf(&b, "%d+%d=%d\\n<|step|>", i, k, i + k);
+        ttc_buf_printf(&b, "\"");
+    }
+    ttc_buf_printf(&b, "]}");
+    resp r = {.timeout_ms = 300};
+    CURLcode cu = http("POST", "/pooling", b.data, (long)b.len, NULL, &r);
+    cr_assert_eq(cu, CURLE_OPERATION_TIMEDOUT, "curl %d, status %ld: %.300s", (int)cu, r.status, r.body ? r.body : "");
+    free(r.body);
+    ttc_buf_free(&b);
+    /* the server notices the hang-up, stops scoring and closes */
+    bool seen = false;
+    for (int i = 0; i < 500 && !seen; i++) {
+        resp m = {0};
+        cr_assert_eq(http("GET", "/metrics", NULL, 0, NULL, &m), CURLE_OK);
+        seen = strstr(m.body, "ttc_client_disconnects_total 1\n") != NULL;
+        free(m.body);
+        if (!seen) usleep(10000);
+    }
+    cr_assert(seen, "/metrics shows the disconnect");
+    ttc_metrics_gauges g = {0};
+    be.gauges(be.self, &g);
+    cr_assert_gt(g.ver_scores, 0, "scoring had started");
+    cr_assert_lt(g.ver_scores, N_IN * N_TAG / 2, "scoring stopped early (%lld of %d scores)", (long long)g.ver_scores,
+                 N_IN * N_TAG);
+    cr_assert_eq(g.kv_pages_used, 0, "the verifier released its pages");
+    ttc_server_stop(vs);
+    ttc_local_free(l);
+    unlink(prm);
+    snprintf(g_base, sizeof g_base, "%s", keep);
+}
 
 Test(engine, pooling_endpoint_serves_the_remote_verifier) {
     cr_assert_eq(ttc_kernel_set(TTC_KERNEL_REF, NULL), TTC_OK);

@@ -590,7 +590,65 @@ static enum MHD_Result handle_completion(ttc_server *s, struct MHD_Connection *c
     return res;
 }
 
-/* POST /pooling: every input through backend->pool, one response. */
+/* Watches a connection while the connection thread computes: sets *cancel
+ * when the client hangs up or the server stops, until hangup_watch_end. */
+typedef struct hangup_watch {
+    ttc_server     *s;
+    int             fd;
+    atomic_int     *cancel;
+    bool            done, gone;
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+    pthread_t       th;
+} hangup_watch;
+
+static void *hangup_watch_run(void *arg) {
+    hangup_watch *w = arg;
+    pthread_mutex_lock(&w->mu);
+    while (!w->done) {
+        if (atomic_load(&w->s->stopping) || client_gone(w->fd)) {
+            w->gone = true;
+            atomic_store(w->cancel, 1);
+            break;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += HANGUP_POLL_NS;
+        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Starts watching; false if no thread could be started (then nothing
+ * watches, and the work runs to the end as before). */
+static bool hangup_watch_begin(hangup_watch *w, ttc_server *s, int fd, atomic_int *cancel) {
+    *w = (hangup_watch){.s = s, .fd = fd, .cancel = cancel};
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    if (pthread_create(&w->th, NULL, hangup_watch_run, w) == 0) return true;
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    return false;
+}
+
+/* Stops the watcher (at once, not at its next poll); true if the client
+ * hung up or the server is stopping. */
+static bool hangup_watch_end(hangup_watch *w) {
+    pthread_mutex_lock(&w->mu);
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->th, NULL);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    return w->gone;
+}
+
+/* POST /pooling: every input through backend->pool, one response. Scoring
+ * runs on the connection's thread; a watcher cancels it when the client
+ * hangs up, as a completion's job is canceled. */
 static enum MHD_Result handle_pooling(ttc_server *s, struct MHD_Connection *c, conn *cc) {
     if (!s->be.pool)
         return send_fault(c, cc, 404, "not_found_error", "unknown_url",
@@ -610,14 +668,22 @@ static enum MHD_Result handle_pooling(ttc_server *s, struct MHD_Connection *c, c
     int64_t tokens = 0;
     int rc = rows && n_rows ? TTC_OK : ttc_err_set(&e, TTC_ENOMEM, "out of memory");
     atomic_int cancel = atomic_load(&s->stopping);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    hangup_watch w;
+    bool watching = hangup_watch_begin(&w, s, ci ? ci->connect_fd : -1, &cancel);
     for (int i = 0; i < req.n_inputs && !rc; i++) {
         int nt = 0;
-        rc = s->be.pool(s->be.self, req.inputs[i], req.lens[i], &cancel, &rows[i], &n_rows[i], &nt, &e);
+        rc = atomic_load(&cancel) ? ttc_err_set(&e, TTC_ECANCELED, "canceled")
+                                  : s->be.pool(s->be.self, req.inputs[i], req.lens[i], &cancel, &rows[i], &n_rows[i], &nt, &e);
         if (rc && req.n_inputs > 1) ttc_err_wrap(&e, "input[%d]: ", i);
         tokens += nt;
     }
+    bool gone = watching && hangup_watch_end(&w);
     enum MHD_Result res;
-    if (rc) {
+    if (gone) {
+        ttc_metrics_disconnect(s->metrics);
+        res = MHD_NO; /* client gone or server stopping: close */
+    } else if (rc) {
         fault_from_rc(rc, &f);
         res = send_error(c, cc, &f, e.msg);
     } else {
