@@ -1396,19 +1396,27 @@ Test(engine, verifier_scoring_of_concurrent_requests_shares_decode_steps) {
 
 /* A client that hangs up on /pooling stops the scoring, as it stops a
  * completion: the verifier computes a fraction of the request's scores. */
-Test(engine, pooling_disconnect_cancels_scoring) {
-    char prm[400];
-    snprintf(prm, sizeof prm, "%s/prm-cancel.gguf", tu_tmpdir());
+/* A server whose verifier is a random "PRM" with ttc's own vocabulary (so
+ * the ttc format applies: tag <|step|>, labels +/-), written to prm. */
+static ttc_server *start_prm_server(const char *prm, int n_ctx, int n_seq_max, ttc_local **l) {
     ttc_err e = {0};
     ttc_random_params rp = {.vocab_path = "models/prm.gguf", .type = TTC_TYPE_Q8_0, .seed = 5};
     cr_assert_eq(ttc_random_model_write(ttc_random_shape_find("tiny-llama"), &rp, prm, &e), TTC_OK, "%s", e.msg);
-    ttc_local *l;
-    ttc_local_opts lo = {.model_path = g_model, .prm_path = prm, .threads = 1, .n_ctx = 2048, .n_seq_max = 8};
-    cr_assert_eq(ttc_local_new(&lo, &l, &e), TTC_OK, "%s", e.msg);
-    ttc_serve_backend be = ttc_local_backend(l);
+    ttc_local_opts lo = {.model_path = g_model, .prm_path = prm, .threads = 1, .n_ctx = n_ctx, .n_seq_max = n_seq_max};
+    cr_assert_eq(ttc_local_new(&lo, l, &e), TTC_OK, "%s", e.msg);
+    ttc_serve_backend be = ttc_local_backend(*l);
     ttc_server *vs;
     ttc_server_opts o = {0};
     cr_assert_eq(ttc_server_start(&o, &be, &vs, &e), TTC_OK, "%s", e.msg);
+    return vs;
+}
+
+Test(engine, pooling_disconnect_cancels_scoring) {
+    char prm[400];
+    snprintf(prm, sizeof prm, "%s/prm-cancel.gguf", tu_tmpdir());
+    ttc_local *l;
+    ttc_server *vs = start_prm_server(prm, 2048, 8, &l);
+    ttc_serve_backend be = ttc_local_backend(l);
     char keep[64];
     snprintf(keep, sizeof keep, "%s", g_base);
     snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", ttc_server_port(vs));
@@ -1451,20 +1459,12 @@ Test(engine, pooling_disconnect_cancels_scoring) {
 
 Test(engine, pooling_endpoint_serves_the_remote_verifier) {
     cr_assert_eq(ttc_kernel_set(TTC_KERNEL_REF, NULL), TTC_OK);
-    /* a random "PRM" with ttc's own vocabulary, so the ttc format (tag
-     * <|step|>, labels +/-) applies as the remote verifier writes it */
+    /* the ttc format applies as the remote verifier writes it */
     char prm[400];
     snprintf(prm, sizeof prm, "%s/prm-pool.gguf", tu_tmpdir());
-    ttc_err e = {0};
-    ttc_random_params rp = {.vocab_path = "models/prm.gguf", .type = TTC_TYPE_Q8_0, .seed = 5};
-    cr_assert_eq(ttc_random_model_write(ttc_random_shape_find("tiny-llama"), &rp, prm, &e), TTC_OK, "%s", e.msg);
     ttc_local *l;
-    ttc_local_opts lo = {.model_path = g_model, .prm_path = prm, .threads = 1, .n_ctx = 256, .n_seq_max = 32};
-    cr_assert_eq(ttc_local_new(&lo, &l, &e), TTC_OK, "%s", e.msg);
-    ttc_serve_backend be = ttc_local_backend(l);
-    ttc_server *vs;
-    ttc_server_opts o = {0};
-    cr_assert_eq(ttc_server_start(&o, &be, &vs, &e), TTC_OK, "%s", e.msg);
+    ttc_server *vs = start_prm_server(prm, 256, 32, &l);
+    ttc_err e = {0};
     char keep[64], vurl[64];
     snprintf(keep, sizeof keep, "%s", g_base);
     snprintf(vurl, sizeof vurl, "http://127.0.0.1:%d", ttc_server_port(vs));
