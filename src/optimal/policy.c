@@ -212,7 +212,9 @@ int ttc_policy_solve(const ttc_policy *pol, int budget, const ttc_search_params 
             if (mp.revise_temperature < 0 && pol->revise_temperature >= 0)
                 mp.revise_temperature = pol->revise_temperature;
             /* and read as many earlier attempts, unless the caller says */
-            mp.revise_context = base->revise_context >= 0 ? base->revise_context : pol->revise_context;
+            mp.revise_context = base->revise_context >= 0 ? base->revise_context
+                                : pol->revise_context > 0  ? pol->revise_context
+                                                           : TTC_REVISE_MAX_CONTEXT;
         }
         if (rc == TTC_OK) {
             snprintf(inf.method, sizeof inf.method, "%s", m);

@@ -29,7 +29,7 @@ typedef struct ttc_policy {
     char  choice[TTC_EXP_BINS][TTC_EXP_MAX_BUDGETS][32];
     int   probe;
     float revise_temperature;   /* the experiment's, for revisions; < 0: not set */
-    int   revise_context;       /* the experiment's earlier attempts per revision */
+    int   revise_context;       /* the experiment's earlier attempts per revision; 0: 4 */
 } ttc_policy;
 
 /* Loads and validates a policy file; errors name the file and field. */
