@@ -1170,6 +1170,74 @@ static void write_test_prm(const char *src, const char *dst) {
     ttc_gguf_close(g);
 }
 
+/* A revision model and its ORM (--revision-model, --revision-orm): "revise"
+ * requests run on the pair even without a PRM, and the revision methods a
+ * policy chooses run instead of falling back to best-of-N. */
+Test(engine, revision_pair_serves_revise_and_policy) {
+    char prm[400], pol[400];
+    snprintf(prm, sizeof prm, "%s/prm-rev.gguf", tu_tmpdir());
+    snprintf(pol, sizeof pol, "%s/policy-rev.json", tu_tmpdir());
+    write_test_prm(g_model, prm);
+    const char *pj = "{\"difficulty\":\"prm\",\"cuts\":[2,2,2,2],\"budgets\":[4],\"probe\":1,\"choice\":[[\"revisions_len2\"],"
+                     "[\"revisions_len2\"],[\"revisions_len2\"],[\"revisions_len2\"],[\"revisions_len2\"]]}";
+    ttc_err e = {0};
+    cr_assert_eq(ttc_write_file(pol, pj, strlen(pj), &e), TTC_OK);
+    char keep[64];
+    snprintf(keep, sizeof keep, "%s", g_base);
+    for (int with = 0; with < 2; with++) {
+        ttc_local *l;
+        ttc_local_opts lo = {.model_path = g_model, .threads = 1, .n_ctx = 512, .n_seq_max = 64};
+        if (with) { lo.revision_path = g_model; lo.orm_path = prm; }
+        cr_assert_eq(ttc_local_new(&lo, &l, &e), TTC_OK, "%s", e.msg);
+        ttc_serve_backend be = ttc_local_backend(l);
+        ttc_server *s2;
+        ttc_server_opts o = {0};
+        cr_assert_eq(ttc_server_start(&o, &be, &s2, &e), TTC_OK);
+        snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", ttc_server_port(s2));
+        /* no PRM: "revise" needs the pair's ORM */
+        json_t *j = post_json("/v1/completions", "{\"prompt\":\"2+5\",\"max_tokens\":6,\"seed\":1,"
+                                                 "\"ttc\":{\"strategy\":\"revise\",\"budget\":2}}", with ? 200 : 400);
+        if (with) {
+            cr_assert_str_eq(jget_str(j, "ttc.strategy_used"), "revise");
+            cr_assert_gt(jget_int(j, "ttc.verifier_tokens"), 0, "the ORM scored the attempts");
+        }
+        json_decref(j);
+        ttc_server_stop(s2);
+        ttc_local_free(l);
+    }
+    /* with a PRM and the policy: its revision choice runs only with the pair */
+    for (int with = 0; with < 2; with++) {
+        ttc_local *l;
+        ttc_local_opts lo = {.model_path = g_model, .prm_path = prm, .threads = 1, .n_ctx = 512, .n_seq_max = 64,
+                             .policy_path = pol};
+        if (with) { lo.revision_path = g_model; lo.orm_path = prm; }
+        cr_assert_eq(ttc_local_new(&lo, &l, &e), TTC_OK, "%s", e.msg);
+        ttc_serve_backend be = ttc_local_backend(l);
+        ttc_server *s2;
+        ttc_server_opts o = {0};
+        cr_assert_eq(ttc_server_start(&o, &be, &s2, &e), TTC_OK);
+        snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", ttc_server_port(s2));
+        json_t *j = post_json("/v1/completions", "{\"prompt\":\"3+4\",\"max_tokens\":6,\"seed\":2,"
+                                                 "\"ttc\":{\"strategy\":\"auto\",\"budget\":5}}", 200);
+        /* one probe sample, then chains of 2 over the other 4 */
+        cr_assert_str_eq(jget_str(j, "ttc.strategy_used"), with ? "revisions_len2" : "bon_weighted");
+        json_decref(j);
+        ttc_metrics_gauges g = {0};
+        be.gauges(be.self, &g);
+        cr_assert_eq(g.kv_pages_used, 0, "every model released its pages");
+        cr_assert_gt(g.kv_pages_total, 0);
+        ttc_server_stop(s2);
+        ttc_local_free(l);
+    }
+    ttc_local *l;
+    ttc_local_opts lo = {.model_path = g_model, .revision_path = g_model, .threads = 1};
+    cr_assert_eq(ttc_local_new(&lo, &l, &e), TTC_EINVAL, "a revision model without its ORM is refused");
+    cr_assert(strstr(e.msg, "--revision-model"), "%s", e.msg);
+    unlink(prm);
+    unlink(pol);
+    snprintf(g_base, sizeof g_base, "%s", keep);
+}
+
 Test(engine, beam_search_with_prm_over_http) {
     char prm[400];
     snprintf(prm, sizeof prm, "%s/prm.gguf", tu_tmpdir());

@@ -21,6 +21,9 @@ static void usage(FILE *f) {
         "  -m, --model PATH          generator GGUF (llama, qwen2, qwen3)\n"
         "  --prm PATH                verifier GGUF (process reward model)\n"
         "  --orm                     the verifier is an outcome reward model\n"
+        "  --revision-model PATH     revision model (GGUF): \"revise\" requests, and the revision\n"
+        "                            methods a --policy chooses, run their chains on it\n"
+        "  --revision-orm PATH       the outcome verifier of its attempts (needed with it)\n"
         "  --backend openai:URL      generate on a remote OpenAI-compatible engine instead of -m\n"
         "  --verifier-backend openai:URL  score on a remote engine instead of --prm, reading\n"
         "                            p(+)/p(-) from /v1/completions logprobs; openai:pooling+URL\n"
@@ -49,7 +52,7 @@ static void usage(FILE *f) {
 int cmd_serve(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) { usage(stdout); return 0; }
     const char *model = NULL, *prm = NULL, *backend = NULL, *vbackend = NULL, *policy = NULL;
-    const char *model_id = NULL, *dstrat = NULL;
+    const char *model_id = NULL, *dstrat = NULL, *rev = NULL, *rev_orm = NULL;
     bool orm = false;
     long port = 8080, dbudget = 1, max_body = 1 << 20, max_tokens = 4096, max_n = 16, max_budget = 256;
     long queue = 64, parallel = 16, timeout = 60, threads = 0, ctx = 0, kv_tokens = 0;
@@ -62,6 +65,8 @@ int cmd_serve(int argc, char **argv) {
         bool ok = true;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--prm")) prm = v;
+        else if (!strcmp(a, "--revision-model")) rev = v;
+        else if (!strcmp(a, "--revision-orm")) rev_orm = v;
         else if (!strcmp(a, "--backend")) backend = v;
         else if (!strcmp(a, "--verifier-backend")) vbackend = v;
         else if (!strcmp(a, "--model-id")) model_id = v;
@@ -87,6 +92,8 @@ int cmd_serve(int argc, char **argv) {
     if (!model && !backend) return cli_bad_args("serve", "a model is required (-m MODEL.gguf or --backend openai:URL)");
     if (model && backend) return cli_bad_args("serve", "-m and --backend exclude each other");
     if (prm && vbackend) return cli_bad_args("serve", "--prm and --verifier-backend exclude each other");
+    if (!rev != !rev_orm) return cli_bad_args("serve", "--revision-model and --revision-orm go together");
+    if (rev && !model) return cli_bad_args("serve", "--revision-model needs a local generator (-m)");
     if (backend && strncmp(backend, "openai:", 7)) return cli_bad_args("serve", "--backend must be openai:URL");
     if (vbackend && strncmp(vbackend, "openai:", 7))
         return cli_bad_args("serve", "--verifier-backend must be openai:URL");
@@ -120,7 +127,8 @@ int cmd_serve(int argc, char **argv) {
     int rc;
     if (model) {
         ttc_local_opts lo = {.model_path = model, .prm_path = prm, .orm = orm, .threads = (int)threads,
-                             .n_ctx = (int)ctx, .kv_tokens = (size_t)kv_tokens, .n_seq_max = 0, .model_id = model_id, .policy_path = policy};
+                             .n_ctx = (int)ctx, .kv_tokens = (size_t)kv_tokens, .n_seq_max = 0, .model_id = model_id, .policy_path = policy,
+                             .revision_path = rev, .orm_path = rev_orm};
         if ((rc = ttc_local_new(&lo, &local, &e))) return cli_fail("serve", &e);
         if (vbackend && (rc = ttc_local_set_remote_verifier(local, vbackend + 7, orm, &e))) {
             ttc_local_free(local);

@@ -37,6 +37,10 @@ struct ttc_local {
     char          model_id[256];
     ttc_serve_policy_fn policy;
     void         *policy_ud;
+    ttc_model    *rmodel, *omodel; /* revision model and its ORM (both or neither) */
+    ttc_sched    *rgen, *over;
+    ttc_sched_prm *ovp;
+    ttc_prm_format ofmt;
     ttc_policy    pol;          /* --policy file (optimal/policy.h) */
     bool          has_pol;
     pthread_mutex_t mu;
@@ -229,7 +233,8 @@ static int run_strategy(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err 
     ttc_api_req_search_params(r, &p);
     p.seed = r->has_seed ? r->seed : fresh_seed(l);
     bool use_pol = r->strategy == TTC_STRAT_AUTO && l->has_pol && (l->prm || l->vh);
-    if (ttc_search_needs_verifier(&p) && !l->prm && !l->vh)
+    bool has_ver = l->prm || l->vh || (p.method == TTC_SEARCH_REVISE && l->rgen);
+    if (ttc_search_needs_verifier(&p) && !has_ver)
         return ttc_err_set(e, TTC_EINVAL, "strategy '%s' needs a verifier; this server has none (start it with --prm)",
                            ttc_search_method_name(p.method));
     if ((rc = ttc_search_params_check(&p, e))) return ttc_err_wrap(e, "ttc: ");
@@ -251,8 +256,14 @@ static int run_strategy(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err 
     ttc_job_started(j);
     ttc_generator *gen = NULL;
     ttc_verifier *ver = NULL;
+    ttc_generator *rgen = NULL;   /* the revision pair, when loaded and needed */
+    ttc_verifier *over = NULL;
     ttc_search_result res = {0};
     if ((rc = ttc_sched_generator_new(l->gen, ttc_job_cancel_flag(j), r->max_tokens, &gen, e))) goto done;
+    if (l->rgen && (use_pol || p.method == TTC_SEARCH_REVISE) &&
+        ((rc = ttc_sched_generator_new(l->rgen, ttc_job_cancel_flag(j), r->max_tokens, &rgen, e)) ||
+         (rc = ttc_sched_verifier_new(l->ovp, ttc_job_cancel_flag(j), &over, e))))
+        goto done;
     if (l->prm && (rc = ttc_sched_verifier_new(l->vp, ttc_job_cancel_flag(j), &ver, e))) goto done;
     if (l->vh && (rc = ttc_remote_verifier_new(l->vh, NULL, l->ver_kind, l->vmethod, ttc_job_cancel_flag(j), &ver, e)))
         goto done;
@@ -260,9 +271,9 @@ static int run_strategy(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err 
     if (use_pol) {
         /* the compute-optimal policy: probe, difficulty bin, chosen method */
         p.revise_context = -1;   /* the policy's */
-        rc = ttc_policy_solve(&l->pol, r->budget, &p, gen, ver, NULL, NULL, problem, &res, &info, e);
+        rc = ttc_policy_solve(&l->pol, r->budget, &p, gen, ver, rgen, over, problem, &res, &info, e);
         if (rc) { ttc_err_wrap(e, "policy: "); goto done; }
-    } else if ((rc = ttc_search_run(&p, gen, ver, problem, &res, e))) {
+    } else if ((rc = ttc_search_run(&p, rgen ? rgen : gen, rgen ? over : ver, problem, &res, e))) {
         goto done;
     }
 
@@ -293,6 +304,8 @@ static int run_strategy(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err 
     ttc_job_set_usage(j, &u);
 done:
     ttc_search_result_free(&res);
+    ttc_verifier_free(over);
+    ttc_generator_free(rgen);
     ttc_verifier_free(ver);
     ttc_generator_free(gen);
     return rc;
@@ -320,6 +333,14 @@ static void local_gauges(void *self, ttc_metrics_gauges *g) {
         g->ver_score_steps = st.score_steps;
         g->ver_scores = st.score_items;
         g->ver_max_tasks_step = st.max_score_tasks_step;
+    }
+    /* the revision pair's pages count in the KV gauges too */
+    ttc_sched *more[2] = {l->rgen, l->over};
+    for (int i = 0; i < 2; i++) {
+        if (!more[i]) continue;
+        st = ttc_sched_get_stats(more[i]);
+        g->kv_pages_used += st.kv_pages_used;
+        g->kv_pages_total += st.kv_pages_total;
     }
 }
 
@@ -383,6 +404,33 @@ int ttc_local_new(const ttc_local_opts *o, ttc_local **out, ttc_err *e) {
         /* resolve the format's tokens and heads now, so a bad PRM fails at start-up */
         if ((rc = ttc_sched_prm_new(l->ver, &l->fmt, &l->vp, e))) goto fail;
     }
+    if (!o->revision_path != !o->orm_path) {
+        rc = ttc_err_set(e, TTC_EINVAL, "a revision model needs its outcome verifier and the other way round "
+                         "(give both --revision-model and --orm)");
+        goto fail;
+    }
+    if (o->revision_path) {
+        /* each with its own context and KV pool: the revision model reads
+         * earlier attempts, so it usually has a longer context */
+        if ((rc = ttc_model_load(o->revision_path, NULL, &l->rmodel, e))) goto fail;
+        if ((rc = ttc_model_load(o->orm_path, NULL, &l->omodel, e))) goto fail;
+        if (!ttc_model_tokenizer(l->rmodel) || !ttc_model_tokenizer(l->omodel)) {
+            rc = ttc_err_set(e, TTC_EINVAL, "%s: the model has no tokenizer",
+                             ttc_model_tokenizer(l->rmodel) ? o->orm_path : o->revision_path);
+            goto fail;
+        }
+        if ((rc = ttc_prm_format_from_gguf(l->omodel->gguf, &l->ofmt, e))) { ttc_err_wrap(e, "%s: ", o->orm_path); goto fail; }
+        l->ofmt.outcome = true;
+        ttc_sched_params rp = sp;
+        if (!o->kv_tokens) {
+            int n_ctx = o->n_ctx ? o->n_ctx : TTC_MIN(TTC_MAX(ttc_model_n_ctx_train(l->rmodel),
+                                                               ttc_model_n_ctx_train(l->omodel)), 4096);
+            rp.ctx.kv_tokens = (size_t)n_ctx * 8;
+        }
+        if ((rc = ttc_sched_new(l->rmodel, &rp, &l->rgen, e))) goto fail;
+        if ((rc = ttc_sched_new(l->omodel, &rp, &l->over, e))) goto fail;
+        if ((rc = ttc_sched_prm_new(l->over, &l->ofmt, &l->ovp, e))) { ttc_err_wrap(e, "%s: ", o->orm_path); goto fail; }
+    }
     l->chat = ttc_chat_detect(ttc_tokenizer_chat_template(ttc_model_tokenizer(l->model)));
     if (o->model_id) {
         snprintf(l->model_id, sizeof l->model_id, "%s", o->model_id);
@@ -418,8 +466,13 @@ void ttc_local_free(ttc_local *l) {
     ttc_sched_free(l->gen);
     ttc_sched_prm_free(l->vp);
     ttc_sched_free(l->ver);
+    ttc_sched_free(l->rgen);
+    ttc_sched_prm_free(l->ovp);
+    ttc_sched_free(l->over);
     ttc_model_free(l->model);
     ttc_model_free(l->prm);
+    ttc_model_free(l->rmodel);
+    ttc_model_free(l->omodel);
     ttc_pool_free(l->pool);
     pthread_mutex_destroy(&l->mu);
     free(l);

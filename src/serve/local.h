@@ -15,7 +15,10 @@
  * requests share its decode steps too. The chosen solution is
  * choice 0; further choices (n > 1) are the other candidates by score.
  * "auto" uses the --policy file (with a verifier), else the policy hook,
- * else bon-weighted with a verifier and majority without. */
+ * else bon-weighted with a verifier and majority without. With a revision
+ * model and its ORM (--revision-model, --orm), "revise" requests run their
+ * chains on that pair, and so do the revision methods a policy chooses;
+ * without them a policy's revision choice becomes bon-weighted. */
 #ifndef TTC_SERVE_LOCAL_H
 #define TTC_SERVE_LOCAL_H
 #include "search/strategy.h"
@@ -39,6 +42,9 @@ typedef struct ttc_local_opts {
     size_t      kv_tokens;     /* KV pool positions; 0 = 8 * n_ctx */
     const char *model_id;      /* reported name; NULL = file name without .gguf */
     const char *policy_path;   /* JSON policy for "auto" (see ttc_local_load_policy) */
+    const char *revision_path; /* revision model: "revise" requests and the policy's
+                                  revision choices run on it (with orm_path) */
+    const char *orm_path;      /* outcome verifier of its attempts */
 } ttc_local_opts;
 
 /* Loads the model(s) and starts the scheduler threads. */
