@@ -1170,6 +1170,17 @@ static void write_test_prm(const char *src, const char *dst) {
     ttc_gguf_close(g);
 }
 
+/* A server on a local backend made from lo (*l gets the backend). */
+static ttc_server *start_local_with(const ttc_local_opts *lo, ttc_local **l) {
+    ttc_err e = {0};
+    cr_assert_eq(ttc_local_new(lo, l, &e), TTC_OK, "%s", e.msg);
+    ttc_serve_backend be = ttc_local_backend(*l);
+    ttc_server *s;
+    ttc_server_opts o = {0};
+    cr_assert_eq(ttc_server_start(&o, &be, &s, &e), TTC_OK, "%s", e.msg);
+    return s;
+}
+
 /* A revision model and its ORM (--revision-model, --revision-orm): "revise"
  * requests run on the pair even without a PRM, and the revision methods a
  * policy chooses run instead of falling back to best-of-N. */
@@ -1188,11 +1199,7 @@ Test(engine, revision_pair_serves_revise_and_policy) {
         ttc_local *l;
         ttc_local_opts lo = {.model_path = g_model, .threads = 1, .n_ctx = 512, .n_seq_max = 64};
         if (with) { lo.revision_path = g_model; lo.orm_path = prm; }
-        cr_assert_eq(ttc_local_new(&lo, &l, &e), TTC_OK, "%s", e.msg);
-        ttc_serve_backend be = ttc_local_backend(l);
-        ttc_server *s2;
-        ttc_server_opts o = {0};
-        cr_assert_eq(ttc_server_start(&o, &be, &s2, &e), TTC_OK);
+        ttc_server *s2 = start_local_with(&lo, &l);
         snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", ttc_server_port(s2));
         /* no PRM: "revise" needs the pair's ORM */
         json_t *j = post_json("/v1/completions", "{\"prompt\":\"2+5\",\"max_tokens\":6,\"seed\":1,"
@@ -1211,11 +1218,8 @@ Test(engine, revision_pair_serves_revise_and_policy) {
         ttc_local_opts lo = {.model_path = g_model, .prm_path = prm, .threads = 1, .n_ctx = 512, .n_seq_max = 64,
                              .policy_path = pol};
         if (with) { lo.revision_path = g_model; lo.orm_path = prm; }
-        cr_assert_eq(ttc_local_new(&lo, &l, &e), TTC_OK, "%s", e.msg);
+        ttc_server *s2 = start_local_with(&lo, &l);
         ttc_serve_backend be = ttc_local_backend(l);
-        ttc_server *s2;
-        ttc_server_opts o = {0};
-        cr_assert_eq(ttc_server_start(&o, &be, &s2, &e), TTC_OK);
         snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", ttc_server_port(s2));
         json_t *j = post_json("/v1/completions", "{\"prompt\":\"3+4\",\"max_tokens\":6,\"seed\":2,"
                                                  "\"ttc\":{\"strategy\":\"auto\",\"budget\":5}}", 200);
@@ -1471,12 +1475,7 @@ static ttc_server *start_prm_server(const char *prm, int n_ctx, int n_seq_max, t
     ttc_random_params rp = {.vocab_path = "models/prm.gguf", .type = TTC_TYPE_Q8_0, .seed = 5};
     cr_assert_eq(ttc_random_model_write(ttc_random_shape_find("tiny-llama"), &rp, prm, &e), TTC_OK, "%s", e.msg);
     ttc_local_opts lo = {.model_path = g_model, .prm_path = prm, .threads = 1, .n_ctx = n_ctx, .n_seq_max = n_seq_max};
-    cr_assert_eq(ttc_local_new(&lo, l, &e), TTC_OK, "%s", e.msg);
-    ttc_serve_backend be = ttc_local_backend(*l);
-    ttc_server *vs;
-    ttc_server_opts o = {0};
-    cr_assert_eq(ttc_server_start(&o, &be, &vs, &e), TTC_OK, "%s", e.msg);
-    return vs;
+    return start_local_with(&lo, l);
 }
 
 Test(engine, pooling_disconnect_cancels_scoring) {
