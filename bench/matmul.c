@@ -3,7 +3,7 @@
  * measured in the same run, and prefill-shaped ones (n_tok = 256) as
  * GOP/s. Weights: the Qwen2.5-0.5B ffn_down matrix (896 x 4864)
  * repeated NMAT times so the set exceeds the last-level cache.
- * usage: matmul [threads] [--json] [--types q8_0,q4_K,...] */
+ * usage: matmul [threads] [--json] [--types q8_0,q4_K,...] [--tokens 1,4,16,...] */
 #include <immintrin.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,9 +62,11 @@ int main(int argc, char **argv) {
     int threads = 2;
     bool json = false;
     const char *types_arg = "q8_0,q4_0,q4_K,q6_K,f16,bf16,f32";
+    const char *tokens_arg = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) json = true;
         else if (!strcmp(argv[i], "--types") && i + 1 < argc) types_arg = argv[++i];
+        else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) tokens_arg = argv[++i];
         else threads = atoi(argv[i]);
     }
     ttc_pool *pool;
@@ -79,7 +81,15 @@ int main(int argc, char **argv) {
     ttc_rng_seed(&rng, 1);
     float *src = malloc(sizeof(float) * cols * 64);
     for (int i = 0; i < cols * 64; i++) src[i] = ttc_rng_normal(&rng);
-    static const int ntoks[] = {1, 4, 16, 64, 256};
+    int ntoks[16] = {1, 4, 16, 64, 256}, n_ntoks = 5;
+    if (tokens_arg) { /* --tokens 1,2,3: other token counts (1..256) */
+        n_ntoks = 0;
+        for (const char *p = tokens_arg; *p && n_ntoks < 16; p += strcspn(p, ","), p += *p == ',') {
+            int v = atoi(p);
+            if (v < 1 || v > 256) { fprintf(stderr, "--tokens: %d is not in 1..256\n", v); return 1; }
+            ntoks[n_ntoks++] = v;
+        }
+    }
     float *x = malloc(sizeof(float) * cols * 256), *y = malloc(sizeof(float) * rows * 256);
     for (int i = 0; i < cols * 256; i++) x[i] = ttc_rng_normal(&rng);
     char types_copy[256];
@@ -93,7 +103,7 @@ int main(int argc, char **argv) {
         uint8_t *w = malloc(mat * NMAT);
         for (int r = 0; r < rows; r++) ttc_quantize_row(type, src + (r % 64) * cols, w + rb * r, cols, NULL);
         for (int k = 1; k < NMAT; k++) memcpy(w + mat * k, w, mat);
-        for (size_t ni = 0; ni < sizeof ntoks / sizeof *ntoks; ni++) {
+        for (int ni = 0; ni < n_ntoks; ni++) {
             int n_tok = ntoks[ni];
             double rep[5];
             int mats = n_tok >= 64 ? 4 : NMAT;

@@ -325,8 +325,185 @@ static int q8_direct_rows(const k_mm *m, int r0, int r1) {
     return TTC_OK;
 }
 
+/* ---- Q4_K with one or two tokens: straight from the blocks -------------------
+ * As for Q8_0, decode skips the unpack pass. A super-block's 128 bytes of
+ * nibbles are two zmm; the low and high nibbles of the first hold the
+ * weights of sub-blocks (0, 2) and (1, 3), those of the second (4, 6) and
+ * (5, 7), 32 bytes each. x is rearranged once per call into that order
+ * (xp), with its per-lane block scale (dxl) and its per-sub-block sum
+ * (xs32 = dx sum q). The 12 packed scale bytes are decoded as three words:
+ *     sc0..3 = s[0..3] & 63            m0..3 = s[4..7] & 63
+ *     sc4..7 = (s[8..11] & 15) | (s[0..3] >> 6) << 4
+ *     m4..7  = (s[8..11] >> 4) | (s[4..7] >> 6) << 4
+ * and spread to lanes with one permute per quarter. Then per sub-block j
+ *     y += d sc_j dx_j dot(q, xq) - dmin m_j xs32_j
+ * which is the reference's sum up to f32 rounding. */
+#ifndef Q4K_DIRECT_MAX_TOK
+#define Q4K_DIRECT_MAX_TOK 2 /* measured below */
+#endif
+
+typedef struct { const int8_t *xp; const float *dxl, *xs32; size_t xp_tok, dxl_tok, xs_tok; } q4k_x;
+
+static inline __attribute__((always_inline)) TGT void q4k_row(const ttc_block_q4_k *b, int nsb, const q4k_x *x,
+                                                               int T, float *y, int ldy) {
+    const __m512i m4 = _mm512_set1_epi8(15);
+    const __m512i i0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
+    const __m512i i1 = _mm512_add_epi32(i0, _mm512_set1_epi32(1));
+    const __m512i i2 = _mm512_add_epi32(i0, _mm512_set1_epi32(4)), i3 = _mm512_add_epi32(i0, _mm512_set1_epi32(5));
+    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    __m256 macc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int s = 0; s < nsb; s++) {
+        const ttc_block_q4_k *k = b + s;
+        prefetch_ahead(k, sizeof *k);
+        __m512i A = _mm512_loadu_si512(k->qs), B = _mm512_loadu_si512(k->qs + 64);
+        __m512i W[4] = {_mm512_and_si512(A, m4), _mm512_and_si512(_mm512_srli_epi16(A, 4), m4),
+                        _mm512_and_si512(B, m4), _mm512_and_si512(_mm512_srli_epi16(B, 4), m4)};
+        uint32_t w0, w1, w2;
+        memcpy(&w0, k->scales, 4);
+        memcpy(&w1, k->scales + 4, 4);
+        memcpy(&w2, k->scales + 8, 4);
+        uint32_t sc_lo = w0 & 0x3f3f3f3fu, m_lo = w1 & 0x3f3f3f3fu;
+        uint32_t sc_hi = (w2 & 0x0f0f0f0fu) | ((w0 >> 2) & 0x30303030u);
+        uint32_t m_hi = ((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 2) & 0x30303030u);
+        __m256 SC = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32((int)sc_lo, (int)sc_hi, 0, 0))),
+                                  _mm256_set1_ps(_cvtsh_ss(k->d)));
+        __m256 MN = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32((int)m_lo, (int)m_hi, 0, 0))),
+                                  _mm256_set1_ps(_cvtsh_ss(k->dmin)));
+        __m512 SCz = _mm512_castps256_ps512(SC);
+        __m512 S[4] = {_mm512_permutexvar_ps(i0, SCz), _mm512_permutexvar_ps(i1, SCz), _mm512_permutexvar_ps(i2, SCz),
+                       _mm512_permutexvar_ps(i3, SCz)};
+#pragma GCC unroll 2
+        for (int t = 0; t < 2; t++)
+            if (t < T) {
+                const int8_t *xp = x->xp + t * x->xp_tok + 256 * (size_t)s;
+                const float *dl = x->dxl + t * x->dxl_tok + 64 * (size_t)s;
+#pragma GCC unroll 4
+                for (int q = 0; q < 4; q++) {
+                    __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W[q], _mm512_loadu_si512(xp + 64 * q));
+                    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(S[q], _mm512_loadu_ps(dl + 16 * q)), acc[t]);
+                }
+                macc[t] = _mm256_fmadd_ps(MN, _mm256_loadu_ps(x->xs32 + t * x->xs_tok + 8 * (size_t)s), macc[t]);
+            }
+    }
+#pragma GCC unroll 2
+    for (int t = 0; t < 2; t++)
+        if (t < T) {
+            __m256 mm = macc[t];
+            __m128 h = _mm_add_ps(_mm256_castps256_ps128(mm), _mm256_extractf128_ps(mm, 1));
+            h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+            h = _mm_add_ss(h, _mm_movehdup_ps(h));
+            y[(size_t)t * ldy] = _mm512_reduce_add_ps(acc[t]) - _mm_cvtss_f32(h);
+        }
+}
+
+TGT static void q4k_row_1(const ttc_block_q4_k *b, int nsb, const q4k_x *x, float *y, int ldy) { q4k_row(b, nsb, x, 1, y, ldy); }
+TGT static void q4k_row_2(const ttc_block_q4_k *b, int nsb, const q4k_x *x, float *y, int ldy) { q4k_row(b, nsb, x, 2, y, ldy); }
+
+/* Rows [r0, r1) of a Q4_K matrix against n_tok <= 2 prepared tokens. */
+static int q4k_direct_rows(const k_mm *m, int r0, int r1) {
+    geom g = geom_of(m->cols);
+    int nsb = m->cols / 256;
+    q4k_x x = {.xp_tok = (size_t)nsb * 256, .dxl_tok = (size_t)nsb * 64, .xs_tok = (size_t)nsb * 8};
+    size_t bytes = (size_t)m->n_tok * (x.xp_tok + (x.dxl_tok + x.xs_tok) * sizeof(float));
+    uint8_t *buf = k_scratch(1, bytes);
+    if (!buf) return TTC_ENOMEM;
+    float *dxl = (float *)buf, *xs32 = dxl + m->n_tok * x.dxl_tok;
+    int8_t *xp = (int8_t *)(xs32 + m->n_tok * x.xs_tok);
+    static const int order[8] = {0, 2, 1, 3, 4, 6, 5, 7}; /* x-block of each 32-byte slot of a super-block */
+    for (int t = 0; t < m->n_tok; t++) {
+        const uint8_t *base = (const uint8_t *)m->xq + g.x_stride * t;
+        const float *xs = (const float *)(base + (size_t)g.nch * 64), *xsum = xs + (size_t)g.nch * 16;
+        for (int s = 0; s < nsb; s++)
+            for (int i = 0; i < 8; i++) {
+                int blk = 8 * s + order[i];
+                memcpy(xp + t * x.xp_tok + 256 * s + 32 * i, base + 32 * blk, 32);
+                for (int l = 0; l < 8; l++) dxl[t * x.dxl_tok + 64 * s + 8 * i + l] = xs[8 * blk];
+                xs32[t * x.xs_tok + 8 * s + i] = xsum[2 * (8 * s + i)] + xsum[2 * (8 * s + i) + 1];
+            }
+    }
+    x.xp = xp;
+    x.dxl = dxl;
+    x.xs32 = xs32;
+    void (*fn)(const ttc_block_q4_k *, int, const q4k_x *, float *, int) = m->n_tok == 1 ? q4k_row_1 : q4k_row_2;
+    for (int r = r0; r < r1; r++)
+        fn((const ttc_block_q4_k *)(m->w + (size_t)r * m->row_bytes), nsb, &x, m->y + r, m->rows);
+    return TTC_OK;
+}
+
+/* ---- Q6_K with one or two tokens: straight from the blocks -------------------
+ * Each half super-block (128 weights) is two zmm in natural order: the
+ * 64 bytes of ql give the low nibbles of weights 0..63 and, shifted, of
+ * 64..127; the 32 bytes of qh, loaded into both 256-bit halves and shifted
+ * per half (0 / 2 bits, then 4 / 6), give their top two bits. Weights and
+ * x are then in the same order, so the prepared x is used as it is. With
+ * sc_g the 16 signed group scales (16 weights each):
+ *     y += d sc_g dx_b dot(q, xq) - 32 d sc_g xsum16_g
+ * where the second term is summed over the 16 groups as one vector. */
+#ifndef Q6K_DIRECT_MAX_TOK
+#define Q6K_DIRECT_MAX_TOK 2 /* measured below */
+#endif
+
+static inline __attribute__((always_inline)) TGT void q6k_row(const ttc_block_q6_k *b, int nsb, const geom *g,
+                                                               const uint8_t *x, int T, float *y, int ldy) {
+    const __m512i lo = _mm512_set1_epi8(15), m3 = _mm512_set1_epi8(3);
+    const __m512i sh0 = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2), sh1 = _mm512_setr_epi64(4, 4, 4, 4, 6, 6, 6, 6);
+    const __m512i i0 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    const size_t so = (size_t)g->nch * 64, bo = so + (size_t)g->nch * 64;
+    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}, bacc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int s = 0; s < nsb; s++) {
+        const ttc_block_q6_k *k = b + s;
+        prefetch_ahead(k, sizeof *k);
+        __m512i W[4];
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m512i AB = _mm512_loadu_si512(k->ql + 64 * h);
+            __m512i HH = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(k->qh + 32 * h)));
+            __m512i h0 = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi64(HH, sh0), m3), 4);
+            __m512i h1 = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi64(HH, sh1), m3), 4);
+            W[2 * h] = _mm512_or_si512(_mm512_and_si512(AB, lo), h0);
+            W[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(AB, 4), lo), h1);
+        }
+        __m512 SC = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)k->scales))),
+                                  _mm512_set1_ps(_cvtsh_ss(k->d)));
+        __m512 S[4];
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++) S[q] = _mm512_permutexvar_ps(_mm512_add_epi32(i0, _mm512_set1_epi32(4 * q)), SC);
+#pragma GCC unroll 2
+        for (int t = 0; t < 2; t++)
+            if (t < T) {
+                const uint8_t *xt = x + (size_t)t * g->x_stride;
+#pragma GCC unroll 4
+                for (int q = 0; q < 4; q++) {
+                    size_t c = 4 * (size_t)s + q;
+                    __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W[q], _mm512_loadu_si512(xt + 64 * c));
+                    __m512 XS = _mm512_loadu_ps((const float *)(xt + so) + 16 * c);
+                    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(S[q], XS), acc[t]);
+                }
+                bacc[t] = _mm512_fmadd_ps(SC, _mm512_loadu_ps((const float *)(xt + bo) + 16 * (size_t)s), bacc[t]);
+            }
+    }
+#pragma GCC unroll 2
+    for (int t = 0; t < 2; t++)
+        if (t < T) y[(size_t)t * ldy] = _mm512_reduce_add_ps(_mm512_fnmadd_ps(_mm512_set1_ps(32.0f), bacc[t], acc[t]));
+}
+
+TGT static void q6k_row_1(const ttc_block_q6_k *b, int nsb, const geom *g, const uint8_t *x, float *y, int ldy) { q6k_row(b, nsb, g, x, 1, y, ldy); }
+TGT static void q6k_row_2(const ttc_block_q6_k *b, int nsb, const geom *g, const uint8_t *x, float *y, int ldy) { q6k_row(b, nsb, g, x, 2, y, ldy); }
+
+/* Rows [r0, r1) of a Q6_K matrix against n_tok <= 2 prepared tokens. */
+static int q6k_direct_rows(const k_mm *m, int r0, int r1) {
+    geom g = geom_of(m->cols);
+    void (*fn)(const ttc_block_q6_k *, int, const geom *, const uint8_t *, float *, int) =
+        m->n_tok == 1 ? q6k_row_1 : q6k_row_2;
+    for (int r = r0; r < r1; r++)
+        fn((const ttc_block_q6_k *)(m->w + (size_t)r * m->row_bytes), m->cols / 256, &g, m->xq, m->y + r, m->rows);
+    return TTC_OK;
+}
+
 int k_vnni_rows(const k_mm *m, int r0, int r1) {
     if (m->wtype == KT_Q8_0 && m->n_tok <= Q8_DIRECT_MAX_TOK) return q8_direct_rows(m, r0, r1);
+    if (m->wtype == KT_Q4_K && m->n_tok <= Q4K_DIRECT_MAX_TOK) return q4k_direct_rows(m, r0, r1);
+    if (m->wtype == KT_Q6_K && m->n_tok <= Q6K_DIRECT_MAX_TOK) return q6k_direct_rows(m, r0, r1);
     geom g = geom_of(m->cols);
     int rg = m->n_tok <= 4 ? 4 : RG;
     uint8_t *wt = k_scratch(1, g.w_stride * rg);
