@@ -1101,6 +1101,16 @@ Test(engine, cli_usage_and_errors) {
     free(msg);
     snprintf(cmd, sizeof cmd, "%s serve --backend http://x 2>/dev/null", tu_bin());
     cr_assert_eq(tu_run(cmd, NULL, NULL), 2);
+    /* a revision pair is GGUF files with -m and engines with --backend */
+    snprintf(cmd, sizeof cmd, "%s serve --backend openai:http://x --revision-model r.gguf --revision-orm o.gguf 2>&1",
+             tu_bin());
+    cr_assert_eq(tu_run(cmd, NULL, &msg), 2);
+    cr_assert(strstr(msg, "openai:URL"), "%s", msg);
+    free(msg);
+    snprintf(cmd, sizeof cmd, "%s serve -m x.gguf --revision-model openai:http://r --revision-orm o.gguf 2>&1", tu_bin());
+    cr_assert_eq(tu_run(cmd, NULL, &msg), 2);
+    cr_assert(strstr(msg, "GGUF files"), "%s", msg);
+    free(msg);
     snprintf(cmd, sizeof cmd, "%s serve -m /nonexistent/model.gguf --port 0 2>&1", tu_bin());
     char *out = NULL;
     cr_assert_eq(tu_run(cmd, NULL, &out), 1);
@@ -1625,6 +1635,93 @@ Test(engine, pooling_endpoint_serves_the_remote_verifier) {
     ttc_server_stop(vs);
     ttc_local_free(l);
     unlink(prm);
+}
+
+/* --backend with --policy and a remote revision pair (--revision-model
+ * openai:URL, --revision-orm openai:pooling+URL): "auto" runs the
+ * compute-optimal policy over the remote engines, and its revision choice
+ * runs on the revision engine, scored by the ORM; without the pair it falls
+ * back to best-of-N. "revise" needs no PRM with the pair. */
+Test(engine, remote_backend_policy_and_revision_pair) {
+    char prm[400], pol[400];
+    snprintf(prm, sizeof prm, "%s/prm-rpol.gguf", tu_tmpdir());
+    snprintf(pol, sizeof pol, "%s/policy-rpol.json", tu_tmpdir());
+    const char *pj = "{\"difficulty\":\"prm\",\"cuts\":[2,2,2,2],\"budgets\":[4],\"probe\":1,\"choice\":[[\"revisions_len2\"],"
+                     "[\"revisions_len2\"],[\"revisions_len2\"],[\"revisions_len2\"],[\"revisions_len2\"]]}";
+    ttc_err e = {0};
+    cr_assert_eq(ttc_write_file(pol, pj, strlen(pj), &e), TTC_OK);
+    /* the revision engine: a server with the model and a PRM, whose /pooling
+     * is the verifier and the ORM too */
+    ttc_local *vl;
+    ttc_server *vs = start_prm_server(prm, 512, 64, &vl);
+    char keep[64], vurl[64], purl[80];
+    snprintf(keep, sizeof keep, "%s", g_base);
+    snprintf(vurl, sizeof vurl, "http://127.0.0.1:%d", ttc_server_port(vs));
+    snprintf(purl, sizeof purl, "pooling+%s", vurl);
+    for (int with = 0; with < 2; with++) {
+        ttc_remote *rb;
+        ttc_remote_opts ro = {.url = keep};
+        cr_assert_eq(ttc_remote_new(&ro, &rb, &e), TTC_OK, "%s", e.msg);
+        cr_assert_eq(ttc_remote_set_verifier(rb, purl, false, &e), TTC_OK, "%s", e.msg);
+        if (with) cr_assert_eq(ttc_remote_set_revision(rb, vurl, NULL, purl, &e), TTC_OK, "%s", e.msg);
+        cr_assert_eq(ttc_remote_load_policy(rb, pol, &e), TTC_OK, "%s", e.msg);
+        ttc_serve_backend be = ttc_remote_backend(rb);
+        ttc_server *s3;
+        ttc_server_opts o = {0};
+        cr_assert_eq(ttc_server_start(&o, &be, &s3, &e), TTC_OK, "%s", e.msg);
+        snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", ttc_server_port(s3));
+        int64_t before = ttc_metrics_count(ttc_server_metrics(vs), TTC_EP_COMPLETIONS, 200);
+        json_t *j = post_json("/v1/completions", "{\"prompt\":\"3+4\",\"max_tokens\":6,\"seed\":2,"
+                                                 "\"ttc\":{\"strategy\":\"auto\",\"budget\":5}}", 200);
+        /* one probe sample scored by the PRM, then chains of 2 over the other 4 */
+        cr_assert_str_eq(jget_str(j, "ttc.strategy_used"), with ? "revisions_len2" : "bon_weighted");
+        cr_assert_gt(jget_int(j, "ttc.verifier_tokens"), 0);
+        json_decref(j);
+        int64_t gen_calls = ttc_metrics_count(ttc_server_metrics(vs), TTC_EP_COMPLETIONS, 200) - before;
+        if (with) cr_assert_geq(gen_calls, 4, "the chains ran on the revision engine (%lld calls)", (long long)gen_calls);
+        else cr_assert_eq(gen_calls, 0, "nothing ran on the revision engine");
+        ttc_server_stop(s3);
+        ttc_remote_free(rb);
+    }
+    /* "revise" with the pair and no PRM; without either it is refused */
+    for (int with = 0; with < 2; with++) {
+        ttc_remote *rb;
+        ttc_remote_opts ro = {.url = keep};
+        cr_assert_eq(ttc_remote_new(&ro, &rb, &e), TTC_OK, "%s", e.msg);
+        if (with) cr_assert_eq(ttc_remote_set_revision(rb, vurl, NULL, purl, &e), TTC_OK, "%s", e.msg);
+        ttc_serve_backend be = ttc_remote_backend(rb);
+        ttc_server *s3;
+        ttc_server_opts o = {0};
+        cr_assert_eq(ttc_server_start(&o, &be, &s3, &e), TTC_OK, "%s", e.msg);
+        snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", ttc_server_port(s3));
+        json_t *j = post_json("/v1/completions", "{\"prompt\":\"2+5\",\"max_tokens\":6,\"seed\":1,"
+                                                 "\"ttc\":{\"strategy\":\"revise\",\"budget\":2}}", with ? 200 : 400);
+        if (with) {
+            cr_assert_str_eq(jget_str(j, "ttc.strategy_used"), "revise");
+            cr_assert_gt(jget_int(j, "ttc.verifier_tokens"), 0, "the ORM scored the attempts");
+        } else {
+            cr_assert(strstr(jget_str(j, "error.message"), "verifier"), "%s", jget_str(j, "error.message"));
+        }
+        json_decref(j);
+        ttc_server_stop(s3);
+        ttc_remote_free(rb);
+    }
+    /* bad setup: errors say what failed */
+    ttc_remote *rb;
+    ttc_remote_opts ro = {.url = keep};
+    cr_assert_eq(ttc_remote_new(&ro, &rb, &e), TTC_OK, "%s", e.msg);
+    char missing[440];
+    snprintf(missing, sizeof missing, "%s/no-such-policy.json", tu_tmpdir());
+    cr_assert_neq(ttc_remote_load_policy(rb, missing, &e), TTC_OK);
+    cr_assert(strstr(e.msg, "no-such-policy.json"), "%s", e.msg);
+    cr_assert_neq(ttc_remote_set_revision(rb, "http://127.0.0.1:1", NULL, purl, &e), TTC_OK);
+    cr_assert(strstr(e.msg, "revision model"), "%s", e.msg);
+    ttc_remote_free(rb);
+    snprintf(g_base, sizeof g_base, "%s", keep);
+    ttc_server_stop(vs);
+    ttc_local_free(vl);
+    unlink(prm);
+    unlink(pol);
 }
 
 /* ---- --backend openai:URL: plain streaming requests stream through ---- */

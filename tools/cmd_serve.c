@@ -22,8 +22,10 @@ static void usage(FILE *f) {
         "  --prm PATH                verifier GGUF (process reward model)\n"
         "  --orm                     the verifier is an outcome reward model\n"
         "  --revision-model PATH     revision model (GGUF): \"revise\" requests, and the revision\n"
-        "                            methods a --policy chooses, run their chains on it\n"
-        "  --revision-orm PATH       the outcome verifier of its attempts (needed with it)\n"
+        "                            methods a --policy chooses, run their chains on it;\n"
+        "                            with --backend, openai:URL (the engine's first model)\n"
+        "  --revision-orm PATH       the outcome verifier of its attempts (needed with it);\n"
+        "                            with --backend, openai:[pooling+]URL as --verifier-backend\n"
         "  --backend openai:URL      generate on a remote OpenAI-compatible engine instead of -m\n"
         "  --verifier-backend openai:URL  score on a remote engine instead of --prm, reading\n"
         "                            p(+)/p(-) from /v1/completions logprobs; openai:pooling+URL\n"
@@ -93,7 +95,10 @@ int cmd_serve(int argc, char **argv) {
     if (model && backend) return cli_bad_args("serve", "-m and --backend exclude each other");
     if (prm && vbackend) return cli_bad_args("serve", "--prm and --verifier-backend exclude each other");
     if (!rev != !rev_orm) return cli_bad_args("serve", "--revision-model and --revision-orm go together");
-    if (rev && !model) return cli_bad_args("serve", "--revision-model needs a local generator (-m)");
+    bool rev_remote = rev && !strncmp(rev, "openai:", 7), orm_remote = rev_orm && !strncmp(rev_orm, "openai:", 7);
+    if (rev && (rev_remote != !!backend || orm_remote != !!backend))
+        return cli_bad_args("serve", backend ? "with --backend, --revision-model and --revision-orm are openai:URL"
+                                             : "with -m, --revision-model and --revision-orm are GGUF files");
     if (backend && strncmp(backend, "openai:", 7)) return cli_bad_args("serve", "--backend must be openai:URL");
     if (vbackend && strncmp(vbackend, "openai:", 7))
         return cli_bad_args("serve", "--verifier-backend must be openai:URL");
@@ -138,7 +143,9 @@ int cmd_serve(int argc, char **argv) {
     } else {
         ttc_remote_opts ro = {.url = backend + 7, .model = model_id};
         if ((rc = ttc_remote_new(&ro, &remote, &e))) return cli_fail("serve", &e);
-        if (vbackend && (rc = ttc_remote_set_verifier(remote, vbackend + 7, orm, &e))) {
+        if ((vbackend && (rc = ttc_remote_set_verifier(remote, vbackend + 7, orm, &e))) ||
+            (rev && (rc = ttc_remote_set_revision(remote, rev + 7, NULL, rev_orm + 7, &e))) ||
+            (policy && (rc = ttc_remote_load_policy(remote, policy, &e)))) {
             ttc_remote_free(remote);
             return cli_fail("serve", &e);
         }

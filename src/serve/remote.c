@@ -13,6 +13,7 @@
 #include "base/rng.h"
 #include "base/util.h"
 #include "data/prompt.h"
+#include "optimal/policy.h"
 #include "search/strategy.h"
 #include "train/prm.h"
 
@@ -736,6 +737,11 @@ struct ttc_remote {
     int       n_ctx;
     ttc_verifier_kind vkind;
     ttc_remote_score_method vmethod;
+    ttc_http *rh, *oh;              /* revision engine and its ORM (both or neither) */
+    char      rmodel[256];
+    ttc_remote_score_method omethod;
+    ttc_policy pol;                 /* --policy (optimal/policy.h) */
+    bool      has_pol;
     pthread_mutex_t mu;
     ttc_rng   rng;
 };
@@ -747,23 +753,31 @@ static const char *split_method(const char *url, ttc_remote_score_method *m) {
     return url;
 }
 
+/* Connects to the engine at url (GET /v1/models) and names its model in
+ * name: model when given, else the first the engine lists. */
+static int engine_connect(const char *url, const char *api_key, const char *model, ttc_http **h, char name[256],
+                          ttc_err *e) {
+    ttc_http_opts ho = {.base_url = url, .api_key = api_key};
+    int rc = ttc_http_new(&ho, h, e);
+    json_t *models = NULL;
+    if (!rc) rc = ttc_http_get_json(*h, "/v1/models", &models, e);
+    if (!rc) {
+        const char *first = json_string_value(json_object_get(json_array_get(json_object_get(models, "data"), 0), "id"));
+        if (model) snprintf(name, 256, "%s", model);
+        else if (first) snprintf(name, 256, "%s", first);
+        else rc = ttc_err_set(e, TTC_EFORMAT, "remote %s/v1/models lists no model", ttc_http_base(*h));
+    }
+    json_decref(models);
+    return rc;
+}
+
 int ttc_remote_new(const ttc_remote_opts *o, ttc_remote **out, ttc_err *e) {
     ttc_remote *r = calloc(1, sizeof *r);
     if (!r) return ttc_err_set(e, TTC_ENOMEM, "remote: out of memory");
     pthread_mutex_init(&r->mu, NULL);
     ttc_rng_seed(&r->rng, (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)r);
     r->n_ctx = o->n_ctx > 0 ? o->n_ctx : 4096;
-    ttc_http_opts ho = {.base_url = o->url, .api_key = o->api_key};
-    int rc = ttc_http_new(&ho, &r->h, e);
-    json_t *models = NULL;
-    if (!rc) rc = ttc_http_get_json(r->h, "/v1/models", &models, e);
-    if (!rc) {
-        const char *first = json_string_value(json_object_get(json_array_get(json_object_get(models, "data"), 0), "id"));
-        if (o->model) snprintf(r->model, sizeof r->model, "%s", o->model);
-        else if (first) snprintf(r->model, sizeof r->model, "%s", first);
-        else rc = ttc_err_set(e, TTC_EFORMAT, "remote %s/v1/models lists no model", ttc_http_base(r->h));
-    }
-    json_decref(models);
+    int rc = engine_connect(o->url, o->api_key, o->model, &r->h, r->model, e);
     if (rc) { ttc_remote_free(r); return rc; }
     *out = r;
     return TTC_OK;
@@ -773,6 +787,8 @@ void ttc_remote_free(ttc_remote *r) {
     if (!r) return;
     ttc_http_free(r->h);
     ttc_http_free(r->vh);
+    ttc_http_free(r->rh);
+    ttc_http_free(r->oh);
     pthread_mutex_destroy(&r->mu);
     free(r);
 }
@@ -782,6 +798,26 @@ int ttc_remote_set_verifier(ttc_remote *r, const char *url, bool orm, ttc_err *e
     ho.base_url = split_method(url, &r->vmethod);
     r->vkind = orm ? TTC_VERIFIER_ORM : TTC_VERIFIER_PRM;
     return ttc_http_new(&ho, &r->vh, e);
+}
+
+int ttc_remote_set_revision(ttc_remote *r, const char *url, const char *model, const char *orm_url, ttc_err *e) {
+    if (r->rh) return ttc_err_set(e, TTC_EINVAL, "remote: the revision pair is already set");
+    int rc = engine_connect(url, NULL, model, &r->rh, r->rmodel, e);
+    if (rc) { ttc_err_wrap(e, "revision model: "); goto fail; }
+    ttc_http_opts ho = {0};
+    ho.base_url = split_method(orm_url, &r->omethod);
+    if ((rc = ttc_http_new(&ho, &r->oh, e))) { ttc_err_wrap(e, "revision ORM: "); goto fail; }
+    return TTC_OK;
+fail:
+    ttc_http_free(r->rh);
+    r->rh = NULL;
+    return rc;
+}
+
+int ttc_remote_load_policy(ttc_remote *r, const char *path, ttc_err *e) {
+    int rc = ttc_policy_load(path, &r->pol, e);
+    r->has_pol = rc == TTC_OK;
+    return rc;
 }
 
 /* An engine's logprobs object for one choice (chat {"content": [...]} or
@@ -1006,28 +1042,48 @@ static int remote_run(void *self, ttc_job *j, ttc_err *e) {
     pthread_mutex_lock(&r->mu);
     p.seed = q->has_seed ? q->seed : ttc_rng_u64(&r->rng);
     pthread_mutex_unlock(&r->mu);
-    if (ttc_search_needs_verifier(&p) && !r->vh)
+    bool use_pol = q->strategy == TTC_STRAT_AUTO && r->has_pol && r->vh;
+    bool has_ver = r->vh || (p.method == TTC_SEARCH_REVISE && r->rh);
+    if (ttc_search_needs_verifier(&p) && !has_ver)
         return ttc_err_set(e, TTC_EINVAL, "strategy '%s' needs a verifier; start the server with --verifier-backend",
                            ttc_search_method_name(p.method));
     int rc = ttc_search_params_check(&p, e);
     if (rc) return ttc_err_wrap(e, "ttc: ");
     ttc_job_started(j);
-    ttc_generator *gen = NULL;
-    ttc_verifier *ver = NULL;
+    ttc_generator *gen = NULL, *rgen = NULL;
+    ttc_verifier *ver = NULL, *over = NULL;
     ttc_search_result res = {0};
-    if ((rc = ttc_remote_generator_new(r->h, r->model, r->n_ctx, ttc_job_cancel_flag(j), &gen, e))) goto done;
-    if (r->vh && (rc = ttc_remote_verifier_new(r->vh, NULL, r->vkind, r->vmethod, ttc_job_cancel_flag(j), &ver, e)))
+    ttc_auto_info info = {0};
+    atomic_int *cancel = ttc_job_cancel_flag(j);
+    if ((rc = ttc_remote_generator_new(r->h, r->model, r->n_ctx, cancel, &gen, e))) goto done;
+    if (r->vh && (rc = ttc_remote_verifier_new(r->vh, NULL, r->vkind, r->vmethod, cancel, &ver, e))) goto done;
+    /* the revision pair, when set and needed */
+    if (r->rh && (use_pol || p.method == TTC_SEARCH_REVISE) &&
+        ((rc = ttc_remote_generator_new(r->rh, r->rmodel, r->n_ctx, cancel, &rgen, e)) ||
+         (rc = ttc_remote_verifier_new(r->oh, NULL, TTC_VERIFIER_ORM, r->omethod, cancel, &over, e))))
         goto done;
-    if ((rc = ttc_search_run(&p, gen, ver, problem, &res, e))) goto done;
+    if (use_pol) {
+        /* the compute-optimal policy: probe, difficulty bin, chosen method */
+        p.revise_context = -1; /* the policy's */
+        if ((rc = ttc_policy_solve(&r->pol, q->budget, &p, gen, ver, rgen, over, problem, &res, &info, e))) {
+            ttc_err_wrap(e, "policy: ");
+            goto done;
+        }
+    } else if ((rc = ttc_search_run(&p, rgen ? rgen : gen, rgen ? over : ver, problem, &res, e))) {
+        goto done;
+    }
     const char *sol = res.solution ? res.solution : "";
     ttc_job_emit(j, 0, sol, strlen(sol), NULL);
     ttc_job_finish_choice(j, 0, "stop");
     ttc_api_usage u = {.prompt_tokens = res.budget.tokens_prefill, .completion_tokens = res.chosen >= 0 ? res.cands[res.chosen].n_tokens : 0,
                        .generations = llround(res.budget.generations), .ttc_tokens = res.budget.tokens_generated,
-                       .verifier_tokens = res.budget.tokens_scored, .strategy_used = ttc_search_method_name(p.method)};
+                       .verifier_tokens = res.budget.tokens_scored,
+                       .strategy_used = use_pol ? info.method : ttc_search_method_name(p.method)};
     ttc_job_set_usage(j, &u);
 done:
     ttc_search_result_free(&res);
+    ttc_verifier_free(over);
+    ttc_generator_free(rgen);
     ttc_verifier_free(ver);
     ttc_generator_free(gen);
     return rc;

@@ -92,11 +92,22 @@ int  ttc_remote_new(const ttc_remote_opts *o, ttc_remote **out, ttc_err *e);
 void ttc_remote_free(ttc_remote *r);
 /* Scores strategy requests on a remote verifier at url. */
 int  ttc_remote_set_verifier(ttc_remote *r, const char *url, bool orm, ttc_err *e);
+/* A revision model on the engine at url (model: its name there, NULL for
+ * the first it lists) and the outcome verifier of its attempts at orm_url
+ * ("[pooling+]URL"): "revise" requests run their chains on this pair, and
+ * so do the revision methods a policy picks. Connects now; errors say
+ * which of the two failed. */
+int  ttc_remote_set_revision(ttc_remote *r, const char *url, const char *model, const char *orm_url, ttc_err *e);
+/* Reads a compute-optimal policy file (optimal/policy.h): "auto" requests
+ * then run ttc_policy_solve over the remote engines when a verifier is
+ * set. Call before serving. Errors name the file and the field. */
+int  ttc_remote_load_policy(ttc_remote *r, const char *path, ttc_err *e);
 /* Plain requests are forwarded (streamed through, chunk by chunk, when the
  * client streams; logprobs are asked of the engine and relayed, per chunk
  * when streaming); strategy requests run here over the remote generator
- * (and verifier). "auto" is bon-weighted with a verifier, else majority;
- * with a strategy only choice 0 (the chosen solution) carries text. */
+ * (and verifier). "auto" follows the policy (with a verifier), else is
+ * bon-weighted with a verifier and majority without; with a strategy only
+ * choice 0 (the chosen solution) carries text. */
 ttc_serve_backend ttc_remote_backend(ttc_remote *r);
 
 /* For the local backend: score strategy requests on a remote verifier. */
