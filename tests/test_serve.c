@@ -1579,6 +1579,51 @@ Test(engine, pooling_endpoint_serves_the_remote_verifier) {
         cr_assert_float_eq(good, want[k], 1e-5, "row %d: p_good %.7f, the local verifier %.7f", k, good, want[k]);
     }
     json_decref(j);
+    /* several inputs are scored together: the rows of each are its rows
+     * alone, in fewer decode steps than one after another */
+    static const char *const texts[3] = {"Problem: 2+2\\nSolution:\\n2+2=4\\n<|step|>The answer is 4<|step|>",
+                                         "Problem: 9-1\\nSolution:\\n9-1=8\\n<|step|>so 8\\n<|step|>The answer is 8<|step|>",
+                                         "Problem: 3*3\\nSolution:\\nThe answer is 9<|step|>"};
+    double alone[3][3];
+    int64_t steps_alone = 0;
+    for (int i = 0; i < 3; i++) {
+        char body[300];
+        snprintf(body, sizeof body, "{\"input\":\"%s\"}", texts[i]);
+        int64_t s0 = ttc_local_verifier_stats(l).steps;
+        j = post_json("/pooling", body, 200);
+        steps_alone += ttc_local_verifier_stats(l).steps - s0;
+        json_t *rw = json_object_get(json_array_get(json_object_get(j, "data"), 0), "data");
+        cr_assert_eq(json_array_size(rw), (size_t)(i == 1 ? 3 : i == 0 ? 2 : 1));
+        for (size_t k = 0; k < json_array_size(rw); k++) alone[i][k] = json_number_value(json_array_get(json_array_get(rw, k), 1));
+        json_decref(j);
+    }
+    char body[900];
+    snprintf(body, sizeof body, "{\"input\":[\"%s\",\"%s\",\"%s\"]}", texts[0], texts[1], texts[2]);
+    int64_t s0 = ttc_local_verifier_stats(l).steps;
+    j = post_json("/pooling", body, 200);
+    int64_t steps_batch = ttc_local_verifier_stats(l).steps - s0;
+    cr_assert_lt(steps_batch, steps_alone, "inputs share decode steps (%lld vs %lld alone)", (long long)steps_batch,
+                 (long long)steps_alone);
+    for (int i = 0; i < 3; i++) {
+        json_t *rw = json_object_get(json_array_get(json_object_get(j, "data"), (size_t)i), "data");
+        cr_assert_eq(jget_int(j, i == 0 ? "data.0.index" : i == 1 ? "data.1.index" : "data.2.index"), i);
+        cr_assert_eq(json_array_size(rw), (size_t)(i == 1 ? 3 : i == 0 ? 2 : 1));
+        for (size_t k = 0; k < json_array_size(rw); k++)
+            cr_assert_float_eq(json_number_value(json_array_get(json_array_get(rw, k), 1)), alone[i][k], 1e-6,
+                               "input %d row %zu", i, k);
+    }
+    json_decref(j);
+    /* an input too long for the context is named */
+    char *big = malloc(6000), *bb = malloc(6200);
+    for (int i = 0; i < 5999; i++) big[i] = (char)('a' + i % 26);
+    big[5999] = 0;
+    snprintf(bb, 6200, "{\"input\":[\"x<|step|>\",\"%s\"]}", big);
+    j = post_json("/pooling", bb, 400);
+    cr_assert(strstr(jget_str(j, "error.message"), "input[1]"), "%s", jget_str(j, "error.message"));
+    json_decref(j);
+    free(big);
+    free(bb);
+    cr_assert_eq(ttc_local_verifier_stats(l).live_seqs, 0, "no sequence left behind");
     /* bad pooling requests get OpenAI-style 4xx errors */
     j = post_json("/pooling", "{\"input\":5}", 400);
     cr_assert_str_eq(jget_str(j, "error.param"), "input");

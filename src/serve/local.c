@@ -344,10 +344,10 @@ static void local_gauges(void *self, ttc_metrics_gauges *g) {
     }
 }
 
-static int local_pool(void *self, const char *text, size_t len, atomic_int *cancel, float **rows, int *n_rows,
-                      int *n_tokens, ttc_err *e) {
+static int local_pool(void *self, const char *const *texts, const size_t *lens, int n, atomic_int *cancel,
+                      float **rows, int *n_rows, int *n_tokens, int *failed, ttc_err *e) {
     ttc_local *l = self;
-    return ttc_sched_prm_pool(l->vp, text, len, cancel, rows, n_rows, n_tokens, e);
+    return ttc_sched_prm_pool(l->vp, texts, lens, n, cancel, rows, n_rows, n_tokens, failed, e);
 }
 
 ttc_serve_backend ttc_local_backend(ttc_local *l) {

@@ -311,51 +311,102 @@ int ttc_sched_verifier_new(ttc_sched_prm *p, atomic_int *cancel, ttc_verifier **
     return TTC_OK;
 }
 
-/* ---- STEP pooling of a whole text ---- */
+/* ---- STEP pooling of whole texts ---- */
 
-int ttc_sched_prm_pool(ttc_sched_prm *p, const char *text, size_t len, atomic_int *cancel, float **rows, int *n_rows,
-                       int *n_tokens, ttc_err *e) {
-    *rows = NULL;
-    *n_rows = *n_tokens = 0;
+/* One input of a pooling call: its tokens and score positions. */
+typedef struct pool_in {
+    int32_t *ids;
+    int      n, n_pos, k, at, seq;   /* k: positions scored; at: tokens handed to the scheduler */
+    int     *pos;
+} pool_in;
+
+/* Tokenizes input i and finds its score positions (every tag, or the last
+ * token when the format has none). */
+static int pool_in_init(ttc_sched_prm *p, const char *text, size_t len, pool_in *x, ttc_err *e) {
     const ttc_tokenizer *tok = ttc_model_tokenizer(ttc_sched_model(p->s));
-    int32_t *ids = NULL;
-    int n = 0;
-    int rc = ttc_tokenize_alloc(tok, text, len, ttc_tokenizer_add_bos(tok), true, &ids, &n, e);
+    int rc = ttc_tokenize_alloc(tok, text, len, ttc_tokenizer_add_bos(tok), true, &x->ids, &x->n, e);
     if (rc) return rc;
-    *n_tokens = n;
-    if (n < 1) { free(ids); return ttc_err_set(e, TTC_EINVAL, "the input has no tokens"); }
-    if (n > ttc_sched_n_ctx(p->s)) {
-        free(ids);
-        return ttc_err_set(e, TTC_EINVAL, "the input is %d tokens; the verifier's context holds %d", n,
+    if (x->n < 1) return ttc_err_set(e, TTC_EINVAL, "the input has no tokens");
+    if (x->n > ttc_sched_n_ctx(p->s))
+        return ttc_err_set(e, TTC_EINVAL, "the input is %d tokens; the verifier's context holds %d", x->n,
                            ttc_sched_n_ctx(p->s));
-    }
-    /* score positions: every tag, or the last token */
-    int n_pos = 0;
-    for (int i = 0; i < n; i++) n_pos += p->r.tag >= 0 && ids[i] == p->r.tag;
-    if (p->r.tag < 0) n_pos = 1;
-    float *r = malloc((size_t)(n_pos ? n_pos : 1) * 2 * sizeof *r);
-    float *tmp = calloc((size_t)p->r.d, sizeof *tmp);
-    if (!r || !tmp) { rc = ttc_err_set(e, TTC_ENOMEM, "pooling: out of memory"); goto out; }
-    int seq = -1, at = 0, k = 0;
-    for (int i = 0; i < n && k < n_pos && !rc; i++) {
-        if (p->r.tag >= 0 ? ids[i] != p->r.tag : i != n - 1) continue;
-        /* tokens up to and including position i, then its score */
-        rc = seq < 0 ? ttc_sched_seq_new(p->s, ids, i + 1, &seq, e) : ttc_sched_seq_append(p->s, seq, ids + at, i + 1 - at, e);
-        at = i + 1;
-        ttc_sched_item it;
-        float s = NAN;
-        if (!rc) rc = run_scores(p, &seq, 1, cancel, &it, tmp, &s, NULL, e);
-        if (!rc && !isfinite(s)) rc = ttc_err_set(e, TTC_ENUMERIC, "pooling: the score at token %d is not finite", i);
-        r[2 * k] = 1.0f - s;
-        r[2 * k + 1] = s;
-        k++;
-    }
-    if (seq >= 0) ttc_sched_seq_free(p->s, seq);
-out:
-    free(ids);
-    free(tmp);
-    if (rc) { free(r); return rc; }
-    *rows = r;
-    *n_rows = n_pos;
+    x->pos = malloc((size_t)x->n * sizeof *x->pos);
+    if (!x->pos) return ttc_err_set(e, TTC_ENOMEM, "pooling: out of memory");
+    for (int i = 0; i < x->n; i++)
+        if (p->r.tag >= 0 ? x->ids[i] == p->r.tag : i == x->n - 1) x->pos[x->n_pos++] = i;
     return TTC_OK;
+}
+
+/* Inputs scored at once, at most: their sequences live together, so a
+ * group takes at most a quarter of the sequence slots and two contexts'
+ * worth of tokens (the KV pool holds 8 by default), leaving room for the
+ * other requests. */
+#define POOL_GROUP 16
+
+int ttc_sched_prm_pool(ttc_sched_prm *p, const char *const *texts, const size_t *lens, int n, atomic_int *cancel,
+                       float **rows, int *n_rows, int *n_tokens, int *failed, ttc_err *e) {
+    *failed = -1;
+    if (n < 1) return ttc_err_set(e, TTC_EINVAL, "pooling: no input");
+    for (int i = 0; i < n; i++) { rows[i] = NULL; n_rows[i] = n_tokens[i] = 0; }
+    pool_in *in = calloc((size_t)n, sizeof *in);
+    float *tmp = calloc((size_t)p->r.d, sizeof *tmp);
+    ttc_sched_item items[POOL_GROUP];
+    int seqs[POOL_GROUP], who[POOL_GROUP];
+    float out[POOL_GROUP];
+    int rc = in && tmp ? TTC_OK : ttc_err_set(e, TTC_ENOMEM, "pooling: out of memory");
+    for (int i = 0; i < n && !rc; i++) {
+        in[i].seq = -1;
+        if ((rc = pool_in_init(p, texts[i], lens[i], &in[i], e))) { *failed = i; break; }
+        n_tokens[i] = in[i].n;
+        rows[i] = malloc((size_t)(in[i].n_pos ? in[i].n_pos : 1) * 2 * sizeof **rows);
+        if (!rows[i]) rc = ttc_err_set(e, TTC_ENOMEM, "pooling: out of memory");
+        n_rows[i] = in[i].n_pos;
+    }
+    /* groups of inputs; in each round every unfinished input of the group
+     * hands the scheduler its tokens up to its next score position */
+    int max_seqs = ttc_sched_n_seq_max(p->s) / 4, max_tokens = 2 * ttc_sched_n_ctx(p->s);
+    if (max_seqs > POOL_GROUP) max_seqs = POOL_GROUP;
+    for (int g0 = 0, g1; g0 < n && !rc; g0 = g1) {
+        int tokens = in[g0].n;
+        for (g1 = g0 + 1; g1 < n && g1 - g0 < max_seqs && tokens + in[g1].n <= max_tokens; g1++) tokens += in[g1].n;
+        for (;;) {
+            int na = 0;
+            for (int i = g0; i < g1 && !rc; i++) {
+                pool_in *x = &in[i];
+                if (x->k == x->n_pos) continue;
+                int end = x->pos[x->k] + 1;
+                rc = x->seq < 0 ? ttc_sched_seq_new(p->s, x->ids, end, &x->seq, e)
+                                : ttc_sched_seq_append(p->s, x->seq, x->ids + x->at, end - x->at, e);
+                if (rc) { *failed = i; break; }
+                x->at = end;
+                seqs[na] = x->seq;
+                who[na++] = i;
+            }
+            if (rc || na == 0) break;
+            if ((rc = run_scores(p, seqs, na, cancel, items, tmp, out, NULL, e))) break;
+            for (int a = 0; a < na && !rc; a++) {
+                pool_in *x = &in[who[a]];
+                if (!isfinite(out[a])) {
+                    *failed = who[a];
+                    rc = ttc_err_set(e, TTC_ENUMERIC, "pooling: the score at token %d is not finite", x->pos[x->k]);
+                    break;
+                }
+                rows[who[a]][2 * x->k] = 1.0f - out[a];
+                rows[who[a]][2 * x->k + 1] = out[a];
+                x->k++;
+            }
+        }
+        for (int i = g0; i < g1; i++)
+            if (in[i].seq >= 0) { ttc_sched_seq_free(p->s, in[i].seq); in[i].seq = -1; }
+    }
+    for (int i = 0; in && i < n; i++) {
+        if (in[i].seq >= 0) ttc_sched_seq_free(p->s, in[i].seq);
+        free(in[i].ids);
+        free(in[i].pos);
+    }
+    free(in);
+    free(tmp);
+    if (rc)
+        for (int i = 0; i < n; i++) { free(rows[i]); rows[i] = NULL; n_rows[i] = 0; }
+    return rc;
 }

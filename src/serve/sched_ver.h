@@ -12,7 +12,7 @@
  * hands the scheduler one score item per node and waits, and the scheduler
  * computes the items of all requests together.
  *
- * ttc_sched_prm_pool scores a whole verifier input text at once for the
+ * ttc_sched_prm_pool scores whole verifier input texts for the
  * vLLM-compatible POST /pooling endpoint (STEP pooling): one row
  * [p(bad), p(good)] at every tag token, or one row at the last token for
  * formats without a tag. */
@@ -38,11 +38,15 @@ ttc_sched *ttc_sched_prm_sched(ttc_sched_prm *p);
  * with TTC_ECANCELED. Free with ttc_verifier_free (releases its nodes). */
 int  ttc_sched_verifier_new(ttc_sched_prm *p, atomic_int *cancel, ttc_verifier **out, ttc_err *e);
 
-/* Scores text (BOS per the vocabulary, special tokens parsed) in STEP
- * pooling: *rows gets n_rows * 2 floats [p(bad), p(good)] (caller frees),
- * one pair per tag token (none when the text has no tag), or one pair for
- * the last token when the format has no tag. *n_tokens gets the token
- * count. TTC_EINVAL for an empty text or one longer than the context. */
-int  ttc_sched_prm_pool(ttc_sched_prm *p, const char *text, size_t len, atomic_int *cancel, float **rows,
-                        int *n_rows, int *n_tokens, ttc_err *e);
+/* Scores texts[0..n) (BOS per the vocabulary, special tokens parsed) in
+ * STEP pooling: rows[i] gets n_rows[i] * 2 floats [p(bad), p(good)]
+ * (caller frees), one pair per tag token (none when the text has no tag),
+ * or one pair for the last token when the format has no tag; n_tokens[i]
+ * the token count. The inputs are scored together (up to 16 at a time,
+ * within a quarter of the sequence slots and two contexts of tokens), so
+ * their decode steps are shared. TTC_EINVAL for an empty text or one
+ * longer than the context; on any error nothing is returned and *failed
+ * names the input at fault (-1: none in particular). */
+int  ttc_sched_prm_pool(ttc_sched_prm *p, const char *const *texts, const size_t *lens, int n, atomic_int *cancel,
+                        float **rows, int *n_rows, int *n_tokens, int *failed, ttc_err *e);
 #endif

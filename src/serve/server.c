@@ -664,19 +664,20 @@ static enum MHD_Result handle_pooling(ttc_server *s, struct MHD_Connection *c, c
         return send_fault(c, cc, 429, "rate_limit_error", "queue_full", "too many /pooling requests at once; retry later");
     }
     float **rows = calloc((size_t)req.n_inputs, sizeof *rows);
-    int *n_rows = calloc((size_t)req.n_inputs, sizeof *n_rows);
+    int *n_rows = calloc((size_t)req.n_inputs, sizeof *n_rows), *n_tok = calloc((size_t)req.n_inputs, sizeof *n_tok);
     int64_t tokens = 0;
-    int rc = rows && n_rows ? TTC_OK : ttc_err_set(&e, TTC_ENOMEM, "out of memory");
+    int rc = rows && n_rows && n_tok ? TTC_OK : ttc_err_set(&e, TTC_ENOMEM, "out of memory");
     atomic_int cancel = atomic_load(&s->stopping);
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     hangup_watch w;
     bool watching = hangup_watch_begin(&w, s, ci ? ci->connect_fd : -1, &cancel);
-    for (int i = 0; i < req.n_inputs && !rc; i++) {
-        int nt = 0;
+    if (!rc) {
+        int failed = -1;
         rc = atomic_load(&cancel) ? ttc_err_set(&e, TTC_ECANCELED, "canceled")
-                                  : s->be.pool(s->be.self, req.inputs[i], req.lens[i], &cancel, &rows[i], &n_rows[i], &nt, &e);
-        if (rc && req.n_inputs > 1) ttc_err_wrap(&e, "input[%d]: ", i);
-        tokens += nt;
+                                  : s->be.pool(s->be.self, (const char *const *)req.inputs, req.lens, req.n_inputs,
+                                               &cancel, rows, n_rows, n_tok, &failed, &e);
+        if (rc && failed >= 0 && req.n_inputs > 1) ttc_err_wrap(&e, "input[%d]: ", failed);
+        for (int i = 0; !rc && i < req.n_inputs; i++) tokens += n_tok[i];
     }
     bool gone = watching && hangup_watch_end(&w);
     enum MHD_Result res;
@@ -701,6 +702,7 @@ static enum MHD_Result handle_pooling(ttc_server *s, struct MHD_Connection *c, c
     for (int i = 0; rows && i < req.n_inputs; i++) free(rows[i]);
     free(rows);
     free(n_rows);
+    free(n_tok);
     ttc_api_pool_req_free(&req);
     atomic_fetch_sub(&s->n_pooling, 1);
     return res;

@@ -46,13 +46,14 @@ typedef struct ttc_serve_backend {
     int  (*run)(void *self, ttc_job *job, ttc_err *e);
     /* optional: KV pages for /metrics */
     void (*gauges)(void *self, ttc_metrics_gauges *g);
-    /* optional: POST /pooling (api.h) -- the verifier's STEP pooling of one
-     * input text: *rows gets n_rows pairs [p_bad, p_good] (caller frees),
-     * *n_tokens the input's token count. Called on the connection thread,
-     * concurrently; cancel is raised when the client hangs up. Without it
-     * /pooling answers 404. */
-    int  (*pool)(void *self, const char *text, size_t len, atomic_int *cancel, float **rows, int *n_rows,
-                 int *n_tokens, ttc_err *e);
+    /* optional: POST /pooling (api.h) -- the verifier's STEP pooling of
+     * input texts[0..n): rows[i] gets n_rows[i] pairs [p_bad, p_good]
+     * (caller frees), n_tokens[i] the input's token count; on an error
+     * *failed names the input at fault (-1: none). Called on the connection
+     * thread, concurrently; cancel is raised when the client hangs up.
+     * Without it /pooling answers 404. */
+    int  (*pool)(void *self, const char *const *texts, const size_t *lens, int n, atomic_int *cancel, float **rows,
+                 int *n_rows, int *n_tokens, int *failed, ttc_err *e);
 } ttc_serve_backend;
 
 typedef struct ttc_server_opts {
