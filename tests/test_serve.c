@@ -1191,6 +1191,20 @@ static ttc_server *start_local_with(const ttc_local_opts *lo, ttc_local **l) {
     return s;
 }
 
+/* A "revise" request to g_base: served by a revision pair (with), else
+ * refused for want of a verifier. */
+static void check_revise_request(bool with) {
+    json_t *j = post_json("/v1/completions", "{\"prompt\":\"2+5\",\"max_tokens\":6,\"seed\":1,"
+                                             "\"ttc\":{\"strategy\":\"revise\",\"budget\":2}}", with ? 200 : 400);
+    if (with) {
+        cr_assert_str_eq(jget_str(j, "ttc.strategy_used"), "revise");
+        cr_assert_gt(jget_int(j, "ttc.verifier_tokens"), 0, "the ORM scored the attempts");
+    } else {
+        cr_assert(strstr(jget_str(j, "error.message"), "verifier"), "%s", jget_str(j, "error.message"));
+    }
+    json_decref(j);
+}
+
 /* A revision model and its ORM (--revision-model, --revision-orm): "revise"
  * requests run on the pair even without a PRM, and the revision methods a
  * policy chooses run instead of falling back to best-of-N. */
@@ -1211,14 +1225,7 @@ Test(engine, revision_pair_serves_revise_and_policy) {
         if (with) { lo.revision_path = g_model; lo.orm_path = prm; }
         ttc_server *s2 = start_local_with(&lo, &l);
         snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", ttc_server_port(s2));
-        /* no PRM: "revise" needs the pair's ORM */
-        json_t *j = post_json("/v1/completions", "{\"prompt\":\"2+5\",\"max_tokens\":6,\"seed\":1,"
-                                                 "\"ttc\":{\"strategy\":\"revise\",\"budget\":2}}", with ? 200 : 400);
-        if (with) {
-            cr_assert_str_eq(jget_str(j, "ttc.strategy_used"), "revise");
-            cr_assert_gt(jget_int(j, "ttc.verifier_tokens"), 0, "the ORM scored the attempts");
-        }
-        json_decref(j);
+        check_revise_request(with); /* no PRM: "revise" needs the pair's ORM */
         ttc_server_stop(s2);
         ttc_local_free(l);
     }
@@ -1687,6 +1694,17 @@ Test(engine, pooling_endpoint_serves_the_remote_verifier) {
  * compute-optimal policy over the remote engines, and its revision choice
  * runs on the revision engine, scored by the ORM; without the pair it falls
  * back to best-of-N. "revise" needs no PRM with the pair. */
+/* A server on the remote backend rb; g_base points to it. */
+static ttc_server *start_remote_at_base(ttc_remote *rb) {
+    ttc_err e = {0};
+    ttc_serve_backend be = ttc_remote_backend(rb);
+    ttc_server *s;
+    ttc_server_opts o = {0};
+    cr_assert_eq(ttc_server_start(&o, &be, &s, &e), TTC_OK, "%s", e.msg);
+    snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", ttc_server_port(s));
+    return s;
+}
+
 Test(engine, remote_backend_policy_and_revision_pair) {
     char prm[400], pol[400];
     snprintf(prm, sizeof prm, "%s/prm-rpol.gguf", tu_tmpdir());
@@ -1710,11 +1728,7 @@ Test(engine, remote_backend_policy_and_revision_pair) {
         cr_assert_eq(ttc_remote_set_verifier(rb, purl, false, &e), TTC_OK, "%s", e.msg);
         if (with) cr_assert_eq(ttc_remote_set_revision(rb, vurl, NULL, purl, &e), TTC_OK, "%s", e.msg);
         cr_assert_eq(ttc_remote_load_policy(rb, pol, &e), TTC_OK, "%s", e.msg);
-        ttc_serve_backend be = ttc_remote_backend(rb);
-        ttc_server *s3;
-        ttc_server_opts o = {0};
-        cr_assert_eq(ttc_server_start(&o, &be, &s3, &e), TTC_OK, "%s", e.msg);
-        snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", ttc_server_port(s3));
+        ttc_server *s3 = start_remote_at_base(rb);
         int64_t before = ttc_metrics_count(ttc_server_metrics(vs), TTC_EP_COMPLETIONS, 200);
         json_t *j = post_json("/v1/completions", "{\"prompt\":\"3+4\",\"max_tokens\":6,\"seed\":2,"
                                                  "\"ttc\":{\"strategy\":\"auto\",\"budget\":5}}", 200);
@@ -1734,20 +1748,8 @@ Test(engine, remote_backend_policy_and_revision_pair) {
         ttc_remote_opts ro = {.url = keep};
         cr_assert_eq(ttc_remote_new(&ro, &rb, &e), TTC_OK, "%s", e.msg);
         if (with) cr_assert_eq(ttc_remote_set_revision(rb, vurl, NULL, purl, &e), TTC_OK, "%s", e.msg);
-        ttc_serve_backend be = ttc_remote_backend(rb);
-        ttc_server *s3;
-        ttc_server_opts o = {0};
-        cr_assert_eq(ttc_server_start(&o, &be, &s3, &e), TTC_OK, "%s", e.msg);
-        snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", ttc_server_port(s3));
-        json_t *j = post_json("/v1/completions", "{\"prompt\":\"2+5\",\"max_tokens\":6,\"seed\":1,"
-                                                 "\"ttc\":{\"strategy\":\"revise\",\"budget\":2}}", with ? 200 : 400);
-        if (with) {
-            cr_assert_str_eq(jget_str(j, "ttc.strategy_used"), "revise");
-            cr_assert_gt(jget_int(j, "ttc.verifier_tokens"), 0, "the ORM scored the attempts");
-        } else {
-            cr_assert(strstr(jget_str(j, "error.message"), "verifier"), "%s", jget_str(j, "error.message"));
-        }
-        json_decref(j);
+        ttc_server *s3 = start_remote_at_base(rb);
+        check_revise_request(with);
         ttc_server_stop(s3);
         ttc_remote_free(rb);
     }
