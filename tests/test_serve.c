@@ -1739,6 +1739,14 @@ Test(engine, remote_backend_policy_and_revision_pair) {
         int64_t gen_calls = ttc_metrics_count(ttc_server_metrics(vs), TTC_EP_COMPLETIONS, 200) - before;
         if (with) cr_assert_geq(gen_calls, 4, "the chains ran on the revision engine (%lld calls)", (long long)gen_calls);
         else cr_assert_eq(gen_calls, 0, "nothing ran on the revision engine");
+        /* n > 1: the other candidates by score, as on the local backend */
+        j = post_json("/v1/completions", "{\"prompt\":\"3+4\",\"max_tokens\":6,\"seed\":2,\"n\":3,"
+                                         "\"ttc\":{\"strategy\":\"bon-weighted\",\"budget\":4}}", 200);
+        json_t *ch = json_object_get(j, "choices");
+        cr_assert_eq(json_array_size(ch), 3);
+        for (size_t c = 0; c < 3; c++)
+            cr_assert_gt(strlen(json_string_value(json_object_get(json_array_get(ch, c), "text"))), 0, "choice %zu", c);
+        json_decref(j);
         ttc_server_stop(s3);
         ttc_remote_free(rb);
     }

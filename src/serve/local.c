@@ -13,6 +13,7 @@
 #include "base/util.h"
 #include "data/prompt.h"
 #include "model/model.h"
+#include "serve/job_search.h"
 #include "serve/remote.h"
 #include "serve/sched_lm.h"
 #include "serve/sched_ver.h"
@@ -202,38 +203,21 @@ done:
     return rc;
 }
 
-static ttc_search_method method_of(ttc_strategy_id s) {
-    switch (s) {
-    case TTC_STRAT_MAJORITY:  return TTC_SEARCH_MAJORITY;
-    case TTC_STRAT_BEAM:      return TTC_SEARCH_BEAM;
-    case TTC_STRAT_LOOKAHEAD: return TTC_SEARCH_LOOKAHEAD;
-    case TTC_STRAT_DVTS:      return TTC_SEARCH_DVTS;
-    case TTC_STRAT_REVISE:    return TTC_SEARCH_REVISE;
-    default:                  return TTC_SEARCH_BON_WEIGHTED;
-    }
-}
-
 /* A test-time compute strategy on the problem of the request. */
 static int run_strategy(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err *e) {
-    const char *problem = r->prompt;
-    if (r->kind == TTC_API_CHAT) {
-        problem = r->messages[r->n_messages - 1].content;
-        for (int i = r->n_messages - 1; i >= 0; i--)
-            if (!strcmp(r->messages[i].role, "user")) { problem = r->messages[i].content; break; }
-    }
+    const char *problem = ttc_job_problem(r);
+    bool has_prm = l->prm || l->vh;
     ttc_search_params p;
     int rc;
-    if (r->strategy == TTC_STRAT_AUTO) {
-        ttc_search_params_default(&p, l->prm || l->vh ? TTC_SEARCH_BON_WEIGHTED : TTC_SEARCH_MAJORITY, r->budget);
-        if (l->policy && (rc = l->policy(l->policy_ud, problem, r->budget, &p, e))) return ttc_err_wrap(e, "policy: ");
-        if (!l->prm && !l->vh && ttc_search_needs_verifier(&p)) ttc_search_params_default(&p, TTC_SEARCH_MAJORITY, r->budget);
-    } else {
-        ttc_search_params_default(&p, method_of(r->strategy), r->budget);
+    ttc_search_params_default(&p, ttc_job_method(r->strategy, has_prm), r->budget);
+    if (r->strategy == TTC_STRAT_AUTO && l->policy) {
+        if ((rc = l->policy(l->policy_ud, problem, r->budget, &p, e))) return ttc_err_wrap(e, "policy: ");
+        if (!has_prm && ttc_search_needs_verifier(&p)) ttc_search_params_default(&p, TTC_SEARCH_MAJORITY, r->budget);
     }
     ttc_api_req_search_params(r, &p);
     p.seed = r->has_seed ? r->seed : fresh_seed(l);
-    bool use_pol = r->strategy == TTC_STRAT_AUTO && l->has_pol && (l->prm || l->vh);
-    bool has_ver = l->prm || l->vh || (p.method == TTC_SEARCH_REVISE && l->rgen);
+    bool use_pol = r->strategy == TTC_STRAT_AUTO && l->has_pol && has_prm;
+    bool has_ver = has_prm || (p.method == TTC_SEARCH_REVISE && l->rgen);
     if (ttc_search_needs_verifier(&p) && !has_ver)
         return ttc_err_set(e, TTC_EINVAL, "strategy '%s' needs a verifier; this server has none (start it with --prm)",
                            ttc_search_method_name(p.method));
@@ -254,56 +238,18 @@ static int run_strategy(ttc_local *l, ttc_job *j, const ttc_api_req *r, ttc_err 
                            ttc_sched_n_ctx(l->gen));
 
     ttc_job_started(j);
-    ttc_generator *gen = NULL;
-    ttc_verifier *ver = NULL;
-    ttc_generator *rgen = NULL;   /* the revision pair, when loaded and needed */
-    ttc_verifier *over = NULL;
-    ttc_search_result res = {0};
-    if ((rc = ttc_sched_generator_new(l->gen, ttc_job_cancel_flag(j), r->max_tokens, &gen, e))) goto done;
+    ttc_generator *gen = NULL, *rgen = NULL; /* rgen, over: the revision pair, when loaded and needed */
+    ttc_verifier *ver = NULL, *over = NULL;
+    atomic_int *cancel = ttc_job_cancel_flag(j);
+    if ((rc = ttc_sched_generator_new(l->gen, cancel, r->max_tokens, &gen, e))) goto done;
     if (l->rgen && (use_pol || p.method == TTC_SEARCH_REVISE) &&
-        ((rc = ttc_sched_generator_new(l->rgen, ttc_job_cancel_flag(j), r->max_tokens, &rgen, e)) ||
-         (rc = ttc_sched_verifier_new(l->ovp, ttc_job_cancel_flag(j), &over, e))))
+        ((rc = ttc_sched_generator_new(l->rgen, cancel, r->max_tokens, &rgen, e)) ||
+         (rc = ttc_sched_verifier_new(l->ovp, cancel, &over, e))))
         goto done;
-    if (l->prm && (rc = ttc_sched_verifier_new(l->vp, ttc_job_cancel_flag(j), &ver, e))) goto done;
-    if (l->vh && (rc = ttc_remote_verifier_new(l->vh, NULL, l->ver_kind, l->vmethod, ttc_job_cancel_flag(j), &ver, e)))
-        goto done;
-    ttc_auto_info info = {0};
-    if (use_pol) {
-        /* the compute-optimal policy: probe, difficulty bin, chosen method */
-        p.revise_context = -1;   /* the policy's */
-        rc = ttc_policy_solve(&l->pol, r->budget, &p, gen, ver, rgen, over, problem, &res, &info, e);
-        if (rc) { ttc_err_wrap(e, "policy: "); goto done; }
-    } else if ((rc = ttc_search_run(&p, rgen ? rgen : gen, rgen ? over : ver, problem, &res, e))) {
-        goto done;
-    }
-
-    /* choice 0: the chosen solution; then the other candidates by score */
-    int64_t completion = 0;
-    bool *used = calloc((size_t)res.n_cands + 1, 1);
-    if (!used) { rc = ttc_err_set(e, TTC_ENOMEM, "out of memory"); goto done; }
-    for (int c = 0; c < r->n; c++) {
-        int pick = -1;
-        if (c == 0 && res.chosen >= 0) pick = res.chosen;
-        for (int k = 0; pick < 0 && k < res.n_cands; k++) {
-            if (used[k]) continue;
-            int best = k;
-            for (int m = k + 1; m < res.n_cands; m++)
-                if (!used[m] && res.cands[m].score > res.cands[best].score) best = m;
-            pick = best;
-        }
-        const char *text = pick >= 0 ? res.cands[pick].text : (c == 0 && res.solution ? res.solution : "");
-        if (pick >= 0) { used[pick] = true; completion += res.cands[pick].n_tokens; }
-        ttc_job_emit(j, c, text, strlen(text), NULL);
-        ttc_job_finish_choice(j, c, pick >= 0 && !res.cands[pick].finished ? "length" : "stop");
-    }
-    free(used);
-    ttc_api_usage u = {.prompt_tokens = n_prompt, .completion_tokens = completion,
-                       .generations = llround(res.budget.generations),
-                       .ttc_tokens = res.budget.tokens_generated, .verifier_tokens = res.budget.tokens_scored,
-                       .strategy_used = use_pol ? info.method : ttc_search_method_name(p.method)};
-    ttc_job_set_usage(j, &u);
+    if (l->prm && (rc = ttc_sched_verifier_new(l->vp, cancel, &ver, e))) goto done;
+    if (l->vh && (rc = ttc_remote_verifier_new(l->vh, NULL, l->ver_kind, l->vmethod, cancel, &ver, e))) goto done;
+    rc = ttc_job_search(j, &p, use_pol ? &l->pol : NULL, gen, ver, rgen, over, problem, n_prompt, e);
 done:
-    ttc_search_result_free(&res);
     ttc_verifier_free(over);
     ttc_generator_free(rgen);
     ttc_verifier_free(ver);

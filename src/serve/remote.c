@@ -14,6 +14,7 @@
 #include "base/util.h"
 #include "data/prompt.h"
 #include "optimal/policy.h"
+#include "serve/job_search.h"
 #include "search/strategy.h"
 #include "train/prm.h"
 
@@ -1025,19 +1026,9 @@ static int remote_run(void *self, ttc_job *j, ttc_err *e) {
     ttc_remote *r = self;
     const ttc_api_req *q = ttc_job_req(j);
     if (q->strategy == TTC_STRAT_NONE) return forward_plain(r, j, q, e);
-    const char *problem = q->kind == TTC_API_CHAT ? q->messages[q->n_messages - 1].content : q->prompt;
-    ttc_search_method m;
-    switch (q->strategy) {
-    case TTC_STRAT_MAJORITY: m = TTC_SEARCH_MAJORITY; break;
-    case TTC_STRAT_BEAM: m = TTC_SEARCH_BEAM; break;
-    case TTC_STRAT_LOOKAHEAD: m = TTC_SEARCH_LOOKAHEAD; break;
-    case TTC_STRAT_DVTS: m = TTC_SEARCH_DVTS; break;
-    case TTC_STRAT_REVISE: m = TTC_SEARCH_REVISE; break;
-    case TTC_STRAT_AUTO: m = r->vh ? TTC_SEARCH_BON_WEIGHTED : TTC_SEARCH_MAJORITY; break;
-    default: m = TTC_SEARCH_BON_WEIGHTED; break;
-    }
+    const char *problem = ttc_job_problem(q);
     ttc_search_params p;
-    ttc_search_params_default(&p, m, q->budget);
+    ttc_search_params_default(&p, ttc_job_method(q->strategy, r->vh != NULL), q->budget);
     ttc_api_req_search_params(q, &p);
     pthread_mutex_lock(&r->mu);
     p.seed = q->has_seed ? q->seed : ttc_rng_u64(&r->rng);
@@ -1050,38 +1041,17 @@ static int remote_run(void *self, ttc_job *j, ttc_err *e) {
     int rc = ttc_search_params_check(&p, e);
     if (rc) return ttc_err_wrap(e, "ttc: ");
     ttc_job_started(j);
-    ttc_generator *gen = NULL, *rgen = NULL;
+    ttc_generator *gen = NULL, *rgen = NULL; /* rgen, over: the revision pair, when set and needed */
     ttc_verifier *ver = NULL, *over = NULL;
-    ttc_search_result res = {0};
-    ttc_auto_info info = {0};
     atomic_int *cancel = ttc_job_cancel_flag(j);
     if ((rc = ttc_remote_generator_new(r->h, r->model, r->n_ctx, cancel, &gen, e))) goto done;
     if (r->vh && (rc = ttc_remote_verifier_new(r->vh, NULL, r->vkind, r->vmethod, cancel, &ver, e))) goto done;
-    /* the revision pair, when set and needed */
     if (r->rh && (use_pol || p.method == TTC_SEARCH_REVISE) &&
         ((rc = ttc_remote_generator_new(r->rh, r->rmodel, r->n_ctx, cancel, &rgen, e)) ||
          (rc = ttc_remote_verifier_new(r->oh, NULL, TTC_VERIFIER_ORM, r->omethod, cancel, &over, e))))
         goto done;
-    if (use_pol) {
-        /* the compute-optimal policy: probe, difficulty bin, chosen method */
-        p.revise_context = -1; /* the policy's */
-        if ((rc = ttc_policy_solve(&r->pol, q->budget, &p, gen, ver, rgen, over, problem, &res, &info, e))) {
-            ttc_err_wrap(e, "policy: ");
-            goto done;
-        }
-    } else if ((rc = ttc_search_run(&p, rgen ? rgen : gen, rgen ? over : ver, problem, &res, e))) {
-        goto done;
-    }
-    const char *sol = res.solution ? res.solution : "";
-    ttc_job_emit(j, 0, sol, strlen(sol), NULL);
-    ttc_job_finish_choice(j, 0, "stop");
-    ttc_api_usage u = {.prompt_tokens = res.budget.tokens_prefill, .completion_tokens = res.chosen >= 0 ? res.cands[res.chosen].n_tokens : 0,
-                       .generations = llround(res.budget.generations), .ttc_tokens = res.budget.tokens_generated,
-                       .verifier_tokens = res.budget.tokens_scored,
-                       .strategy_used = use_pol ? info.method : ttc_search_method_name(p.method)};
-    ttc_job_set_usage(j, &u);
+    rc = ttc_job_search(j, &p, use_pol ? &r->pol : NULL, gen, ver, rgen, over, problem, -1, e);
 done:
-    ttc_search_result_free(&res);
     ttc_verifier_free(over);
     ttc_generator_free(rgen);
     ttc_verifier_free(ver);

@@ -106,8 +106,8 @@ int  ttc_remote_load_policy(ttc_remote *r, const char *path, ttc_err *e);
  * client streams; logprobs are asked of the engine and relayed, per chunk
  * when streaming); strategy requests run here over the remote generator
  * (and verifier). "auto" follows the policy (with a verifier), else is
- * bon-weighted with a verifier and majority without; with a strategy only
- * choice 0 (the chosen solution) carries text. */
+ * bon-weighted with a verifier and majority without; choices as for the
+ * local backend (job_search.h). */
 ttc_serve_backend ttc_remote_backend(ttc_remote *r);
 
 /* For the local backend: score strategy requests on a remote verifier. */
