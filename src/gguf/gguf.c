@@ -469,6 +469,12 @@ int ttc_gguf_open(const char *path, ttc_gguf **out, ttc_err *e) {
     return open_common(g, out, e);
 }
 
+void ttc_gguf_prefetch(const ttc_gguf *g) {
+    if (!g->mapped) return;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), off = (size_t)ttc_gguf_data_offset(g) / page * page;
+    if (off < g->size) (void)madvise((char *)g->base + off, g->size - off, MADV_WILLNEED);
+}
+
 void ttc_gguf_close(ttc_gguf *g) {
     if (!g) return;
     for (int64_t i = 0; g->kv && i < g->n_kv; i++) free((void *)g->kv[i].arr);

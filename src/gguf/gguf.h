@@ -89,6 +89,11 @@ size_t      ttc_gguf_alignment(const ttc_gguf *g);
 uint64_t    ttc_gguf_data_offset(const ttc_gguf *g);
 /* The whole file (mapping or caller buffer) and its size. */
 const void *ttc_gguf_base(const ttc_gguf *g, size_t *size);
+/* For a mapped file: asks the kernel to start reading the tensor data in
+ * (MADV_WILLNEED), so a cold model streams from disk ahead of its first
+ * forward pass instead of faulting page by page. A hint: no effect on a
+ * caller buffer, and a refusal is ignored. */
+void        ttc_gguf_prefetch(const ttc_gguf *g);
 
 /* Keys: count, i-th entry (file order), lookup by name (index or -1). */
 int64_t ttc_gguf_n_keys(const ttc_gguf *g);

@@ -282,6 +282,7 @@ int ttc_model_load(const char *path, const ttc_model_params *params, ttc_model *
     ttc_gguf *g;
     int rc = ttc_gguf_open(path, &g, e);
     if (rc) return rc;
+    ttc_gguf_prefetch(g);
     return ttc_model_from_gguf(g, path, params, out, e);
 }
 
