@@ -9,6 +9,8 @@
 #include "base/util.h"
 #include "optimal/experiment.h"
 #include "optimal/policy.h"
+#include "serve/local.h"
+#include "serve/server.h"
 #include "testutil.h"
 
 static void put(FILE *f, const char *s) { fputs(s, f); fputc('\n', f); }
@@ -444,6 +446,53 @@ Test(experiment, cli_refuses_records_of_other_models, .timeout = 120) {
     cr_assert(strstr(out, "\"fingerprint\"") && strstr(out, "generator:0000000000000000"), "%s", out);
     free(out);
     cr_assert_eq(count_lines(rec), n, "nothing appended");
+}
+
+/* Remote engines as the experiment's models: a ttc server (the bundled
+ * generator, and the PRM through /pooling) stands in for vLLM. The sweep
+ * runs on it, its requests show in the server's counters, and the
+ * fingerprint names the engines; a remote --large is refused. */
+Test(experiment, cli_runs_on_remote_engines, .timeout = 120) {
+    ttc_local *l;
+    ttc_err e = {0};
+    ttc_local_opts lo = {.model_path = "models/generator.gguf", .prm_path = "models/prm.gguf", .threads = 1,
+                         .n_ctx = 512, .n_seq_max = 64};
+    cr_assert_eq(ttc_local_new(&lo, &l, &e), TTC_OK, "%s", e.msg);
+    ttc_serve_backend be = ttc_local_backend(l);
+    ttc_server *s;
+    ttc_server_opts so = {0};
+    cr_assert_eq(ttc_server_start(&so, &be, &s, &e), TTC_OK, "%s", e.msg);
+    char dir[512], rec[600], meta[600], cmd[1400], *out = NULL;
+    snprintf(dir, sizeof dir, "%s/remote", tu_tmpdir());
+    snprintf(rec, sizeof rec, "%s/records.jsonl", dir);
+    snprintf(meta, sizeof meta, "%s/meta.json", dir);
+    int port = ttc_server_port(s);
+    snprintf(cmd, sizeof cmd, "%s experiment --preset tiny --methods none --limit 1 -t 1 -m openai:http://127.0.0.1:%d "
+             "--prm openai:pooling+http://127.0.0.1:%d -o %s 2>&1", tu_bin(), port, port, dir);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 0, "%s", out);
+    free(out);
+    cr_assert_gt(count_lines(rec), 0);
+    ttc_metrics *mt = ttc_server_metrics(s);
+    cr_assert_gt(ttc_metrics_count(mt, TTC_EP_COMPLETIONS, 200), 0, "the generator ran on the engine");
+    cr_assert_gt(ttc_metrics_count(mt, TTC_EP_POOLING, 200), 0, "the PRM scored through /pooling");
+    json_t *m = json_load_file(meta, 0, NULL);
+    cr_assert_not_null(m);
+    const char *fp = json_string_value(json_object_get(m, "fingerprint"));
+    cr_assert(fp && strstr(fp, "generator:openai-") && strstr(fp, "prm:openai-"), "%s", fp ? fp : "(none)");
+    cr_assert(!strstr(fp, "revision:") && !strstr(fp, "large:"), "the bundled pair and large model stay out: %s", fp);
+    json_decref(m);
+    snprintf(cmd, sizeof cmd, "%s experiment --preset tiny -m openai:http://127.0.0.1:%d --large openai:http://x "
+             "-o %s 2>&1", tu_bin(), port, dir);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 2, "%s", out);
+    cr_assert(strstr(out, "--large"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s experiment --preset tiny -m openai:http://127.0.0.1:%d --prm likelihood "
+             "-o %s/lik 2>&1", tu_bin(), port, dir);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 1, "%s", out);
+    cr_assert(strstr(out, "likelihood"), "%s", out);
+    free(out);
+    ttc_server_stop(s);
+    ttc_local_free(l);
 }
 
 /* --levels and --methods name what they accept when given something else. */

@@ -1,5 +1,6 @@
 /* ttc experiment: the compute-optimal scaling experiment (optimal/experiment.h)
- * on local GGUF models: sweep (resumable), then analysis and report. */
+ * on local GGUF models or remote engines: sweep (resumable), then analysis
+ * and report. */
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -21,6 +22,7 @@
 #include "search/lm_local.h"
 #include "search/prm.h"
 #include "search/strategy.h"
+#include "serve/remote.h"
 
 static const char usage[] =
     "usage: ttc experiment [--preset demo|paper|tiny] [options]\n"
@@ -31,6 +33,10 @@ static const char usage[] =
     "\n"
     "  --preset NAME        demo (default, ~15 min on 2 cores), paper (full sweep), tiny\n"
     "  -m, --model FILE     generator (default models/generator.gguf)\n"
+    "                       Any model may instead be a remote engine: openai:URL for\n"
+    "                       a generator, openai:[pooling+]URL for a verifier (as in\n"
+    "                       ttc serve --verifier-backend); not --large, whose FLOPs\n"
+    "                       need its parameter count\n"
     "  --prm FILE           process reward model (default models/prm.gguf); 'likelihood'\n"
     "                       scores with the generator's own token probabilities instead\n"
     "                       (no reward model; the synthetic benchmark's prompt)\n"
@@ -38,6 +44,8 @@ static const char usage[] =
     "  --orm FILE           outcome verifier for revisions (default models/orm.gguf if present)\n"
     "  --large FILE         larger generator for the FLOPs-matched comparison\n"
     "                       (default models/generator-large.gguf if present)\n"
+    "                       These three defaults belong to the bundled generator: with\n"
+    "                       another -m they apply only when given\n"
     "  --no-revisions, --no-large   skip those phases\n"
     "  --revise-temp T      temperature of a revision chain's attempts 2.. (default 0:\n"
     "                       greedy; the first attempt samples at 0.8)\n"
@@ -82,6 +90,7 @@ static void progress(void *ud, const char *label, double done, double total) {
 
 /* A loaded model with its context and backend. */
 typedef struct loaded {
+    ttc_http *h;              /* remote engine (instead of m, ctx) */
     ttc_model *m;
     ttc_ctx *ctx;
     ttc_generator *gen;
@@ -94,10 +103,11 @@ static void loaded_free(loaded *l) {
     if (l->ver) l->ver->vt->destroy(l->ver);
     ttc_ctx_free(l->ctx);
     ttc_model_free(l->m);
+    ttc_http_free(l->h);
     memset(l, 0, sizeof *l);
 }
 
-enum { AS_GENERATOR, AS_VERIFIER, AS_LIKELIHOOD };
+enum { AS_GENERATOR, AS_VERIFIER, AS_ORM, AS_LIKELIHOOD };
 
 /* Loads path as a generator, a verifier in the format its GGUF declares, or
  * a likelihood verifier (the model scoring solutions by its own token
@@ -108,6 +118,15 @@ enum { AS_GENERATOR, AS_VERIFIER, AS_LIKELIHOOD };
  * needs the whole context. */
 static int load(const char *path, int as, int n_seq, int per_seq, ttc_pool *pool, loaded *l, ttc_err *e) {
     memset(l, 0, sizeof *l);
+    if (ttc_remote_spec(path)) {
+        int rc = as == AS_GENERATOR ? ttc_remote_generator_open(path, 0, &l->h, &l->gen, e)
+                 : as == AS_LIKELIHOOD
+                     ? ttc_err_set(e, TTC_EUNSUPPORTED, "--prm likelihood needs a local generator (GGUF)")
+                     : ttc_remote_verifier_open(path, as == AS_ORM ? TTC_VERIFIER_ORM : TTC_VERIFIER_PRM, &l->h,
+                                                &l->ver, e);
+        if (rc) { ttc_err_wrap(e, "%s: ", path); loaded_free(l); }
+        return rc;
+    }
     int rc = ttc_model_load(path, NULL, &l->m, e);
     if (rc) return rc;
     int n_ctx = TTC_MIN(ttc_model_n_ctx_train(l->m), 2048);
@@ -115,7 +134,7 @@ static int load(const char *path, int as, int n_seq, int per_seq, ttc_pool *pool
                          .pool = pool};
     if (as == AS_LIKELIHOOD) cp.n_batch = cp.n_outputs_max = TTC_MAX(512, n_seq); /* logits at every token */
     rc = ttc_ctx_new(l->m, &cp, &l->ctx, e);
-    if (!rc && as == AS_VERIFIER) {
+    if (!rc && (as == AS_VERIFIER || as == AS_ORM)) {
         ttc_prm_format fmt;
         rc = ttc_prm_format_from_gguf(l->m->gguf, &fmt, e);
         if (!rc) rc = ttc_local_verifier_new(l->ctx, &fmt, &l->ver, e);
@@ -161,6 +180,23 @@ static int fingerprint_add(char *fp, size_t cap, const char *tag, const char *pa
     if (bad) return ttc_err_set(e, TTC_EIO, "%s: read error", path);
     size_t len = strlen(fp);
     snprintf(fp + len, cap - len, "%s%s:%016llx", len ? " " : "", tag, (unsigned long long)h);
+    return TTC_OK;
+}
+
+/* A remote engine's fingerprint: its URL and model, hashed (its weights
+ * cannot be read; a different model served under the same name is not
+ * noticed). */
+static void fingerprint_remote(char *fp, size_t cap, const char *tag, const ttc_lm_info *info) {
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = info->name; *p; p++) h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    size_t len = strlen(fp);
+    snprintf(fp + len, cap - len, "%s%s:openai-%016llx", len ? " " : "", tag, (unsigned long long)h);
+}
+
+/* Fingerprints loaded model l under tag: its file, or its engine. */
+static int fingerprint_loaded(char *fp, size_t cap, const char *tag, const char *path, const loaded *l, ttc_err *e) {
+    if (!l->h) return fingerprint_add(fp, cap, tag, path, e);
+    fingerprint_remote(fp, cap, tag, l->gen ? &l->gen->info : &l->ver->info);
     return TTC_OK;
 }
 
@@ -249,7 +285,7 @@ int cmd_experiment(int argc, char **argv) {
     const char *budgets = NULL, *levels = NULL, *methods = NULL;
     double tt_gen = 0, tt_large = 0, rtemp = -1;
     long limit = -1, samples = -1, seed = 1, threads = 0, shard = 0, n_shards = 1, rctx = 0;
-    bool analyze = false;
+    bool analyze = false, large_given = false, gen_given = false, rev_given = false;
     static const struct option opts[] = {
         {"preset", 1, 0, 'p'}, {"model", 1, 0, 'm'}, {"prm", 1, 0, 'P'}, {"revision", 1, 0, 'r'},
         {"orm", 1, 0, 'O'}, {"large", 1, 0, 'L'}, {"no-revisions", 0, 0, 'R'}, {"no-large", 0, 0, 'G'},
@@ -263,11 +299,11 @@ int cmd_experiment(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "m:o:t:", opts, NULL)) != -1) {
         switch (c) {
         case 'p': preset = optarg; break;
-        case 'm': gen = optarg; break;
+        case 'm': gen = optarg; gen_given = strcmp(optarg, "models/generator.gguf") != 0; break;
         case 'P': prm = optarg; break;
-        case 'r': rev = optarg; break;
-        case 'O': orm = optarg; break;
-        case 'L': large = optarg; break;
+        case 'r': rev = optarg; rev_given = true; break;
+        case 'O': orm = optarg; rev_given = true; break;
+        case 'L': large = optarg; large_given = true; break;
         case 'R': rev = orm = NULL; break;
         case 'G': large = NULL; break;
         case 'd': data = optarg; break;
@@ -328,9 +364,16 @@ int cmd_experiment(int argc, char **argv) {
     cfg.n_shards = (int)n_shards;
     if ((rev == NULL) != (orm == NULL)) return cli_bad_args("experiment", "revisions need both --revision and --orm (or --no-revisions)");
     bool likelihood = !strcmp(prm, "likelihood");
-    if (access(gen, R_OK) || (!likelihood && access(prm, R_OK)))
+    if (large && ttc_remote_spec(large))
+        return cli_bad_args("experiment", "--large must be a GGUF file (the FLOPs-matched comparison needs its "
+                            "parameter count); use --no-large with remote engines");
+    /* the bundled revision pair and larger generator go with the bundled generator only */
+    if (gen_given && !large_given) large = NULL;
+    if (gen_given && !rev_given) rev = orm = NULL;
+    bool gen_missing = !ttc_remote_spec(gen) && access(gen, R_OK);
+    if (gen_missing || (!likelihood && !ttc_remote_spec(prm) && access(prm, R_OK)))
         return fprintf(stderr, "ttc experiment: missing model %s (bundled models are built by 'make models')\n",
-                       access(gen, R_OK) ? gen : prm), 1;
+                       gen_missing ? gen : prm), 1;
     if (access(data, R_OK)) return fprintf(stderr, "ttc experiment: missing benchmark %s\n", data), 1;
     ttc_pool *pool = NULL;
     loaded lg = {0}, lp = {0}, lr = {0}, lo = {0}, ll = {0};
@@ -342,14 +385,14 @@ int cmd_experiment(int argc, char **argv) {
     if (!rc) rc = likelihood ? load(gen, AS_LIKELIHOOD, n_seq, 512, pool, &lp, &e)
                              : load(prm, AS_VERIFIER, n_seq, 512, pool, &lp, &e);
     if (!rc && rev) rc = load(rev, AS_GENERATOR, cfg.revise_chains + 8, INT_MAX, pool, &lr, &e);
-    if (!rc && orm) rc = load(orm, AS_VERIFIER, cfg.revise_chains * cfg.revise_len + 8, INT_MAX, pool, &lo, &e);
+    if (!rc && orm) rc = load(orm, AS_ORM, cfg.revise_chains * cfg.revise_len + 8, INT_MAX, pool, &lo, &e);
     if (!rc && large) rc = load(large, AS_GENERATOR, 8, 512, pool, &ll, &e);
     if (rc) goto done;
     char fp[512] = "";
-    rc = fingerprint_add(fp, sizeof fp, "generator", gen, &e);
-    if (!rc && !likelihood) rc = fingerprint_add(fp, sizeof fp, "prm", prm, &e);
-    if (!rc && rev) rc = fingerprint_add(fp, sizeof fp, "revision", rev, &e);
-    if (!rc && orm) rc = fingerprint_add(fp, sizeof fp, "orm", orm, &e);
+    rc = fingerprint_loaded(fp, sizeof fp, "generator", gen, &lg, &e);
+    if (!rc && !likelihood) rc = fingerprint_loaded(fp, sizeof fp, "prm", prm, &lp, &e);
+    if (!rc && rev) rc = fingerprint_loaded(fp, sizeof fp, "revision", rev, &lr, &e);
+    if (!rc && orm) rc = fingerprint_loaded(fp, sizeof fp, "orm", orm, &lo, &e);
     if (!rc && large) rc = fingerprint_add(fp, sizeof fp, "large", large, &e);
     if (rc) goto done;
     ttc_exp_models m = {.gen = lg.gen, .prm = lp.ver, .rev = lr.gen, .orm = lo.ver, .large = ll.gen,

@@ -747,6 +747,7 @@ struct ttc_remote {
     ttc_rng   rng;
 };
 
+
 /* Parses "[pooling+]URL" into a method and the URL. */
 static const char *split_method(const char *url, ttc_remote_score_method *m) {
     if (!strncmp(url, "pooling+", 8)) { *m = TTC_REMOTE_POOLING; return url + 8; }
@@ -754,10 +755,9 @@ static const char *split_method(const char *url, ttc_remote_score_method *m) {
     return url;
 }
 
-/* Connects to the engine at url (GET /v1/models) and names its model in
- * name: model when given, else the first the engine lists. */
-static int engine_connect(const char *url, const char *api_key, const char *model, ttc_http **h, char name[256],
-                          ttc_err *e) {
+int ttc_remote_connect(const char *url, const char *api_key, const char *model, ttc_http **h, char name[256],
+                       ttc_err *e) {
+    *h = NULL;
     ttc_http_opts ho = {.base_url = url, .api_key = api_key};
     int rc = ttc_http_new(&ho, h, e);
     json_t *models = NULL;
@@ -772,13 +772,36 @@ static int engine_connect(const char *url, const char *api_key, const char *mode
     return rc;
 }
 
+bool ttc_remote_spec(const char *s) { return s && !strncmp(s, "openai:", 7); }
+
+int ttc_remote_generator_open(const char *spec, int n_ctx, ttc_http **h, ttc_generator **out, ttc_err *e) {
+    *h = NULL;
+    if (!ttc_remote_spec(spec)) return ttc_err_set(e, TTC_EINVAL, "'%s' is not openai:URL", spec);
+    char name[256];
+    int rc = ttc_remote_connect(spec + 7, NULL, NULL, h, name, e);
+    if (!rc) rc = ttc_remote_generator_new(*h, name, n_ctx, NULL, out, e);
+    if (rc) { ttc_http_free(*h); *h = NULL; }
+    return rc;
+}
+
+int ttc_remote_verifier_open(const char *spec, ttc_verifier_kind kind, ttc_http **h, ttc_verifier **out, ttc_err *e) {
+    *h = NULL;
+    if (!ttc_remote_spec(spec)) return ttc_err_set(e, TTC_EINVAL, "'%s' is not openai:[pooling+]URL", spec);
+    ttc_remote_score_method m;
+    ttc_http_opts ho = {.base_url = split_method(spec + 7, &m)};
+    int rc = ttc_http_new(&ho, h, e);
+    if (!rc) rc = ttc_remote_verifier_new(*h, NULL, kind, m, NULL, out, e);
+    if (rc) { ttc_http_free(*h); *h = NULL; }
+    return rc;
+}
+
 int ttc_remote_new(const ttc_remote_opts *o, ttc_remote **out, ttc_err *e) {
     ttc_remote *r = calloc(1, sizeof *r);
     if (!r) return ttc_err_set(e, TTC_ENOMEM, "remote: out of memory");
     pthread_mutex_init(&r->mu, NULL);
     ttc_rng_seed(&r->rng, (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)r);
     r->n_ctx = o->n_ctx > 0 ? o->n_ctx : 4096;
-    int rc = engine_connect(o->url, o->api_key, o->model, &r->h, r->model, e);
+    int rc = ttc_remote_connect(o->url, o->api_key, o->model, &r->h, r->model, e);
     if (rc) { ttc_remote_free(r); return rc; }
     *out = r;
     return TTC_OK;
@@ -803,7 +826,7 @@ int ttc_remote_set_verifier(ttc_remote *r, const char *url, bool orm, ttc_err *e
 
 int ttc_remote_set_revision(ttc_remote *r, const char *url, const char *model, const char *orm_url, ttc_err *e) {
     if (r->rh) return ttc_err_set(e, TTC_EINVAL, "remote: the revision pair is already set");
-    int rc = engine_connect(url, NULL, model, &r->rh, r->rmodel, e);
+    int rc = ttc_remote_connect(url, NULL, model, &r->rh, r->rmodel, e);
     if (rc) { ttc_err_wrap(e, "revision model: "); goto fail; }
     ttc_http_opts ho = {0};
     ho.base_url = split_method(orm_url, &r->omethod);

@@ -76,6 +76,20 @@ int ttc_remote_generator_new(ttc_http *h, const char *model, int n_ctx, atomic_i
 int ttc_remote_verifier_new(ttc_http *h, const char *model, ttc_verifier_kind kind, ttc_remote_score_method method,
                             atomic_int *cancel, ttc_verifier **out, ttc_err *e);
 
+/* Connects to the engine at url and names its model in name: model when
+ * given, else the first its GET /v1/models lists (an engine listing none
+ * is an error). *h gets the connection (caller frees). */
+int  ttc_remote_connect(const char *url, const char *api_key, const char *model, ttc_http **h, char name[256],
+                        ttc_err *e);
+/* Command-line specs: "openai:URL" for a generator, "openai:[pooling+]URL"
+ * for a verifier (see the methods above). */
+bool ttc_remote_spec(const char *s);
+/* A generator (on the engine's model) or a verifier from a spec; *h gets
+ * the connection, to free after the generator / verifier. */
+int  ttc_remote_generator_open(const char *spec, int n_ctx, ttc_http **h, ttc_generator **out, ttc_err *e);
+int  ttc_remote_verifier_open(const char *spec, ttc_verifier_kind kind, ttc_http **h, ttc_verifier **out,
+                              ttc_err *e);
+
 /* ---- ttc serve --backend: the whole server backend on a remote engine ---- */
 
 typedef struct ttc_remote ttc_remote;
