@@ -448,10 +448,11 @@ Test(experiment, cli_refuses_records_of_other_models, .timeout = 120) {
     cr_assert_eq(count_lines(rec), n, "nothing appended");
 }
 
-/* Remote engines as the experiment's models: a ttc server (the bundled
- * generator, and the PRM through /pooling) stands in for vLLM. The sweep
- * runs on it, its requests show in the server's counters, and the
- * fingerprint names the engines; a remote --large is refused. */
+/* Remote engines as the experiment's (and ttc solve's) models: a ttc
+ * server (the bundled generator, and the PRM through /pooling) stands in
+ * for vLLM. The sweep runs on it, its requests show in the server's
+ * counters, and the fingerprint names the engines; a remote --large is
+ * refused. */
 Test(experiment, cli_runs_on_remote_engines, .timeout = 120) {
     ttc_local *l;
     ttc_err e = {0};
@@ -481,6 +482,18 @@ Test(experiment, cli_runs_on_remote_engines, .timeout = 120) {
     cr_assert(fp && strstr(fp, "generator:openai-") && strstr(fp, "prm:openai-"), "%s", fp ? fp : "(none)");
     cr_assert(!strstr(fp, "revision:") && !strstr(fp, "large:"), "the bundled pair and large model stay out: %s", fp);
     json_decref(m);
+    /* ttc solve on the same engines: a beam search scored through /pooling */
+    uint64_t pooled = ttc_metrics_count(mt, TTC_EP_POOLING, 200);
+    snprintf(cmd, sizeof cmd, "%s solve -m openai:http://127.0.0.1:%d --prm openai:pooling+http://127.0.0.1:%d "
+             "--strategy beam --n 4 --json -p 'Leo has 15 cards. He loses 2. How many cards does Leo have now?' 2>&1",
+             tu_bin(), port, port);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 0, "%s", out);
+    json_t *sj = json_loads(out, 0, NULL);
+    cr_assert_not_null(sj, "%s", out);
+    cr_assert(json_is_string(json_object_get(sj, "answer")), "%s", out);
+    json_decref(sj);
+    free(out);
+    cr_assert_gt(ttc_metrics_count(mt, TTC_EP_POOLING, 200), pooled, "solve scored on the engine");
     snprintf(cmd, sizeof cmd, "%s experiment --preset tiny -m openai:http://127.0.0.1:%d --large openai:http://x "
              "-o %s 2>&1", tu_bin(), port, dir);
     cr_assert_eq(tu_run(cmd, NULL, &out), 2, "%s", out);

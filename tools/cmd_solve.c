@@ -1,4 +1,5 @@
-/* ttc solve: one problem, one test-time compute strategy, on local models. */
+/* ttc solve: one problem, one test-time compute strategy, on local models or
+ * remote engines. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "search/lm_local.h"
 #include "search/prm.h"
 #include "search/strategy.h"
+#include "serve/remote.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -25,6 +27,8 @@ static void usage(FILE *f) {
         "                          'likelihood': the generator's own token probabilities\n"
         "  --orm PATH              outcome verifier (bon, bon-weighted, revise)\n"
         "  --revision-model PATH   generator for revise (default: -m)\n"
+        "                          Each model may instead be a remote engine: openai:URL\n"
+        "                          (generators), openai:[pooling+]URL (verifiers)\n"
         "  --prm-format NAME       verifier format preset (default: the file's ttc.prm.* keys,\n"
         "                          else ttc); one of %s\n"
         "  --strategy S            majority, bon, bon-weighted, beam, lookahead, dvts, revise,\n"
@@ -201,6 +205,7 @@ int cmd_solve(int argc, char **argv) {
 
     ttc_pool *pool = NULL;
     backend bk[4] = {{0}};
+    ttc_http *hs[4] = {NULL};          /* remote engines, per model */
     ttc_generator *gens[3] = {NULL};   /* [0] generator, [2] revision model */
     ttc_verifier *vers[4] = {NULL};    /* [1] PRM, [3] ORM */
     ttc_search_result r = {0};
@@ -213,6 +218,14 @@ int cmd_solve(int argc, char **argv) {
     int rc = ttc_pool_new((int)threads, &pool, &e);
     for (int k = 0; k < 4 && !rc; k++) {
         if (!paths[k]) continue;
+        if (ttc_remote_spec(paths[k])) {
+            if (k == 1 && likelihood) rc = ttc_err_set(&e, TTC_EUNSUPPORTED, "--prm likelihood needs a local generator");
+            else if ((k == 1 || k == 3) && fmt_name) rc = ttc_err_set(&e, TTC_EINVAL, "--prm-format is for GGUF verifiers");
+            else if (k == 0 || k == 2) rc = ttc_remote_generator_open(paths[k], (int)n_ctx, &hs[k], &gens[k], &e);
+            else rc = ttc_remote_verifier_open(paths[k], k == 3 ? TTC_VERIFIER_ORM : TTC_VERIFIER_PRM, &hs[k], &vers[k], &e);
+            if (rc) ttc_err_wrap(&e, "%s: ", paths[k]);
+            continue;
+        }
         rc = backend_open(&bk[k], paths[k], (int)n_ctx, n_seq, kv, pool, &e);
         if (!rc && (k == 0 || k == 2)) rc = ttc_local_generator_new(bk[k].c, &gens[k], &e);
         if (!rc && k == 1 && likelihood) {
@@ -262,6 +275,7 @@ int cmd_solve(int argc, char **argv) {
         if (k < 3) ttc_generator_free(gens[k]);
         ttc_verifier_free(vers[k]);
         backend_close(&bk[k]);
+        ttc_http_free(hs[k]);
     }
     ttc_pool_free(pool);
     free(problem);
