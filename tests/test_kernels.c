@@ -304,23 +304,27 @@ Test(kernels, matmul_q4_k) { matmul_all_paths(TTC_TYPE_Q4_K); }
 Test(kernels, matmul_q6_k) { matmul_all_paths(TTC_TYPE_Q6_K); }
 
 /* Decode (one or two tokens) takes direct kernels on the VNNI path that
- * read Q8_0, Q4_K and Q6_K blocks without unpacking them: every super-block
- * position, row count and pool split against the exact 8-bit emulation. */
+ * read Q8_0, Q4_0, Q4_K and Q6_K blocks without unpacking them: every
+ * super-block position, row count and pool split against the exact 8-bit
+ * emulation. */
 Test(kernels, matmul_direct_decode) {
     if (!ttc_kernel_supported(TTC_KERNEL_VNNI)) cr_skip_test("no VNNI on this CPU");
-    static const int dtypes[] = {TTC_TYPE_Q8_0, TTC_TYPE_Q4_K, TTC_TYPE_Q6_K};
+    static const int dtypes[] = {TTC_TYPE_Q8_0, TTC_TYPE_Q4_0, TTC_TYPE_Q4_K, TTC_TYPE_Q6_K};
     static const int cols_list[] = {256, 768, 1280}, rows_list[] = {1, 7, 33};
+    static const int cols_q4_0[] = {32, 96, 1248}; /* partial last groups of four blocks */
     ttc_rng r;
     ttc_rng_seed(&r, 77);
     ttc_pool *pool;
     cr_assert_eq(ttc_pool_new(2, &pool, NULL), TTC_OK);
     int saved = ttc_kernel_get();
     cr_assert_eq(ttc_kernel_set(TTC_KERNEL_VNNI, NULL), TTC_OK);
-    for (int ti = 0; ti < 3; ti++)
-        for (int ci = 0; ci < 3; ci++)
+    for (int ti = 0; ti < 4; ti++)
+        for (int ci = 0; ci < 6; ci++)
             for (int ri = 0; ri < 3; ri++)
                 for (int n_tok = 1; n_tok <= 2; n_tok++) {
-                    int type = dtypes[ti], rows = rows_list[ri], cols = cols_list[ci];
+                    int type = dtypes[ti], rows = rows_list[ri];
+                    if (ci >= 3 && type != TTC_TYPE_Q4_0) continue;
+                    int cols = ci < 3 ? cols_list[ci] : cols_q4_0[ci - 3];
                     void *w = random_weights(type, rows, cols, &r);
                     float *x = random_x(n_tok, cols, &r), *y = malloc(sizeof(float) * n_tok * rows);
                     for (int i = 0; i < n_tok * rows; i++) y[i] = NAN;

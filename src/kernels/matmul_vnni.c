@@ -500,10 +500,107 @@ static int q6k_direct_rows(const k_mm *m, int r0, int r1) {
     return TTC_OK;
 }
 
+/* ---- Q4_0 with one or two tokens: straight from the blocks -------------------
+ * Four blocks (128 weights) at a time: their 16-byte nibble arrays make one
+ * zmm, whose low nibbles are weights 0..15 of each block and high nibbles
+ * weights 16..31. x is rearranged once per call to match (xp: per group of
+ * four blocks, their first halves, then their second halves), so both
+ * nibble halves share each lane's scale d_b dx_b and their dot products
+ * add up in int32 before one conversion. The offset of 8 is the
+ * per-block term -8 d_b xs_b (xs_b = dx_b sum q_x). A last group of fewer
+ * than four blocks is padded with zero weights and zero x. */
+#ifndef Q40_DIRECT_MAX_TOK
+#define Q40_DIRECT_MAX_TOK 2 /* measured below */
+#endif
+
+typedef struct { const int8_t *xp; const float *dx, *xs; size_t xp_tok, f_tok; } q40_x;
+
+static inline __attribute__((always_inline)) TGT void q40_row(const ttc_block_q4_0 *b, int nb, const q40_x *x, int T,
+                                                               float *y, int ldy) {
+    const __m512i m4 = _mm512_set1_epi8(15);
+    const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    __m128 bacc[2] = {_mm_setzero_ps(), _mm_setzero_ps()};
+    for (int g = 0; 4 * g < nb; g++) {
+        const ttc_block_q4_0 *k = b + 4 * g;
+        int have = nb - 4 * g < 4 ? nb - 4 * g : 4;
+        prefetch_ahead(k, 72);
+        __m128i q[4], d16;
+        for (int i = 0; i < 4; i++) q[i] = i < have ? _mm_loadu_si128((const __m128i *)k[i].qs) : _mm_setzero_si128();
+        if (have == 4) {
+            d16 = _mm_setr_epi16((short)k[0].d, (short)k[1].d, (short)k[2].d, (short)k[3].d, 0, 0, 0, 0);
+        } else { /* the last, partial group */
+            uint16_t dd[8] = {0};
+            for (int i = 0; i < have; i++) dd[i] = k[i].d;
+            d16 = _mm_loadu_si128((const __m128i *)dd);
+        }
+        __m512i Z = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(q[0]), q[1], 1), q[2], 2), q[3], 3);
+        __m512i lo = _mm512_and_si512(Z, m4), hi = _mm512_and_si512(_mm512_srli_epi16(Z, 4), m4);
+        __m128 D = _mm_cvtph_ps(d16);
+        __m512 DL = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(D));
+#pragma GCC unroll 2
+        for (int t = 0; t < 2; t++)
+            if (t < T) {
+                const int8_t *xp = x->xp + t * x->xp_tok + 128 * (size_t)g;
+                __m512i dot = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xp)),
+                                                  hi, _mm512_loadu_si512(xp + 64));
+                __m512 S = _mm512_mul_ps(DL, _mm512_loadu_ps(x->dx + t * x->f_tok + 16 * (size_t)g));
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), S, acc[t]);
+                bacc[t] = _mm_fmadd_ps(D, _mm_loadu_ps(x->xs + t * (x->f_tok / 4) + 4 * (size_t)g), bacc[t]);
+            }
+    }
+#pragma GCC unroll 2
+    for (int t = 0; t < 2; t++)
+        if (t < T) {
+            __m128 h = _mm_add_ps(bacc[t], _mm_movehl_ps(bacc[t], bacc[t]));
+            h = _mm_add_ss(h, _mm_movehdup_ps(h));
+            y[(size_t)t * ldy] = _mm512_reduce_add_ps(acc[t]) - 8.0f * _mm_cvtss_f32(h);
+        }
+}
+
+TGT static void q40_row_1(const ttc_block_q4_0 *b, int nb, const q40_x *x, float *y, int ldy) { q40_row(b, nb, x, 1, y, ldy); }
+TGT static void q40_row_2(const ttc_block_q4_0 *b, int nb, const q40_x *x, float *y, int ldy) { q40_row(b, nb, x, 2, y, ldy); }
+
+/* Rows [r0, r1) of a Q4_0 matrix against n_tok <= 2 prepared tokens. */
+static int q40_direct_rows(const k_mm *m, int r0, int r1) {
+    geom g = geom_of(m->cols);
+    int nb = m->cols / 32, ng = (nb + 3) / 4;
+    q40_x x = {.xp_tok = (size_t)ng * 128, .f_tok = (size_t)ng * 16};
+    size_t bytes = (size_t)m->n_tok * (x.xp_tok + (x.f_tok + x.f_tok / 4) * sizeof(float));
+    uint8_t *buf = k_scratch(1, bytes);
+    if (!buf) return TTC_ENOMEM;
+    float *dx = (float *)buf, *xs = dx + m->n_tok * x.f_tok;
+    int8_t *xp = (int8_t *)(xs + m->n_tok * (x.f_tok / 4));
+    for (int t = 0; t < m->n_tok; t++) {
+        const uint8_t *base = (const uint8_t *)m->xq + g.x_stride * t;
+        const float *xsc = (const float *)(base + (size_t)g.nch * 64), *xsum = xsc + (size_t)g.nch * 16;
+        int8_t *op = xp + t * x.xp_tok;
+        for (int blk = 0; blk < 4 * ng; blk++) {
+            int gi = blk / 4, i = blk % 4;
+            bool in = blk < nb;
+            for (int h = 0; h < 2; h++) {
+                int8_t *o = op + 128 * gi + 64 * h + 16 * i;
+                if (in) memcpy(o, base + 32 * blk + 16 * h, 16);
+                else memset(o, 0, 16);
+            }
+            for (int l = 0; l < 4; l++) dx[t * x.f_tok + 16 * gi + 4 * i + l] = in ? xsc[8 * blk] : 0.0f;
+            xs[t * (x.f_tok / 4) + blk] = in ? xsum[2 * blk] + xsum[2 * blk + 1] : 0.0f;
+        }
+    }
+    x.xp = xp;
+    x.dx = dx;
+    x.xs = xs;
+    void (*fn)(const ttc_block_q4_0 *, int, const q40_x *, float *, int) = m->n_tok == 1 ? q40_row_1 : q40_row_2;
+    for (int r = r0; r < r1; r++)
+        fn((const ttc_block_q4_0 *)(m->w + (size_t)r * m->row_bytes), nb, &x, m->y + r, m->rows);
+    return TTC_OK;
+}
+
 int k_vnni_rows(const k_mm *m, int r0, int r1) {
     if (m->wtype == KT_Q8_0 && m->n_tok <= Q8_DIRECT_MAX_TOK) return q8_direct_rows(m, r0, r1);
     if (m->wtype == KT_Q4_K && m->n_tok <= Q4K_DIRECT_MAX_TOK) return q4k_direct_rows(m, r0, r1);
     if (m->wtype == KT_Q6_K && m->n_tok <= Q6K_DIRECT_MAX_TOK) return q6k_direct_rows(m, r0, r1);
+    if (m->wtype == KT_Q4_0 && m->n_tok <= Q40_DIRECT_MAX_TOK) return q40_direct_rows(m, r0, r1);
     geom g = geom_of(m->cols);
     int rg = m->n_tok <= 4 ? 4 : RG;
     uint8_t *wt = k_scratch(1, g.w_stride * rg);
