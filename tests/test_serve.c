@@ -1495,6 +1495,45 @@ static ttc_server *start_prm_server(const char *prm, int n_ctx, int n_seq_max, t
     return start_local_with(&lo, l);
 }
 
+/* A pooling call that fails on its first input leaves every other
+ * request's sequences alone (sequence 0 included) and returns nothing. */
+Test(engine, pooling_error_frees_only_its_own_sequences) {
+    char prm[400];
+    snprintf(prm, sizeof prm, "%s/prm-perr.gguf", tu_tmpdir());
+    write_test_prm(g_model, prm);
+    ttc_err e = {0};
+    ttc_model *m;
+    cr_assert_eq(ttc_model_load(prm, NULL, &m, &e), TTC_OK, "%s", e.msg);
+    ttc_prm_format fmt;
+    cr_assert_eq(ttc_prm_format_from_gguf(m->gguf, &fmt, &e), TTC_OK, "%s", e.msg);
+    ttc_sched *s;
+    ttc_sched_params sp = {.ctx = {.n_ctx = 64, .n_seq_max = 16}};
+    cr_assert_eq(ttc_sched_new(m, &sp, &s, &e), TTC_OK, "%s", e.msg);
+    ttc_sched_prm *p;
+    cr_assert_eq(ttc_sched_prm_new(s, &fmt, &p, &e), TTC_OK, "%s", e.msg);
+    int32_t ids[3] = {1, 2, 3};
+    int held;
+    cr_assert_eq(ttc_sched_seq_new(s, ids, 3, &held, &e), TTC_OK);
+    cr_assert_eq(held, 0, "the other request holds sequence 0");
+    char big[2000];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    const char *texts[3] = {big, "x</s>", "y</s>"};
+    size_t lens[3] = {strlen(big), 5, 5};
+    float *rows[3];
+    int n_rows[3], n_tok[3], failed;
+    cr_assert_eq(ttc_sched_prm_pool(p, texts, lens, 3, NULL, rows, n_rows, n_tok, &failed, &e), TTC_EINVAL);
+    cr_assert_eq(failed, 0, "%s", e.msg);
+    for (int i = 0; i < 3; i++) cr_assert_null(rows[i]);
+    cr_assert_eq(ttc_sched_seq_len(s, held), 3, "sequence 0 survived");
+    cr_assert_eq(ttc_sched_get_stats(s).live_seqs, 1);
+    ttc_sched_seq_free(s, held);
+    ttc_sched_prm_free(p);
+    ttc_sched_free(s);
+    ttc_model_free(m);
+    unlink(prm);
+}
+
 Test(engine, pooling_disconnect_cancels_scoring) {
     char prm[400];
     snprintf(prm, sizeof prm, "%s/prm-cancel.gguf", tu_tmpdir());

@@ -354,8 +354,8 @@ int ttc_sched_prm_pool(ttc_sched_prm *p, const char *const *texts, const size_t 
     int seqs[POOL_GROUP], who[POOL_GROUP];
     float out[POOL_GROUP];
     int rc = in && tmp ? TTC_OK : ttc_err_set(e, TTC_ENOMEM, "pooling: out of memory");
+    for (int i = 0; in && i < n; i++) in[i].seq = -1; /* no sequence yet (0 is a valid id) */
     for (int i = 0; i < n && !rc; i++) {
-        in[i].seq = -1;
         if ((rc = pool_in_init(p, texts[i], lens[i], &in[i], e))) { *failed = i; break; }
         n_tokens[i] = in[i].n;
         rows[i] = malloc((size_t)(in[i].n_pos ? in[i].n_pos : 1) * 2 * sizeof **rows);
