@@ -499,6 +499,12 @@ Test(experiment, cli_runs_on_remote_engines, .timeout = 120) {
     cr_assert_eq(tu_run(cmd, NULL, &out), 2, "%s", out);
     cr_assert(strstr(out, "--large"), "%s", out);
     free(out);
+    /* with another generator, the bundled ORM does not pair itself with a given revision model */
+    snprintf(cmd, sizeof cmd, "%s experiment --preset tiny -m openai:http://127.0.0.1:%d --revision models/revision.gguf "
+             "-o %s 2>&1", tu_bin(), port, dir);
+    cr_assert_eq(tu_run(cmd, NULL, &out), 2, "%s", out);
+    cr_assert(strstr(out, "--orm"), "%s", out);
+    free(out);
     snprintf(cmd, sizeof cmd, "%s experiment --preset tiny -m openai:http://127.0.0.1:%d --prm likelihood "
              "-o %s/lik 2>&1", tu_bin(), port, dir);
     cr_assert_eq(tu_run(cmd, NULL, &out), 1, "%s", out);

@@ -285,7 +285,7 @@ int cmd_experiment(int argc, char **argv) {
     const char *budgets = NULL, *levels = NULL, *methods = NULL;
     double tt_gen = 0, tt_large = 0, rtemp = -1;
     long limit = -1, samples = -1, seed = 1, threads = 0, shard = 0, n_shards = 1, rctx = 0;
-    bool analyze = false, large_given = false, gen_given = false, rev_given = false;
+    bool analyze = false, large_given = false, gen_given = false, rev_given = false, orm_given = false;
     static const struct option opts[] = {
         {"preset", 1, 0, 'p'}, {"model", 1, 0, 'm'}, {"prm", 1, 0, 'P'}, {"revision", 1, 0, 'r'},
         {"orm", 1, 0, 'O'}, {"large", 1, 0, 'L'}, {"no-revisions", 0, 0, 'R'}, {"no-large", 0, 0, 'G'},
@@ -302,7 +302,7 @@ int cmd_experiment(int argc, char **argv) {
         case 'm': gen = optarg; gen_given = strcmp(optarg, "models/generator.gguf") != 0; break;
         case 'P': prm = optarg; break;
         case 'r': rev = optarg; rev_given = true; break;
-        case 'O': orm = optarg; rev_given = true; break;
+        case 'O': orm = optarg; orm_given = true; break;
         case 'L': large = optarg; large_given = true; break;
         case 'R': rev = orm = NULL; break;
         case 'G': large = NULL; break;
@@ -362,14 +362,15 @@ int cmd_experiment(int argc, char **argv) {
     cfg.seed = (uint64_t)seed;
     cfg.shard = (int)shard;
     cfg.n_shards = (int)n_shards;
+    /* the bundled revision pair and larger generator go with the bundled generator only */
+    if (gen_given && !large_given) large = NULL;
+    if (gen_given && !rev_given) rev = NULL;
+    if (gen_given && !orm_given) orm = NULL;
     if ((rev == NULL) != (orm == NULL)) return cli_bad_args("experiment", "revisions need both --revision and --orm (or --no-revisions)");
     bool likelihood = !strcmp(prm, "likelihood");
     if (large && ttc_remote_spec(large))
         return cli_bad_args("experiment", "--large must be a GGUF file (the FLOPs-matched comparison needs its "
                             "parameter count); use --no-large with remote engines");
-    /* the bundled revision pair and larger generator go with the bundled generator only */
-    if (gen_given && !large_given) large = NULL;
-    if (gen_given && !rev_given) rev = orm = NULL;
     bool gen_missing = !ttc_remote_spec(gen) && access(gen, R_OK);
     if (gen_missing || (!likelihood && !ttc_remote_spec(prm) && access(prm, R_OK)))
         return fprintf(stderr, "ttc experiment: missing model %s (bundled models are built by 'make models')\n",

@@ -95,7 +95,7 @@ int cmd_serve(int argc, char **argv) {
     if (model && backend) return cli_bad_args("serve", "-m and --backend exclude each other");
     if (prm && vbackend) return cli_bad_args("serve", "--prm and --verifier-backend exclude each other");
     if (!rev != !rev_orm) return cli_bad_args("serve", "--revision-model and --revision-orm go together");
-    bool rev_remote = rev && !strncmp(rev, "openai:", 7), orm_remote = rev_orm && !strncmp(rev_orm, "openai:", 7);
+    bool rev_remote = ttc_remote_spec(rev), orm_remote = ttc_remote_spec(rev_orm);
     if (rev && (rev_remote != !!backend || orm_remote != !!backend))
         return cli_bad_args("serve", backend ? "with --backend, --revision-model and --revision-orm are openai:URL"
                                              : "with -m, --revision-model and --revision-orm are GGUF files");

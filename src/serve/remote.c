@@ -747,7 +747,6 @@ struct ttc_remote {
     ttc_rng   rng;
 };
 
-
 /* Parses "[pooling+]URL" into a method and the URL. */
 static const char *split_method(const char *url, ttc_remote_score_method *m) {
     if (!strncmp(url, "pooling+", 8)) { *m = TTC_REMOTE_POOLING; return url + 8; }
