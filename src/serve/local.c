@@ -396,10 +396,7 @@ fail:
 
 int ttc_local_set_remote_verifier(ttc_local *l, const char *url, bool orm, ttc_err *e) {
     if (l->prm) return ttc_err_set(e, TTC_EINVAL, "a local verifier is loaded already");
-    ttc_http_opts ho = {0};
-    ho.base_url = url;
-    l->vmethod = TTC_REMOTE_LOGPROBS;
-    if (!strncmp(url, "pooling+", 8)) { l->vmethod = TTC_REMOTE_POOLING; ho.base_url = url + 8; }
+    ttc_http_opts ho = {.base_url = ttc_remote_score_url(url, &l->vmethod)};
     l->ver_kind = orm ? TTC_VERIFIER_ORM : TTC_VERIFIER_PRM;
     ttc_http_free(l->vh);
     l->vh = NULL;

@@ -747,8 +747,7 @@ struct ttc_remote {
     ttc_rng   rng;
 };
 
-/* Parses "[pooling+]URL" into a method and the URL. */
-static const char *split_method(const char *url, ttc_remote_score_method *m) {
+const char *ttc_remote_score_url(const char *url, ttc_remote_score_method *m) {
     if (!strncmp(url, "pooling+", 8)) { *m = TTC_REMOTE_POOLING; return url + 8; }
     *m = TTC_REMOTE_LOGPROBS;
     return url;
@@ -787,7 +786,7 @@ int ttc_remote_verifier_open(const char *spec, ttc_verifier_kind kind, ttc_http 
     *h = NULL;
     if (!ttc_remote_spec(spec)) return ttc_err_set(e, TTC_EINVAL, "'%s' is not openai:[pooling+]URL", spec);
     ttc_remote_score_method m;
-    ttc_http_opts ho = {.base_url = split_method(spec + 7, &m)};
+    ttc_http_opts ho = {.base_url = ttc_remote_score_url(spec + 7, &m)};
     int rc = ttc_http_new(&ho, h, e);
     if (!rc) rc = ttc_remote_verifier_new(*h, NULL, kind, m, NULL, out, e);
     if (rc) { ttc_http_free(*h); *h = NULL; }
@@ -818,7 +817,7 @@ void ttc_remote_free(ttc_remote *r) {
 
 int ttc_remote_set_verifier(ttc_remote *r, const char *url, bool orm, ttc_err *e) {
     ttc_http_opts ho = {0};
-    ho.base_url = split_method(url, &r->vmethod);
+    ho.base_url = ttc_remote_score_url(url, &r->vmethod);
     r->vkind = orm ? TTC_VERIFIER_ORM : TTC_VERIFIER_PRM;
     return ttc_http_new(&ho, &r->vh, e);
 }
@@ -828,7 +827,7 @@ int ttc_remote_set_revision(ttc_remote *r, const char *url, const char *model, c
     int rc = ttc_remote_connect(url, NULL, model, &r->rh, r->rmodel, e);
     if (rc) { ttc_err_wrap(e, "revision model: "); goto fail; }
     ttc_http_opts ho = {0};
-    ho.base_url = split_method(orm_url, &r->omethod);
+    ho.base_url = ttc_remote_score_url(orm_url, &r->omethod);
     if ((rc = ttc_http_new(&ho, &r->oh, e))) { ttc_err_wrap(e, "revision ORM: "); goto fail; }
     return TTC_OK;
 fail:

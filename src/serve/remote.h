@@ -67,6 +67,10 @@ int  ttc_http_get_json(ttc_http *h, const char *path, json_t **out, ttc_err *e);
 
 typedef enum { TTC_REMOTE_LOGPROBS = 0, TTC_REMOTE_POOLING = 1 } ttc_remote_score_method;
 
+/* Parses a verifier URL "[pooling+]URL": *m gets the method, the result is
+ * the URL proper (a suffix of url). */
+const char *ttc_remote_score_url(const char *url, ttc_remote_score_method *m);
+
 /* A generator over h (not owned; must outlive it) for model (NULL: the
  * engine's default). n_ctx is what the engine accepts per request (0 =
  * 4096). cancel may be NULL. */
