@@ -1,5 +1,8 @@
 #include "testutil.h"
 
+#include <errno.h>
+#include <stdbool.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +22,38 @@ const char *tu_bin(void) {
     return b && *b ? b : "build/ttc";
 }
 
+/* The folders tu_tmpdir made in this process, removed with their contents
+ * when it exits (a crashed test leaves its folder for inspection). */
+static char **tmp_dirs;
+static int n_tmp_dirs;
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st; (void)flag; (void)ftw;
+    return remove(path) != 0 && errno != ENOENT; /* keep going over what is gone */
+}
+
+static void tmp_dirs_remove(void) {
+    for (int i = 0; i < n_tmp_dirs; i++) {
+        nftw(tmp_dirs[i], rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(tmp_dirs[i]);
+    }
+    free(tmp_dirs);
+    tmp_dirs = NULL;
+    n_tmp_dirs = 0;
+}
+
 const char *tu_tmpdir(void) {
     static char buf[64];
     strcpy(buf, "/tmp/ttc-test-XXXXXX");
-    return mkdtemp(buf) ? buf : NULL;
+    if (!mkdtemp(buf)) return NULL;
+    static bool registered;
+    if (!registered) registered = atexit(tmp_dirs_remove) == 0;
+    char **v = realloc(tmp_dirs, (size_t)(n_tmp_dirs + 1) * sizeof *v);
+    if (v) {
+        tmp_dirs = v;
+        if ((v[n_tmp_dirs] = strdup(buf))) n_tmp_dirs++;
+    }
+    return buf;
 }
 
 int tu_exists(const char *path) {
