@@ -1407,24 +1407,32 @@ static void *sv_main(void *arg) {
     return NULL;
 }
 
+/* The test PRM (write_test_prm) written to prm (400 bytes), loaded, with a
+ * scheduler of n_ctx tokens x 16 sequences and its verifier format. */
+static ttc_sched_prm *test_prm_sched(char *prm, int n_ctx, ttc_model **m, ttc_prm_format *fmt, ttc_sched **s) {
+    snprintf(prm, 400, "%s/prm-sched.gguf", tu_tmpdir());
+    write_test_prm(g_model, prm);
+    ttc_err e = {0};
+    cr_assert_eq(ttc_model_load(prm, NULL, m, &e), TTC_OK, "%s", e.msg);
+    cr_assert_eq(ttc_prm_format_from_gguf((*m)->gguf, fmt, &e), TTC_OK, "%s", e.msg);
+    ttc_sched_params sp = {.ctx = {.n_ctx = n_ctx, .n_seq_max = 16}};
+    cr_assert_eq(ttc_sched_new(*m, &sp, s, &e), TTC_OK, "%s", e.msg);
+    ttc_sched_prm *p;
+    cr_assert_eq(ttc_sched_prm_new(*s, fmt, &p, &e), TTC_OK, "%s", e.msg);
+    return p;
+}
+
 Test(engine, verifier_scoring_of_concurrent_requests_shares_decode_steps) {
     /* the SIMD matmuls choose code paths by batch size, so only the
      * reference kernel gives bit-identical results whatever else shares a
      * decode step (each test runs in its own process) */
     cr_assert_eq(ttc_kernel_set(TTC_KERNEL_REF, NULL), TTC_OK);
     char prm[400];
-    snprintf(prm, sizeof prm, "%s/prm-sv.gguf", tu_tmpdir());
-    write_test_prm(g_model, prm);
     ttc_err e = {0};
     ttc_model *m;
-    cr_assert_eq(ttc_model_load(prm, NULL, &m, &e), TTC_OK, "%s", e.msg);
     ttc_prm_format fmt;
-    cr_assert_eq(ttc_prm_format_from_gguf(m->gguf, &fmt, &e), TTC_OK, "%s", e.msg);
     ttc_sched *s;
-    ttc_sched_params sp = {.ctx = {.n_ctx = 256, .n_seq_max = 16}};
-    cr_assert_eq(ttc_sched_new(m, &sp, &s, &e), TTC_OK, "%s", e.msg);
-    ttc_sched_prm *p;
-    cr_assert_eq(ttc_sched_prm_new(s, &fmt, &p, &e), TTC_OK, "%s", e.msg);
+    ttc_sched_prm *p = test_prm_sched(prm, 256, &m, &fmt, &s);
 
     /* each request alone */
     float alone[2][2 * SV_STEPS + 1];
@@ -1499,18 +1507,11 @@ static ttc_server *start_prm_server(const char *prm, int n_ctx, int n_seq_max, t
  * request's sequences alone (sequence 0 included) and returns nothing. */
 Test(engine, pooling_error_frees_only_its_own_sequences) {
     char prm[400];
-    snprintf(prm, sizeof prm, "%s/prm-perr.gguf", tu_tmpdir());
-    write_test_prm(g_model, prm);
     ttc_err e = {0};
     ttc_model *m;
-    cr_assert_eq(ttc_model_load(prm, NULL, &m, &e), TTC_OK, "%s", e.msg);
     ttc_prm_format fmt;
-    cr_assert_eq(ttc_prm_format_from_gguf(m->gguf, &fmt, &e), TTC_OK, "%s", e.msg);
     ttc_sched *s;
-    ttc_sched_params sp = {.ctx = {.n_ctx = 64, .n_seq_max = 16}};
-    cr_assert_eq(ttc_sched_new(m, &sp, &s, &e), TTC_OK, "%s", e.msg);
-    ttc_sched_prm *p;
-    cr_assert_eq(ttc_sched_prm_new(s, &fmt, &p, &e), TTC_OK, "%s", e.msg);
+    ttc_sched_prm *p = test_prm_sched(prm, 64, &m, &fmt, &s);
     int32_t ids[3] = {1, 2, 3};
     int held;
     cr_assert_eq(ttc_sched_seq_new(s, ids, 3, &held, &e), TTC_OK);
