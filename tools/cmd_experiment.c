@@ -213,6 +213,12 @@ static bool parse_budgets(const char *s, ttc_exp_config *c) {
     return c->n_budgets > 0;
 }
 
+/* "2.50x", or "not reached" for a ratio best-of-N never matched (NAN). */
+static void ratio_text(char *buf, size_t cap, double r) {
+    if (isnan(r)) snprintf(buf, cap, "not reached");
+    else snprintf(buf, cap, "%.2fx", r);
+}
+
 static void print_headline(const ttc_exp_headline *h, const char *dir) {
     printf("\n%d problems. Accuracy by generation budget:\n\n%-28s", h->n_problems, "method");
     for (int b = 0; b < h->n_budgets; b++) printf("%7d", h->budgets[b]);
@@ -232,10 +238,14 @@ static void print_headline(const ttc_exp_headline *h, const char *dir) {
     else printf("  oracle bins:    %.2fx (at budget %d)\n", h->eff_oracle, h->eff_oracle_at);
     if (isnan(h->eff_predicted)) printf("  predicted bins: not reached within the budgets\n");
     else printf("  predicted bins: %.2fx (at budget %d)\n", h->eff_predicted, h->eff_predicted_at);
-    if (h->splits > 0)
+    if (h->splits > 0) {
+        char one_se[32], one_se_med[32];
+        ratio_text(one_se, sizeof one_se, h->eff_predicted_one_se);
+        ratio_text(one_se_med, sizeof one_se_med, h->split_median_one_se);
         printf("  predicted bins over %d other fold splits: median %.2fx (%.2f-%.2f), >= 4x in %d;\n"
-               "    choosing with the one-SE rule instead: %.2fx, median %.2fx\n", h->splits, h->split_median,
-               h->split_min, h->split_max, h->split_at4, h->eff_predicted_one_se, h->split_median_one_se);
+               "    choosing with the one-SE rule instead: %s, median %s\n", h->splits, h->split_median,
+               h->split_min, h->split_max, h->split_at4, one_se, one_se_med);
+    }
     for (int b = 0; b < h->n_budgets; b++) {
         if (!isnan(h->low_oracle[b]))
             printf("  oracle bins, budget %d: best-of-N never reaches it up to budget %d (> %.1fx)\n", h->budgets[b],
